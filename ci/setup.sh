@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what ipcspec's tests need besides Rust: a C compiler for the
+# fixtures, the third-party servers and shells that must pass (socat, Python,
+# bash, dash, busybox), and a CPU-load generator for the stability runs.
+# Idempotent; the README and .ci/run both call it.
+set -euo pipefail
+
+need=()
+command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v socat >/dev/null || need+=(socat)
+command -v python3 >/dev/null || need+=(python3)
+command -v bash >/dev/null || need+=(bash)
+command -v dash >/dev/null || need+=(dash)
+command -v busybox >/dev/null || need+=(busybox)
+command -v stress-ng >/dev/null || need+=(stress-ng)
+
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ci/setup.sh: missing ${need[*]}; run as root or install them" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+command -v cargo-nextest >/dev/null || echo "ci/setup.sh: note: cargo-nextest not found (optional)" >&2
+echo "ci/setup.sh: ready (cc, socat, python3, bash, dash, busybox, stress-ng)"

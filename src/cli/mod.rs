@@ -1,0 +1,214 @@
+//! The command tree and what is shared by every `check`: options, replay
+//! line, rendering, exit codes. Each area's arguments and handler live in
+//! the module named after it.
+//!
+//! Exit codes: 0 conforms, 1 a property failed, 2 usage error or the target
+//! could not be run (one line on stderr, never a panic).
+
+mod pipe;
+
+use std::io::Write;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use ipcspec::report::{self, Format, Report};
+use ipcspec::spec::{self, Ctx, Profile, References, Selection, Suite};
+
+/// A property-tested conformance suite for pipes, sockets and echo servers.
+#[derive(Debug, Parser)]
+#[command(name = "ipcspec", version, about, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the catalog of properties.
+    List(ListArgs),
+    /// Check an implementation against the spec.
+    #[command(subcommand)]
+    Check(CheckCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CheckCommand {
+    /// The pipe properties, on the kernel's pipe(2) and the reference pipe.
+    Pipe(pipe::PipeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    format: ListFormat,
+    /// Only this profile's properties.
+    #[arg(long, value_enum)]
+    profile: Option<Profile>,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ListFormat {
+    Human,
+    Json,
+}
+
+/// Options every `check` takes.
+#[derive(Clone, Debug, Args)]
+pub struct CheckOpts {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: Format,
+    /// Seed for the random workloads (a failure prints the one that replays it).
+    #[arg(long, default_value_t = spec::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Random cases per randomized property.
+    #[arg(long, default_value_t = 16)]
+    pub cases: u32,
+    /// Bound, in seconds, on any single wait; a wait that runs out is a hang.
+    #[arg(long, default_value_t = 5.0, value_parser = positive_seconds)]
+    pub timeout: f64,
+    /// Check only properties whose ID contains this (or matches this `*` glob); repeatable.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// List the properties that would be checked, and stop.
+    #[arg(long)]
+    pub list: bool,
+}
+
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(s),
+        _ => Err(format!("`{text}` is not a positive number of seconds")),
+    }
+}
+
+impl CheckOpts {
+    /// The run context these options describe.
+    pub fn ctx(&self) -> Ctx {
+        Ctx {
+            cases: self.cases,
+            seed: self.seed,
+            timeout: Duration::from_secs_f64(self.timeout),
+            ..Ctx::default()
+        }
+    }
+
+    /// The selection of properties these options describe.
+    pub fn selection(&self) -> Selection {
+        Selection {
+            only: self.only.clone(),
+        }
+    }
+}
+
+/// The command line that reproduces this run, without `--only`/`--seed`,
+/// to which a failure's replay appends its own.
+pub fn replay_base() -> String {
+    let mut args = std::env::args();
+    let program = args.next().unwrap_or_else(|| "ipcspec".into());
+    let mut words = vec![program];
+    let mut skip_value = false;
+    for arg in args {
+        if skip_value {
+            skip_value = false;
+            continue;
+        }
+        if arg == "--only" || arg == "--seed" {
+            skip_value = true;
+            continue;
+        }
+        if arg.starts_with("--only=") || arg.starts_with("--seed=") {
+            continue;
+        }
+        words.push(arg);
+    }
+    // The `--` separator must stay last before the target: insert before it.
+    let split = words.iter().position(|w| w == "--").unwrap_or(words.len());
+    let (head, tail) = words.split_at(split);
+    head.iter()
+        .map(|w| ipcspec::target::command::shell_quote(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+        + &tail
+            .iter()
+            .map(|w| format!(" {}", ipcspec::target::command::shell_quote(w)))
+            .collect::<String>()
+}
+
+/// Runs `suites` as `opts` say and prints the reports; returns the exit code.
+/// With `--list`, prints the IDs that would be checked instead.
+pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
+    let selection = opts.selection();
+    if opts.list {
+        for suite in suites {
+            for check in suite.checks.iter().filter(|c| selection.selects(c.meta.id)) {
+                println!("{}  ({})", check.meta.id, suite.label);
+            }
+        }
+        return Ok(0);
+    }
+    let ctx = opts.ctx();
+    let replay = replay_base();
+    let reports: Vec<Report> = suites
+        .iter()
+        .map(|suite| suite.run(&ctx, &selection, Some(&replay), |_| {}))
+        .collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    report::render(&reports, opts.format, &mut out)?;
+    out.flush()?;
+    Ok(report::exit_code(&reports))
+}
+
+/// The built-in references: this very executable.
+pub fn references() -> anyhow::Result<References> {
+    Ok(References {
+        bin: std::env::current_exe()?,
+    })
+}
+
+fn list(args: &ListArgs) -> anyhow::Result<i32> {
+    let catalog: Vec<_> = spec::catalog()
+        .into_iter()
+        .filter(|m| args.profile.is_none_or(|p| m.profile == p))
+        .collect();
+    match args.format {
+        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&catalog)?),
+        ListFormat::Human => {
+            for meta in catalog {
+                let scope = match meta.scope {
+                    spec::Scope::All => String::new(),
+                    spec::Scope::Only(kinds) => format!(" [{}]", kinds.join(", ")),
+                };
+                println!("{}{scope}\n    {}\n    (lecture: {})", meta.id, meta.statement, meta.source);
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// Parses the command line, runs it, and returns the exit code; errors are
+/// printed as one line.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
+        eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
+    }
+    let result = match &cli.command {
+        Command::List(args) => list(args),
+        Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("ipcspec: {e:#}");
+        2
+    })
+}

@@ -1,0 +1,2 @@
+//! Reference implementations: what the spec is checked against besides the
+//! kernel, and what `ipcspec serve|client|relay|shell` run.

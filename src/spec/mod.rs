@@ -1,0 +1,634 @@
+//! The specification: every property as a value, and the engine that runs them.
+//!
+//! A [`Property`] pairs a [`Meta`] (stable ID, one-sentence statement, lecture
+//! section, profile, variants it applies to) with one check function over a
+//! *subject* — a pipe implementation, a server command, a relay, a shell. Each
+//! area lists its properties in a `PROPERTIES` slice; [`catalog`] gathers their
+//! metadata and [`run`] checks a subject against a slice, turning each outcome
+//! into a [`Verdict`]. Checks never panic on a bad target: they return a
+//! [`Finding`].
+//!
+//! Randomized checks go through [`Ctx::forall`], which drives proptest with the
+//! run's seed, so a failure carries the shrunk counterexample and replays
+//! exactly with `--seed`.
+
+pub mod client;
+pub mod diff;
+pub mod pipe;
+pub mod relay;
+pub mod server;
+pub mod shell;
+pub mod socket;
+
+use std::cell::RefCell;
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use proptest::strategy::Strategy;
+use proptest::test_runner::{
+    Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
+use serde::Serialize;
+
+use crate::target::TargetError;
+
+/// The kind of program a property is about; one `check` subcommand each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// A pipe implementation (kernel `pipe(2)`, the reference, or yours).
+    Pipe,
+    /// Kernel stream sockets: socketpair, TCP loopback, Unix.
+    Socket,
+    /// An echo server of a given variant.
+    Server,
+    /// The lecture's line client.
+    Client,
+    /// A fork + pipe relay from stdin to stdout.
+    Relay,
+    /// A shell that runs pipelines.
+    Shell,
+}
+
+impl Profile {
+    /// The profile's name as the CLI spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::Pipe => "pipe",
+            Profile::Socket => "socket",
+            Profile::Server => "server",
+            Profile::Client => "client",
+            Profile::Relay => "relay",
+            Profile::Shell => "shell",
+        }
+    }
+}
+
+/// Which variants of its profile a property applies to.
+#[derive(Clone, Copy, Debug, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Every subject of the profile.
+    All,
+    /// Only these variants (by kind name: `sequential`, `fork-wait`, `fork`, `thread`, `pool`).
+    Only(&'static [&'static str]),
+}
+
+impl Scope {
+    /// Whether a subject of variant `kind` (None: the profile has no variants) is in scope.
+    pub fn covers(self, kind: Option<&str>) -> bool {
+        match (self, kind) {
+            (Scope::All, _) => true,
+            (Scope::Only(kinds), Some(kind)) => kinds.contains(&kind),
+            (Scope::Only(_), None) => false,
+        }
+    }
+}
+
+/// What a property is: everything but how it is checked.
+#[derive(Debug, Serialize)]
+pub struct Meta {
+    /// Stable, dotted ID: `area.topic.claim`. Tests and reports use it verbatim.
+    pub id: &'static str,
+    /// The claim, one sentence.
+    pub statement: &'static str,
+    /// The lecture section it comes from, by heading.
+    pub source: &'static str,
+    /// The profile whose subjects it is checked on.
+    pub profile: Profile,
+    /// The variants of that profile it applies to.
+    pub scope: Scope,
+}
+
+/// The result of one check: `Ok` when the property holds.
+pub type Outcome = Result<(), Finding>;
+
+/// A property: its metadata and the one function that checks it on a subject `S`.
+pub struct Property<S: ?Sized> {
+    /// What the property claims.
+    pub meta: Meta,
+    /// Checks the claim on a subject.
+    pub check: fn(&S, &Ctx) -> Outcome,
+}
+
+/// Why a check did not pass.
+#[derive(Debug)]
+pub enum Finding {
+    /// The property does not hold.
+    Violated(Failure),
+    /// Something the property awaits never happened within the bound.
+    Hung(Failure),
+    /// The property cannot be checked here; the text says why.
+    Skipped(String),
+    /// The target could not be run at all (bad command, crash at start, ...).
+    Broken(TargetError),
+}
+
+/// What was expected, what was seen instead, and the evidence.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Failure {
+    /// What the property required.
+    pub expected: String,
+    /// What happened instead.
+    pub observed: String,
+    /// The minimal input proptest shrank to, when the check was randomized.
+    pub counterexample: Option<String>,
+    /// Where each thread of the target slept, for hangs and blocking checks.
+    pub threads: Option<String>,
+    /// The last lines the target printed (stdout and stderr).
+    pub output: Vec<String>,
+}
+
+impl Finding {
+    /// The property was violated: `expected` was required, `observed` was seen.
+    pub fn violated(expected: impl Into<String>, observed: impl Into<String>) -> Finding {
+        Finding::Violated(Failure {
+            expected: expected.into(),
+            observed: observed.into(),
+            ..Failure::default()
+        })
+    }
+
+    /// `awaited` never happened; `threads` says where the target's threads sleep.
+    pub fn hung(awaited: impl Into<String>, threads: impl Into<String>) -> Finding {
+        let threads = threads.into();
+        Finding::Hung(Failure {
+            expected: awaited.into(),
+            observed: "nothing happened before the time bound ran out".into(),
+            threads: (!threads.is_empty()).then_some(threads),
+            ..Failure::default()
+        })
+    }
+
+    /// The failure inside, if this finding carries one.
+    pub fn failure_mut(&mut self) -> Option<&mut Failure> {
+        match self {
+            Finding::Violated(f) | Finding::Hung(f) => Some(f),
+            Finding::Skipped(_) | Finding::Broken(_) => None,
+        }
+    }
+
+    /// Attaches the target's last output lines, if this finding carries a failure.
+    pub fn with_output(mut self, lines: Vec<String>) -> Finding {
+        if let Some(failure) = self.failure_mut() {
+            if failure.output.is_empty() {
+                failure.output = lines;
+            }
+        }
+        self
+    }
+}
+
+impl From<TargetError> for Finding {
+    fn from(error: TargetError) -> Finding {
+        Finding::Broken(error)
+    }
+}
+
+/// Returns `Ok` when `holds`, else a [`Finding::Violated`] built lazily.
+pub fn ensure(
+    holds: bool,
+    expected: impl FnOnce() -> String,
+    observed: impl FnOnce() -> String,
+) -> Outcome {
+    if holds {
+        Ok(())
+    } else {
+        Err(Finding::violated(expected(), observed()))
+    }
+}
+
+/// How a run is configured; shared by every check in it.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    /// Random cases per randomized property.
+    pub cases: u32,
+    /// The seed every randomized property starts from.
+    pub seed: u64,
+    /// The bound on any single wait (for a reply, an exit, a wake-up).
+    pub timeout: Duration,
+    /// Directory for proptest regression files; set only for runs that must
+    /// never fail (kernel and reference), so a failure found there is replayed forever.
+    pub regressions: Option<PathBuf>,
+    /// The ID of the property being checked (set by [`run`]).
+    pub property: &'static str,
+}
+
+impl Default for Ctx {
+    fn default() -> Ctx {
+        Ctx {
+            cases: 16,
+            seed: DEFAULT_SEED,
+            timeout: Duration::from_secs(5),
+            regressions: None,
+            property: "",
+        }
+    }
+}
+
+/// The seed used when none is given, so that two runs on the same target agree.
+pub const DEFAULT_SEED: u64 = 0x1bc5_bec0;
+
+impl Ctx {
+    /// The proptest runner for this run's seed and case count.
+    fn runner(&self) -> TestRunner {
+        let persistence = self.regressions.as_ref().map(|dir| {
+            let file = dir.join(format!("{}.txt", self.property));
+            // proptest wants a `&'static str`; one small path per property per run.
+            let file: &'static str = Box::leak(file.to_string_lossy().into_owned().into_boxed_str());
+            Box::new(FileFailurePersistence::Direct(file)) as Box<_>
+        });
+        let config = Config {
+            cases: self.cases.max(1),
+            failure_persistence: persistence,
+            // Each case may start processes; bound shrinking so a hang shrinks in bounded time.
+            max_shrink_time: 20_000,
+            max_shrink_iters: 256,
+            max_global_rejects: 4096,
+            ..Config::default()
+        };
+        let mut seed = [0u8; 32];
+        seed[..8].copy_from_slice(&self.seed.to_le_bytes());
+        seed[8..16].copy_from_slice(&fnv1a(self.property.as_bytes()).to_le_bytes());
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
+    }
+
+    /// Checks `test` on `cases` random inputs from `strategy`; on failure,
+    /// shrinks to a minimal input and returns the finding seen on it, with
+    /// the input as its counterexample.
+    pub fn forall<S>(&self, strategy: S, test: impl Fn(&S::Value) -> Outcome) -> Outcome
+    where
+        S: Strategy,
+        S::Value: Debug,
+    {
+        // proptest keeps the last failing input as the current minimum, so the
+        // last finding recorded here belongs to the input it reports.
+        let last: RefCell<Option<Finding>> = RefCell::new(None);
+        let result = self.runner().run(&strategy, |input| match test(&input) {
+            Ok(()) => Ok(()),
+            Err(Finding::Skipped(why)) => Err(TestCaseError::reject(why)),
+            Err(finding) => {
+                let reason = finding_summary(&finding);
+                *last.borrow_mut() = Some(finding);
+                Err(TestCaseError::fail(reason))
+            }
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(TestError::Fail(reason, minimal)) => {
+                let mut finding = last
+                    .into_inner()
+                    .unwrap_or_else(|| Finding::violated("the check to pass", reason.to_string()));
+                if let Some(failure) = finding.failure_mut() {
+                    failure.counterexample = Some(format!("{minimal:#?}"));
+                }
+                Err(finding)
+            }
+            Err(TestError::Abort(reason)) => Err(Finding::Skipped(format!(
+                "every random case was rejected: {reason}"
+            ))),
+        }
+    }
+}
+
+fn finding_summary(finding: &Finding) -> String {
+    match finding {
+        Finding::Violated(f) => format!("expected {}, was {}", f.expected, f.observed),
+        Finding::Hung(f) => format!("hang: awaited {}", f.expected),
+        Finding::Skipped(why) => why.clone(),
+        Finding::Broken(e) => e.to_string(),
+    }
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// A property's verdict in a report.
+#[derive(Debug, Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    /// The property holds on every case tried.
+    Pass,
+    /// The property was violated.
+    Fail(Failure),
+    /// The check waited for something that never happened.
+    Hang(Failure),
+    /// Not checked, with the reason.
+    Skip {
+        /// Why the property was not checked.
+        reason: String,
+    },
+    /// The target could not be run for this property.
+    Error {
+        /// What went wrong, in one line.
+        message: String,
+    },
+}
+
+impl Verdict {
+    /// The verdict's one-word name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail(_) => "fail",
+            Verdict::Hang(_) => "hang",
+            Verdict::Skip { .. } => "skip",
+            Verdict::Error { .. } => "error",
+        }
+    }
+
+    /// Whether this verdict counts against the target.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, Verdict::Fail(_) | Verdict::Hang(_))
+    }
+
+    /// The failure, for `fail` and `hang`.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Verdict::Fail(f) | Verdict::Hang(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl From<Outcome> for Verdict {
+    fn from(outcome: Outcome) -> Verdict {
+        match outcome {
+            Ok(()) => Verdict::Pass,
+            Err(Finding::Violated(f)) => Verdict::Fail(f),
+            Err(Finding::Hung(f)) => Verdict::Hang(f),
+            Err(Finding::Skipped(reason)) => Verdict::Skip { reason },
+            Err(Finding::Broken(e)) => Verdict::Error {
+                message: e.to_string(),
+            },
+        }
+    }
+}
+
+/// One property's result in a run.
+#[derive(Debug, Serialize)]
+pub struct PropertyResult {
+    /// The property checked.
+    #[serde(flatten)]
+    pub meta: &'static Meta,
+    /// Its verdict.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// Wall time the check took.
+    #[serde(serialize_with = "serialize_secs")]
+    pub seconds: Duration,
+    /// The command that replays this check with the same workload.
+    pub replay: Option<String>,
+}
+
+fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// Which properties of a slice a run checks.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Substrings or `*` globs of IDs; empty selects all.
+    pub only: Vec<String>,
+}
+
+impl Selection {
+    /// Whether `id` is selected.
+    pub fn selects(&self, id: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|pattern| matches_pattern(pattern, id))
+    }
+}
+
+/// `pattern` matches `id` as a `*` glob when it has a `*`, else as a substring.
+pub fn matches_pattern(pattern: &str, id: &str) -> bool {
+    if !pattern.contains('*') {
+        return id.contains(pattern);
+    }
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = id;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// A subject bound to the properties that apply to it: what one `check`
+/// runs, what the `cargo test` harness turns into named tests, and what
+/// `grade` runs per submission. Areas build suites; nobody else needs to
+/// know their subject types.
+pub struct Suite {
+    /// The profile checked.
+    pub profile: Profile,
+    /// What is checked: `kernel`, `reference thread over tcp`, a command line.
+    pub label: String,
+    /// The claimed variant (e.g. `pool:4`), where the profile has variants.
+    pub variant: Option<String>,
+    /// One entry per applicable property, in catalog order.
+    pub checks: Vec<SuiteCheck>,
+}
+
+/// One property of a [`Suite`], ready to run.
+pub struct SuiteCheck {
+    /// The property.
+    pub meta: &'static Meta,
+    run: Box<dyn Fn(&Ctx) -> Outcome + Send + Sync>,
+}
+
+impl SuiteCheck {
+    /// Checks the property, with `ctx.property` set to its ID.
+    pub fn check(&self, ctx: &Ctx) -> Outcome {
+        let ctx = Ctx {
+            property: self.meta.id,
+            ..ctx.clone()
+        };
+        (self.run)(&ctx)
+    }
+}
+
+impl Suite {
+    /// Binds `subject` to those `properties` whose scope covers `kind`
+    /// (the variant's kind: `pool` for `pool:4`; `None` where there are no variants).
+    pub fn new<S: ?Sized + Send + Sync + 'static>(
+        profile: Profile,
+        label: impl Into<String>,
+        variant: Option<&str>,
+        kind: Option<&str>,
+        properties: &'static [Property<S>],
+        subject: std::sync::Arc<S>,
+    ) -> Suite {
+        let checks = properties
+            .iter()
+            .filter(|p| p.meta.scope.covers(kind))
+            .map(|p| {
+                let subject = subject.clone();
+                SuiteCheck {
+                    meta: &p.meta,
+                    run: Box::new(move |ctx: &Ctx| (p.check)(&subject, ctx)),
+                }
+            })
+            .collect();
+        Suite {
+            profile,
+            label: label.into(),
+            variant: variant.map(str::to_string),
+            checks,
+        }
+    }
+
+    /// Runs the selected checks, calling `progress` before each; `replay` is
+    /// the command line that reruns this suite, to which a failure's replay
+    /// appends `--only ID --seed S`.
+    pub fn run(
+        &self,
+        ctx: &Ctx,
+        selection: &Selection,
+        replay: Option<&str>,
+        mut progress: impl FnMut(&'static Meta),
+    ) -> crate::report::Report {
+        let results = self
+            .checks
+            .iter()
+            .filter(|c| selection.selects(c.meta.id))
+            .map(|c| {
+                progress(c.meta);
+                let started = Instant::now();
+                let verdict = Verdict::from(c.check(ctx));
+                let replay = replay
+                    .filter(|_| verdict.is_failure())
+                    .map(|base| format!("{base} --only '{}' --seed {}", c.meta.id, ctx.seed));
+                PropertyResult {
+                    meta: c.meta,
+                    verdict,
+                    seconds: started.elapsed(),
+                    replay,
+                }
+            })
+            .collect();
+        crate::report::Report {
+            profile: self.profile,
+            target: self.label.clone(),
+            variant: self.variant.clone(),
+            seed: ctx.seed,
+            results,
+        }
+    }
+}
+
+/// Where the built-in reference programs live: the `ipcspec` binary that
+/// runs `serve`, `relay`, `shell` and the shell probe `stage`.
+#[derive(Clone, Debug)]
+pub struct References {
+    /// Path of the `ipcspec` executable.
+    pub bin: PathBuf,
+}
+
+/// The suites that check the built-in references (and the kernel) on
+/// `profile`; what `cargo test` runs and `check PROFILE` runs with no command.
+pub fn reference_suites(profile: Profile, refs: &References) -> Vec<Suite> {
+    match profile {
+        Profile::Pipe => pipe::reference_suites(),
+        Profile::Socket => socket::reference_suites(),
+        Profile::Server => server::reference_suites(refs),
+        Profile::Client => client::reference_suites(refs),
+        Profile::Relay => relay::reference_suites(refs),
+        Profile::Shell => shell::reference_suites(refs),
+    }
+}
+
+/// The suite that checks `command` as a `profile` target claiming `variant`.
+/// An error means the request itself is unusable (unknown variant, missing
+/// placeholder, no such program): exit 2.
+pub fn target_suite(
+    profile: Profile,
+    command: crate::target::CommandSpec,
+    variant: Option<&str>,
+    refs: &References,
+) -> Result<Suite, TargetError> {
+    match profile {
+        Profile::Server => server::target_suite(command, variant, refs),
+        Profile::Client => client::target_suite(command, refs),
+        Profile::Relay => relay::target_suite(command, refs),
+        Profile::Shell => shell::target_suite(command, refs),
+        Profile::Pipe | Profile::Socket => Err(TargetError::Command(format!(
+            "the {} profile checks built-in implementations only; plug your own pipe in through the `PipeImpl` trait",
+            profile.name()
+        ))),
+    }
+}
+
+/// Every property of every area, in catalog order.
+pub fn catalog() -> Vec<&'static Meta> {
+    fn metas<S: ?Sized>(properties: &'static [Property<S>]) -> impl Iterator<Item = &'static Meta> {
+        properties.iter().map(|p| &p.meta)
+    }
+    metas(pipe::PROPERTIES)
+        .chain(metas(socket::PROPERTIES))
+        .chain(metas(server::PROPERTIES))
+        .chain(metas(client::PROPERTIES))
+        .chain(metas(relay::PROPERTIES))
+        .chain(metas(shell::PROPERTIES))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_ids_are_unique_and_dotted() {
+        let mut seen = std::collections::HashSet::new();
+        for meta in catalog() {
+            assert!(seen.insert(meta.id), "duplicate property ID {}", meta.id);
+            assert!(
+                meta.id.starts_with(meta.profile.name()) && meta.id.split('.').count() >= 3,
+                "ID {} must read profile.topic.claim",
+                meta.id
+            );
+            assert!(meta.statement.ends_with('.'), "{}: statement is one sentence", meta.id);
+            assert!(!meta.source.is_empty(), "{}: cites a lecture section", meta.id);
+        }
+    }
+
+    #[test]
+    fn patterns_match_substrings_and_globs() {
+        assert!(matches_pattern("eof", "pipe.eof.after-last-writer"));
+        assert!(matches_pattern("pipe.*.after-*", "pipe.eof.after-last-writer"));
+        assert!(!matches_pattern("server.*", "pipe.eof.after-last-writer"));
+        assert!(matches_pattern("*writer", "pipe.eof.after-last-writer"));
+    }
+
+    #[test]
+    fn forall_reports_the_shrunk_input() {
+        let ctx = Ctx {
+            cases: 64,
+            property: "test.forall.shrinks",
+            ..Ctx::default()
+        };
+        let finding = ctx
+            .forall(0usize..10_000, |&n| {
+                ensure(n < 100, || "n < 100".into(), || format!("n = {n}"))
+            })
+            .unwrap_err();
+        let Finding::Violated(failure) = finding else {
+            panic!("expected a violation")
+        };
+        assert_eq!(failure.counterexample.as_deref(), Some("100"));
+        assert_eq!(failure.observed, "n = 100");
+    }
+}

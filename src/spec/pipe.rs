@@ -1,0 +1,11 @@
+//! Properties of the `pipe` profile.
+
+use super::{Property, Suite};
+
+/// Every `pipe` property, in catalog order.
+pub static PROPERTIES: &[Property<()>] = &[];
+
+/// The kernel's and the reference's suites.
+pub fn reference_suites() -> Vec<Suite> {
+    Vec::new()
+}

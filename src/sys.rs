@@ -1,0 +1,86 @@
+//! The crate's only `unsafe` code: thin wrappers over calls the safe crates
+//! leave unsafe, each with the reason it is sound.
+//!
+//! Everything else in the crate is `#![deny(unsafe_code)]`; modules that must
+//! fork (the reference relay and fork servers) call [`fork`] under a
+//! `// SAFETY:` line of their own.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use nix::sys::resource::Resource;
+use nix::sys::signal::{self, SigHandler, Signal};
+use nix::unistd::ForkResult;
+
+/// `fork()`—creates a child process that is a copy of this one.
+///
+/// # Safety
+///
+/// If the calling process has more than one thread, the child may only make
+/// async-signal-safe calls (`write`, `close`, `dup2`, `execve`, `_exit`, ...,
+/// see signal-safety(7)) before it `exec`s or `_exit`s: no allocation, no
+/// locks, no `println!`.
+///
+/// # References
+/// - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html)
+pub unsafe fn fork() -> nix::Result<ForkResult> {
+    // SAFETY: forwarded to the caller, who upholds the contract above.
+    unsafe { nix::unistd::fork() }
+}
+
+/// How this process treats `SIGPIPE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SigpipeDisposition {
+    /// The default action: the process dies when it writes to a pipe or socket with no reader.
+    Default,
+    /// Ignored: the write fails with `EPIPE` instead.
+    Ignore,
+}
+
+/// Sets the process-wide disposition of `SIGPIPE`.
+///
+/// # References
+/// - [sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html)
+pub fn set_sigpipe(disposition: SigpipeDisposition) -> nix::Result<()> {
+    let handler = match disposition {
+        SigpipeDisposition::Default => SigHandler::SigDfl,
+        SigpipeDisposition::Ignore => SigHandler::SigIgn,
+    };
+    // SAFETY: SIG_DFL and SIG_IGN are not handlers, so no code runs in signal context.
+    unsafe { signal::signal(Signal::SIGPIPE, handler) }.map(drop)
+}
+
+/// Makes this process the reaper of its orphaned descendants, so that a
+/// killed target's grandchildren become our children and can be reaped
+/// rather than left as zombies of an init that may not reap.
+///
+/// # References
+/// - [prctl(2) `PR_SET_CHILD_SUBREAPER`](https://man7.org/linux/man-pages/man2/prctl.2.html)
+pub fn become_subreaper() -> nix::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true)
+}
+
+/// Arranges for `command`'s child, between fork and exec, to set each of
+/// `limits` (soft = hard) and, if given, to join the cgroup whose
+/// `cgroup.procs` file is open as `cgroup_procs`.
+///
+/// # References
+/// - [setrlimit(2)](https://man7.org/linux/man-pages/man2/setrlimit.2.html)
+/// - [cgroups(7), "cgroup.procs"](https://man7.org/linux/man-pages/man7/cgroups.7.html)
+pub fn limit_child(command: &mut Command, limits: Vec<(Resource, u64)>, cgroup_procs: Option<OwnedFd>) {
+    let hook = move || -> std::io::Result<()> {
+        if let Some(fd) = &cgroup_procs {
+            // Writing "0" moves the writing process into the cgroup.
+            nix::unistd::write(fd, b"0")?;
+        }
+        for &(resource, value) in &limits {
+            nix::sys::resource::setrlimit(resource, value, value)?;
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before exec; it only calls
+    // write(2) and setrlimit(2), both async-signal-safe, on data captured
+    // before the fork, and allocates nothing.
+    unsafe { command.pre_exec(hook) };
+}

@@ -1,0 +1,96 @@
+//! Launching and observing a program under test.
+//!
+//! A target is any command. [`command`] resolves it and fills its
+//! placeholders; [`process`] starts it in its own process group (and, when the
+//! machine allows, its own pids cgroup) under resource limits, drains its
+//! output, and kills everything it spawned when the check ends, times out or
+//! the user presses Ctrl-C; [`observe`] reads `/proc` to tell what its threads
+//! are doing — asleep in which call, quiescent, leaking — without perturbing it.
+
+pub mod command;
+pub mod observe;
+pub mod process;
+
+use std::path::PathBuf;
+
+pub use command::CommandSpec;
+pub use process::{Limits, Stream, Target, TargetConfig};
+
+/// Why a target could not be run. Each message is one line that names the target.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The program is not on `PATH` and not a file.
+    #[error("{program}: command not found")]
+    NotFound {
+        /// The program as given.
+        program: String,
+    },
+    /// The file exists but cannot be executed.
+    #[error("{}: not executable (check its permissions, or run it through an interpreter)", path.display())]
+    NotExecutable {
+        /// The resolved path.
+        path: PathBuf,
+    },
+    /// The command line lacks a placeholder the check needs, or is empty.
+    #[error("bad target command: {0}")]
+    Command(String),
+    /// `spawn` failed.
+    #[error("{program}: could not start: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The target exited before it became ready.
+    #[error("{program}: exited at start ({status}) before {awaited}{}", last_words(.output))]
+    ExitedAtStart {
+        /// The program.
+        program: String,
+        /// Its exit status, with the signal named.
+        status: String,
+        /// What the check was waiting for (e.g. "listening on 127.0.0.1:4000").
+        awaited: String,
+        /// Its last output lines.
+        output: Vec<String>,
+    },
+    /// The target never became ready within the bound.
+    #[error("{program}: not {awaited} after {seconds:.1} s{}", last_words(.output))]
+    NeverReady {
+        /// The program.
+        program: String,
+        /// What the check was waiting for.
+        awaited: String,
+        /// How long it waited.
+        seconds: f64,
+        /// Its last output lines.
+        output: Vec<String>,
+    },
+    /// Setting up the target's surroundings (temp dir, cgroup, pipes) failed.
+    #[error("setting up {what}: {source}")]
+    Setup {
+        /// What was being set up.
+        what: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn last_words(output: &[String]) -> String {
+    match output.last() {
+        Some(line) => format!("; it last said: {line}"),
+        None => String::new(),
+    }
+}
+
+impl TargetError {
+    /// A [`TargetError::Setup`] for `what`.
+    pub fn setup(what: impl Into<String>, source: impl Into<std::io::Error>) -> TargetError {
+        TargetError::Setup {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! What a program's processes and threads are doing, read from `/proc`.
+//!
+//! The suite decides "blocked", "not served" and "leaking" by observation,
+//! not by waiting and hoping:
+//! - a thread is *asleep indefinitely* when its state is `S` and
+//!   `/proc/<pid>/task/<tid>/syscall` shows a call that has no timeout (`read`,
+//!   `accept`, `futex` wait with no timeout, `poll` with -1, ...);
+//! - a set of processes is *quiescent* when two samples, taken one after the
+//!   other, find every thread asleep indefinitely with unchanged context-switch
+//!   counts: then there was an instant when none could run, and without new
+//!   input none ever will;
+//! - sockets' unread bytes come from `/proc/net/tcp{,6}` (`rx_queue`).
+//!
+//! # References
+//! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `stat`, `status`, `syscall`, `wchan`, `task/`, `fd/`, `net/tcp`
+
+use std::fmt;
+use std::fs;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+
+/// The fields of `/proc/<pid>/stat` (or `task/<tid>/stat`) the suite uses.
+#[derive(Clone, Debug)]
+pub struct Stat {
+    /// Process or thread ID.
+    pub pid: Pid,
+    /// Command name (from `comm`).
+    pub comm: String,
+    /// State letter: `R` running, `S` sleeping, `D` disk wait, `Z` zombie, `T` stopped, ...
+    pub state: char,
+    /// Parent process ID.
+    pub ppid: Pid,
+    /// Process-group ID.
+    pub pgrp: Pid,
+    /// User + system CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Threads in the process.
+    pub threads: u64,
+}
+
+fn parse_stat(text: &str) -> Option<Stat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let pid = text[..open].trim().parse().ok()?;
+    let comm = text[open + 1..close].to_string();
+    let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
+    // Fields after comm, 0-based: 0 state, 1 ppid, 2 pgrp, 11 utime, 12 stime, 17 num_threads.
+    let field = |i: usize| rest.get(i).and_then(|s| s.parse::<i64>().ok());
+    Some(Stat {
+        pid: Pid::from_raw(pid),
+        comm,
+        state: rest.first()?.chars().next()?,
+        ppid: Pid::from_raw(field(1)? as i32),
+        pgrp: Pid::from_raw(field(2)? as i32),
+        cpu_ticks: (field(11)? + field(12)?) as u64,
+        threads: field(17)? as u64,
+    })
+}
+
+/// `/proc/<pid>/stat`, or `None` if the process is gone.
+pub fn stat(pid: Pid) -> Option<Stat> {
+    parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Every process on the machine, as far as `/proc` shows them.
+pub fn all_processes() -> Vec<Stat> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| stat(Pid::from_raw(pid)))
+        .collect()
+}
+
+/// Whether `pid` exists and is not a zombie.
+pub fn is_alive(pid: Pid) -> bool {
+    stat(pid).is_some_and(|s| !matches!(s.state, 'Z' | 'X' | 'x'))
+}
+
+/// Processes whose process group is `pgid`.
+pub fn group_members(pgid: Pid) -> Vec<Pid> {
+    all_processes()
+        .into_iter()
+        .filter(|s| s.pgrp == pgid)
+        .map(|s| s.pid)
+        .collect()
+}
+
+/// Direct children of `pid`, zombies included.
+pub fn children(pid: Pid) -> Vec<Stat> {
+    all_processes().into_iter().filter(|s| s.ppid == pid).collect()
+}
+
+/// All descendants of `root` (not `root` itself), zombies included.
+pub fn descendants(root: Pid) -> Vec<Pid> {
+    let all = all_processes();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(all.iter().filter(|s| s.ppid == parent).map(|s| s.pid));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// Open file descriptors of `pid`.
+pub fn fd_count(pid: Pid) -> Option<usize> {
+    Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
+}
+
+/// Where a thread is, as `/proc/<pid>/task/<tid>/syscall` tells.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    /// On a CPU (or runnable).
+    Running,
+    /// Blocked, but not in a system call (e.g. a page fault).
+    NotInSyscall,
+    /// Inside system call `nr` with these six arguments.
+    In {
+        /// The system call number.
+        nr: i64,
+        /// Its arguments, raw.
+        args: [u64; 6],
+    },
+    /// The file could not be read (the thread is gone, or permission).
+    Unknown,
+}
+
+fn parse_syscall(text: &str) -> Syscall {
+    let mut words = text.split_whitespace();
+    match words.next() {
+        Some("running") => Syscall::Running,
+        Some("-1") => Syscall::NotInSyscall,
+        Some(nr) => {
+            let Ok(nr) = nr.parse::<i64>() else {
+                return Syscall::Unknown;
+            };
+            let mut args = [0u64; 6];
+            for slot in &mut args {
+                *slot = words
+                    .next()
+                    .and_then(|w| u64::from_str_radix(w.trim_start_matches("0x"), 16).ok())
+                    .unwrap_or(0);
+            }
+            Syscall::In { nr, args }
+        }
+        None => Syscall::Unknown,
+    }
+}
+
+impl Syscall {
+    /// The call's name, when known to the suite.
+    pub fn name(&self) -> Option<&'static str> {
+        match self {
+            Syscall::In { nr, .. } => syscall_name(*nr),
+            _ => None,
+        }
+    }
+
+    /// Whether the call can only return on an outside event (no timeout).
+    pub fn is_indefinite(&self) -> bool {
+        let Syscall::In { nr, args } = self else {
+            return false;
+        };
+        let null = |i: usize| args[i] == 0;
+        let negative = |i: usize| (args[i] as i32) < 0;
+        match syscall_name(*nr) {
+            Some(
+                "read" | "write" | "readv" | "writev" | "pread64" | "pwrite64" | "recvfrom"
+                | "sendto" | "recvmsg" | "sendmsg" | "accept" | "accept4" | "connect" | "wait4"
+                | "waitid" | "pause" | "rt_sigsuspend" | "flock" | "splice" | "sendfile"
+                | "openat" | "msgrcv",
+            ) => true,
+            // FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, FUTEX_WAIT_REQUEUE_PI: timeout in arg 3.
+            Some("futex") => matches!(args[1] & 0x7f, 0 | 6 | 9 | 11) && null(3),
+            Some("futex_waitv") => null(3),
+            Some("poll") => negative(2),
+            Some("ppoll") => null(2),
+            Some("select" | "pselect6") => null(4),
+            Some("epoll_wait" | "epoll_pwait") => negative(3),
+            Some("epoll_pwait2") => null(3),
+            Some("rt_sigtimedwait") => null(2),
+            _ => false,
+        }
+    }
+}
+
+macro_rules! syscall_names {
+    ($nr:expr; $($name:ident),* $(,)?) => {
+        match $nr {
+            $(n if n == libc::$name => Some(&stringify!($name)[4..]),)*
+            _ => None,
+        }
+    };
+}
+
+/// The name of system call `nr` on this architecture, for those the suite knows.
+pub fn syscall_name(nr: i64) -> Option<&'static str> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(name) = syscall_names!(nr; SYS_poll, SYS_select, SYS_epoll_wait, SYS_pause, SYS_accept) {
+        return Some(name);
+    }
+    syscall_names!(nr;
+        SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_pread64, SYS_pwrite64, SYS_recvfrom,
+        SYS_sendto, SYS_recvmsg, SYS_sendmsg, SYS_accept4, SYS_connect, SYS_wait4,
+        SYS_waitid, SYS_rt_sigsuspend, SYS_flock, SYS_splice, SYS_sendfile, SYS_openat,
+        SYS_msgrcv, SYS_futex, SYS_futex_waitv, SYS_ppoll, SYS_pselect6, SYS_epoll_pwait,
+        SYS_epoll_pwait2, SYS_rt_sigtimedwait, SYS_nanosleep, SYS_clock_nanosleep,
+        SYS_close, SYS_exit_group,
+    )
+}
+
+/// One thread, sampled.
+#[derive(Clone, Debug)]
+pub struct ThreadState {
+    /// Its process.
+    pub pid: Pid,
+    /// The thread itself.
+    pub tid: Pid,
+    /// Thread name.
+    pub comm: String,
+    /// State letter from `stat`.
+    pub state: char,
+    /// Where it is.
+    pub syscall: Syscall,
+    /// The kernel function it sleeps in (`wchan`), if any.
+    pub wchan: String,
+    /// Voluntary plus involuntary context switches so far.
+    pub switches: u64,
+}
+
+impl ThreadState {
+    /// Asleep in a call that only an outside event ends.
+    pub fn asleep_indefinitely(&self) -> bool {
+        self.state == 'S' && self.syscall.is_indefinite()
+    }
+}
+
+impl fmt::Display for ThreadState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {} tid {} ({}) state {}", self.pid, self.tid, self.comm, self.state)?;
+        match &self.syscall {
+            Syscall::Running => write!(f, ", running")?,
+            Syscall::NotInSyscall => write!(f, ", not in a system call")?,
+            Syscall::In { nr, args } => {
+                let name = syscall_name(*nr).map_or_else(|| format!("syscall {nr}"), str::to_string);
+                write!(f, ", in {name}(fd/arg0 {})", args[0] as i64)?;
+            }
+            Syscall::Unknown => {}
+        }
+        if !self.wchan.is_empty() && self.wchan != "0" {
+            write!(f, ", wchan {}", self.wchan)?;
+        }
+        Ok(())
+    }
+}
+
+/// Samples thread `tid` of process `pid`.
+pub fn thread(pid: Pid, tid: Pid) -> Option<ThreadState> {
+    let base = format!("/proc/{pid}/task/{tid}");
+    let stat = parse_stat(&fs::read_to_string(format!("{base}/stat")).ok()?)?;
+    let status = fs::read_to_string(format!("{base}/status")).unwrap_or_default();
+    let switches = status
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    let syscall = fs::read_to_string(format!("{base}/syscall"))
+        .map(|t| parse_syscall(&t))
+        .unwrap_or(Syscall::Unknown);
+    let wchan = fs::read_to_string(format!("{base}/wchan")).unwrap_or_default();
+    Some(ThreadState {
+        pid,
+        tid,
+        comm: stat.comm,
+        state: stat.state,
+        syscall,
+        wchan,
+        switches,
+    })
+}
+
+/// Thread IDs of process `pid`.
+pub fn tids(pid: Pid) -> Vec<Pid> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok().map(Pid::from_raw))
+        .collect()
+}
+
+/// Samples every thread of every process in `pids`.
+pub fn threads(pids: &[Pid]) -> Vec<ThreadState> {
+    pids.iter()
+        .flat_map(|&pid| tids(pid).into_iter().filter_map(move |tid| thread(pid, tid)))
+        .collect()
+}
+
+/// One line per thread, for hang reports.
+pub fn describe(threads: &[ThreadState]) -> String {
+    threads.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// Two samples of `pids`' threads prove quiescence: same threads, all asleep
+/// indefinitely both times, no context switch in between. Returns the second
+/// sample when quiescent.
+pub fn quiescent(pids: &[Pid]) -> Result<Vec<ThreadState>, Vec<ThreadState>> {
+    let first = threads(pids);
+    let second = threads(pids);
+    let still = first.len() == second.len()
+        && !second.is_empty()
+        && first.iter().zip(&second).all(|(a, b)| {
+            a.tid == b.tid
+                && a.switches == b.switches
+                && a.asleep_indefinitely()
+                && b.asleep_indefinitely()
+        });
+    if still {
+        Ok(second)
+    } else {
+        Err(second)
+    }
+}
+
+/// Waits, at most `bound`, until the processes `pids()` returns are quiescent.
+/// `Err` carries the last sample, for the hang report.
+pub fn wait_quiescent(
+    bound: Duration,
+    mut pids: impl FnMut() -> Vec<Pid>,
+) -> Result<Vec<ThreadState>, Vec<ThreadState>> {
+    let deadline = Instant::now() + bound;
+    loop {
+        match quiescent(&pids()) {
+            Ok(sample) => return Ok(sample),
+            Err(sample) if Instant::now() >= deadline => return Err(sample),
+            // Pacing only: each look is itself the observation.
+            Err(_) => std::thread::sleep(Duration::from_micros(500)),
+        }
+    }
+}
+
+/// Waits, at most `bound`, until thread `tid` of this process is asleep
+/// indefinitely and stays so across two samples. `Err` carries the last sample.
+pub fn wait_thread_asleep(tid: Pid, bound: Duration) -> Result<ThreadState, Option<ThreadState>> {
+    let pid = nix::unistd::getpid();
+    let deadline = Instant::now() + bound;
+    loop {
+        let first = thread(pid, tid);
+        let second = thread(pid, tid);
+        if let (Some(a), Some(b)) = (&first, &second) {
+            if a.asleep_indefinitely() && b.asleep_indefinitely() && a.switches == b.switches {
+                return Ok(b.clone());
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(second);
+        }
+        // Pacing only.
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// A TCP socket as `/proc/net/tcp{,6}` lists it.
+pub type TcpEntry = procfs::net::TcpNetEntry;
+
+/// Every TCP socket in this network namespace, IPv4 and IPv6.
+pub fn tcp_sockets() -> Vec<TcpEntry> {
+    let mut all = procfs::net::tcp().unwrap_or_default();
+    all.extend(procfs::net::tcp6().unwrap_or_default());
+    all
+}
+
+/// Bytes the peer sent that sit unread in the socket `local` ↔ `remote`.
+pub fn tcp_unread(local: SocketAddr, remote: SocketAddr) -> Option<u32> {
+    tcp_sockets()
+        .into_iter()
+        .find(|e| same_addr(e.local_address, local) && same_addr(e.remote_address, remote))
+        .map(|e| e.rx_queue)
+}
+
+/// Whether some socket listens on `addr` (IPv4-mapped and wildcard addresses count).
+pub fn tcp_listening(addr: SocketAddr) -> bool {
+    tcp_sockets().into_iter().any(|e| {
+        e.state == procfs::net::TcpState::Listen
+            && e.local_address.port() == addr.port()
+            && (same_addr(e.local_address, addr) || e.local_address.ip().is_unspecified())
+    })
+}
+
+fn same_addr(a: SocketAddr, b: SocketAddr) -> bool {
+    let canon = |s: SocketAddr| match s.ip() {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(s.ip(), std::net::IpAddr::V4),
+        ip => ip,
+    };
+    a.port() == b.port() && canon(a) == canon(b)
+}
+
+/// Whether a Unix stream socket listens on `path`.
+pub fn unix_listening(path: &Path) -> bool {
+    // Columns: Num RefCount Protocol Flags Type St Inode [Path]; procfs drops Flags.
+    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table.lines().skip(1).any(|line| {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let flags = cols.get(3).and_then(|f| u32::from_str_radix(f, 16).ok()).unwrap_or(0);
+        let stream = cols.get(4).and_then(|t| u16::from_str_radix(t, 16).ok()) == Some(libc::SOCK_STREAM as u16);
+        stream && flags & ACCEPTCON != 0 && cols.get(7).map(Path::new) == Some(path)
+    })
+}
+
+/// `__SO_ACCEPTCON`: the flag `/proc/net/unix` shows on listening sockets.
+const ACCEPTCON: u32 = 1 << 16;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::sync::mpsc;
+
+    #[test]
+    fn a_thread_blocked_in_read_is_seen_asleep_in_read() {
+        let (mut reader, _writer) = std::io::pipe().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid()).unwrap();
+            let _ = reader.read(&mut [0u8; 1]);
+        });
+        let tid = rx.recv().unwrap();
+        let state = wait_thread_asleep(tid, Duration::from_secs(5)).expect("blocked in read");
+        assert_eq!(state.syscall.name(), Some("read"));
+    }
+
+    #[test]
+    fn a_timed_sleep_is_not_indefinite() {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid()).unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+        });
+        let tid = rx.recv().unwrap();
+        assert!(wait_thread_asleep(tid, Duration::from_millis(300)).is_err());
+    }
+
+    #[test]
+    fn stat_parses_names_with_parentheses() {
+        let s = parse_stat("42 (a) b) S 1 42 42 0 -1 0 0 0 0 0 7 3 0 0 20 0 5 0 1 1 1").unwrap();
+        assert_eq!((s.comm.as_str(), s.state, s.cpu_ticks, s.threads), ("a) b", 'S', 10, 5));
+    }
+}

@@ -1,0 +1,543 @@
+//! Running an untrusted target: its own process group and pids cgroup,
+//! resource limits, drained output, and a kill that leaves nothing behind.
+//!
+//! Guarantees:
+//! - the target starts in a new process group ([setpgid(2)]) and, when
+//!   `/sys/fs/cgroup/pids` is writable, in a fresh pids cgroup, so a fork bomb
+//!   stops at [`Limits::processes`] and a process that calls `setsid` is still found;
+//! - `setrlimit` bounds address space, CPU time, open files and file size
+//!   (and process count, where the kernel enforces it for this uid);
+//! - its stdout/stderr, unless handed to the check, are read continuously into
+//!   a small ring of last lines, so a logging target never blocks on a full pipe;
+//! - [`Target::kill`] (and `Drop`) sends SIGKILL to the group and every cgroup
+//!   member, reaps what became our child, removes the cgroup and temp paths;
+//!   [`install_interrupt_handler`] does the same for every live target on Ctrl-C.
+//!
+//! [setpgid(2)]: https://man7.org/linux/man-pages/man2/setpgid.2.html
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::Resource;
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag};
+use nix::unistd::Pid;
+
+use super::{observe, CommandSpec, TargetError};
+
+/// Resource limits for a target and everything it spawns.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Processes and threads, together (pids cgroup; RLIMIT_NPROC where enforced).
+    pub processes: u64,
+    /// Address space per process, bytes (RLIMIT_AS).
+    pub memory: u64,
+    /// CPU seconds per process (RLIMIT_CPU).
+    pub cpu_seconds: u64,
+    /// Open files per process (RLIMIT_NOFILE).
+    pub open_files: u64,
+    /// Largest file it may write, bytes (RLIMIT_FSIZE).
+    pub file_size: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            processes: 256,
+            memory: 4 << 30,
+            cpu_seconds: 120,
+            open_files: 1024,
+            file_size: 256 << 20,
+        }
+    }
+}
+
+/// What to do with one of the target's standard streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Connected to /dev/null.
+    Null,
+    /// Read (for output) into the ring of last lines.
+    Capture,
+    /// A pipe handed to the check ([`Target::take_stdin`], [`Target::take_stdout`]).
+    Piped,
+}
+
+/// How to start a target.
+#[derive(Clone, Debug)]
+pub struct TargetConfig {
+    /// The command, placeholders already filled.
+    pub command: CommandSpec,
+    /// Its stdin.
+    pub stdin: Stream,
+    /// Its stdout (stderr is always captured).
+    pub stdout: Stream,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Resource limits.
+    pub limits: Limits,
+    /// Paths to remove when the target is killed (e.g. a socket's temp dir).
+    pub cleanup: Vec<PathBuf>,
+}
+
+impl TargetConfig {
+    /// A config for `command` with output captured, stdin from /dev/null and default limits.
+    pub fn new(command: CommandSpec) -> TargetConfig {
+        TargetConfig {
+            command,
+            stdin: Stream::Null,
+            stdout: Stream::Capture,
+            env: Vec::new(),
+            limits: Limits::default(),
+            cleanup: Vec::new(),
+        }
+    }
+}
+
+const TAIL_LINES: usize = 40;
+const TAIL_LINE_BYTES: usize = 300;
+
+/// The last lines a target printed, shared with the threads that drain it.
+#[derive(Clone, Default)]
+struct Tail(Arc<(Mutex<TailState>, Condvar)>);
+
+#[derive(Default)]
+struct TailState {
+    lines: VecDeque<String>,
+    open_streams: usize,
+}
+
+impl Tail {
+    fn state(&self) -> std::sync::MutexGuard<'_, TailState> {
+        self.0 .0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.state().lines.iter().cloned().collect()
+    }
+
+    /// Waits, at most `bound`, until every drained stream has closed.
+    fn wait_closed(&self, bound: Duration) {
+        let guard = self.state();
+        let _ = self.0 .1.wait_timeout_while(guard, bound, |s| s.open_streams > 0);
+    }
+
+    /// Drains `stream` line by line on a detached thread until it closes.
+    fn drain(&self, stream: impl Read + Send + 'static, label: &'static str) {
+        self.state().open_streams += 1;
+        let tail = self.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stream);
+            let mut line = Vec::new();
+            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                let text = String::from_utf8_lossy(&line[..line.len().min(TAIL_LINE_BYTES)]);
+                let mut state = tail.state();
+                if state.lines.len() == TAIL_LINES {
+                    state.lines.pop_front();
+                }
+                state.lines.push_back(format!("{label}: {}", text.trim_end()));
+                drop(state);
+                line.clear();
+            }
+            tail.state().open_streams -= 1;
+            tail.0 .1.notify_all();
+        });
+    }
+}
+
+/// A running target. Dropping it kills everything it spawned.
+pub struct Target {
+    child: Child,
+    program: String,
+    cgroup: Option<PathBuf>,
+    cleanup: Vec<PathBuf>,
+    tail: Tail,
+    status: Option<ExitStatus>,
+    registration: u64,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Live targets by registration number, for the Ctrl-C handler.
+fn live() -> &'static Mutex<BTreeMap<u64, Remains>> {
+    static LIVE: OnceLock<Mutex<BTreeMap<u64, Remains>>> = OnceLock::new();
+    LIVE.get_or_init(Default::default)
+}
+
+/// What must go when a target goes.
+#[derive(Clone)]
+struct Remains {
+    pgid: Pid,
+    cgroup: Option<PathBuf>,
+    paths: Vec<PathBuf>,
+}
+
+impl Remains {
+    /// Kills every process of the target, reaps those that are our children,
+    /// and removes its cgroup and paths.
+    fn destroy(&self) {
+        let mut members = observe::group_members(self.pgid);
+        for _ in 0..100 {
+            let mut found = self.cgroup.as_deref().map(cgroup_members).unwrap_or_default();
+            found.extend(observe::group_members(self.pgid));
+            found.retain(|pid| !members.contains(pid) || observe::is_alive(*pid));
+            // ESRCH: the group is already gone, which is what we want.
+            let _ = killpg(self.pgid, Signal::SIGKILL);
+            for &pid in &found {
+                let _ = kill(pid, Signal::SIGKILL);
+            }
+            members.extend(found.iter().copied());
+            members.sort();
+            members.dedup();
+            let alive = members.iter().any(|&pid| observe::is_alive(pid));
+            reap(&members);
+            if !alive {
+                break;
+            }
+            // Pacing only: SIGKILL is asynchronous and orphans reach us a moment later.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        reap(&members);
+        if let Some(cgroup) = &self.cgroup {
+            let _ = fs::remove_dir(cgroup);
+        }
+        for path in &self.paths {
+            let _ = if path.is_dir() {
+                fs::remove_dir_all(path)
+            } else {
+                fs::remove_file(path)
+            };
+        }
+    }
+}
+
+/// Reaps each of `pids` that is a dead child of ours; others are left alone.
+fn reap(pids: &[Pid]) {
+    for &pid in pids {
+        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+    }
+}
+
+fn cgroup_members(cgroup: &Path) -> Vec<Pid> {
+    fs::read_to_string(cgroup.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok().map(Pid::from_raw))
+        .collect()
+}
+
+/// Kills every live target and removes what they left on Ctrl-C, SIGTERM or
+/// SIGHUP, then exits with 130. Call once, early, from a binary.
+pub fn install_interrupt_handler() -> Result<(), ctrlc::Error> {
+    ctrlc::set_handler(|| {
+        let remains: Vec<Remains> = live()
+            .lock()
+            .map(|l| l.values().cloned().collect())
+            .unwrap_or_default();
+        for r in remains {
+            r.destroy();
+        }
+        eprintln!("ipcspec: interrupted; every target was killed");
+        std::process::exit(130);
+    })
+}
+
+/// A fresh pids cgroup limited to `max` tasks, if the v1 pids controller is writable.
+fn make_cgroup(max: u64, id: u64) -> Option<(PathBuf, fs::File)> {
+    let root = Path::new("/sys/fs/cgroup/pids");
+    if !root.join("cgroup.procs").exists() {
+        return None;
+    }
+    let dir = root.join(format!("ipcspec-{}-{id}", std::process::id()));
+    fs::create_dir(&dir).ok()?;
+    let procs = fs::write(dir.join("pids.max"), max.to_string())
+        .and_then(|()| fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs")));
+    match procs {
+        Ok(file) => Some((dir, file)),
+        Err(_) => {
+            let _ = fs::remove_dir(&dir);
+            None
+        }
+    }
+}
+
+impl Target {
+    /// Starts the target described by `config`.
+    pub fn spawn(config: TargetConfig) -> Result<Target, TargetError> {
+        let program = config.command.program.clone();
+        let path = config.command.resolve()?;
+        // Orphans of the target must come to us, to be reaped; see `Remains::destroy`.
+        let _ = crate::sys::become_subreaper();
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let cgroup = make_cgroup(config.limits.processes, id);
+
+        let mut command = Command::new(&path);
+        command
+            .arg0(&program)
+            .args(&config.command.args)
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
+            .process_group(0)
+            .stdin(stdio(config.stdin))
+            .stdout(stdio(config.stdout))
+            .stderr(Stdio::piped());
+        let l = config.limits;
+        let limits = vec![
+            (Resource::RLIMIT_AS, l.memory),
+            (Resource::RLIMIT_CPU, l.cpu_seconds),
+            (Resource::RLIMIT_NOFILE, l.open_files),
+            (Resource::RLIMIT_FSIZE, l.file_size),
+            (Resource::RLIMIT_NPROC, l.processes),
+            (Resource::RLIMIT_CORE, 0),
+        ];
+        let (cgroup, procs) = cgroup.map_or((None, None), |(dir, file)| (Some(dir), Some(file.into())));
+        crate::sys::limit_child(&mut command, limits, procs);
+
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(source) => {
+                if let Some(dir) = &cgroup {
+                    let _ = fs::remove_dir(dir);
+                }
+                return Err(TargetError::Spawn { program, source });
+            }
+        };
+        let tail = Tail::default();
+        if let Some(stderr) = child.stderr.take() {
+            tail.drain(stderr, "stderr");
+        }
+        if config.stdout == Stream::Capture {
+            if let Some(stdout) = child.stdout.take() {
+                tail.drain(stdout, "stdout");
+            }
+        }
+        let remains = Remains {
+            pgid: Pid::from_raw(child.id() as i32),
+            cgroup: cgroup.clone(),
+            paths: config.cleanup.clone(),
+        };
+        live().lock().unwrap_or_else(|e| e.into_inner()).insert(id, remains);
+        Ok(Target {
+            child,
+            program,
+            cgroup,
+            cleanup: config.cleanup,
+            tail,
+            status: None,
+            registration: id,
+        })
+    }
+
+    /// The pid of the process started (also its process-group ID).
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// The program's name as given, for messages.
+    pub fn program(&self) -> &str {
+        &self.program
+    }
+
+    /// Every live process of the target: cgroup members and process-group
+    /// members, plus descendants of the first process.
+    pub fn processes(&self) -> Vec<Pid> {
+        let mut pids = self.cgroup.as_deref().map(cgroup_members).unwrap_or_default();
+        pids.extend(observe::group_members(self.pid()));
+        pids.extend(observe::descendants(self.pid()));
+        pids.sort();
+        pids.dedup();
+        pids.retain(|&p| observe::is_alive(p));
+        pids
+    }
+
+    /// The target's stdin, if it was [`Stream::Piped`] and not yet taken.
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// The target's stdout, if it was [`Stream::Piped`] and not yet taken.
+    pub fn take_stdout(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
+    }
+
+    /// The last lines the target wrote to stderr (and stdout, when captured).
+    pub fn output(&self) -> Vec<String> {
+        self.tail.lines()
+    }
+
+    /// The last lines, once its captured streams closed (at most `bound` from now).
+    pub fn final_output(&self, bound: Duration) -> Vec<String> {
+        self.tail.wait_closed(bound);
+        self.tail.lines()
+    }
+
+    /// The first process's exit status, if it has exited (reaps it).
+    pub fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Waits until the first process exits, at most `bound`.
+    pub fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(status) = self.try_status() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Pacing only: no portable way to wait on a child with a deadline.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    /// Polls `ready` until it holds, failing if the target exits first or
+    /// `bound` passes. `awaited` names the state for the error message.
+    pub fn wait_ready(
+        &mut self,
+        awaited: &str,
+        bound: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<(), TargetError> {
+        let deadline = Instant::now() + bound;
+        loop {
+            if ready() {
+                return Ok(());
+            }
+            if let Some(status) = self.try_status() {
+                // Its last words may still be in the pipe; grandchildren may hold it open.
+                self.tail.wait_closed(Duration::from_millis(200));
+                return Err(TargetError::ExitedAtStart {
+                    program: self.program.clone(),
+                    status: describe_status(status),
+                    awaited: awaited.to_string(),
+                    output: self.output(),
+                });
+            }
+            if Instant::now() >= deadline {
+                return Err(TargetError::NeverReady {
+                    program: self.program.clone(),
+                    awaited: awaited.to_string(),
+                    seconds: bound.as_secs_f64(),
+                    output: self.output(),
+                });
+            }
+            // Pacing only: readiness is observed, this just spaces the looks.
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// Kills the target and everything it spawned; removes its cgroup and paths.
+    pub fn kill(&mut self) {
+        let remains = Remains {
+            pgid: self.pid(),
+            cgroup: self.cgroup.take(),
+            paths: std::mem::take(&mut self.cleanup),
+        };
+        remains.destroy();
+        if self.status.is_none() {
+            self.status = self.child.wait().ok();
+        }
+        live().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.registration);
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn stdio(stream: Stream) -> Stdio {
+    match stream {
+        Stream::Null => Stdio::null(),
+        Stream::Capture | Stream::Piped => Stdio::piped(),
+    }
+}
+
+/// An exit status in words, with a signal named and explained:
+/// "killed by SIGPIPE (write on a pipe with no one to read)".
+pub fn describe_status(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal().and_then(|s| Signal::try_from(s).ok()) {
+        Some(signal) => {
+            let why = match signal {
+                Signal::SIGPIPE => " (write on a pipe or socket with no one to read)",
+                Signal::SIGSEGV => " (invalid memory access)",
+                Signal::SIGABRT => " (abort)",
+                Signal::SIGKILL => " (killed, e.g. by a resource limit or a timeout)",
+                Signal::SIGXCPU => " (CPU time limit exceeded)",
+                Signal::SIGXFSZ => " (file size limit exceeded)",
+                _ => "",
+            };
+            let core = if status.core_dumped() { ", core dumped" } else { "" };
+            format!("killed by {}{why}{core}", signal.as_str())
+        }
+        None => format!("{status}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> TargetConfig {
+        TargetConfig::new(CommandSpec {
+            program: "sh".into(),
+            args: vec!["-c".into(), script.into()],
+        })
+    }
+
+    #[test]
+    fn kill_takes_grandchildren_that_left_the_group() {
+        // The grandchild calls setsid to leave the process group.
+        let mut target = Target::spawn(sh("setsid sleep 300 & sleep 300 & wait")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while target.processes().len() < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let spawned = target.processes();
+        target.kill();
+        for pid in spawned {
+            assert!(!observe::is_alive(pid), "{pid} survived the kill");
+        }
+    }
+
+    #[test]
+    fn exiting_at_start_is_reported_with_last_words() {
+        let mut target = Target::spawn(sh("echo cannot bind >&2; exit 3")).unwrap();
+        let err = target.wait_ready("listening", Duration::from_secs(5), || false).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("exit status 3") && text.contains("cannot bind"), "{text}");
+    }
+
+    #[test]
+    fn a_chatty_target_never_blocks_on_its_output() {
+        let mut target = Target::spawn(sh("yes line | head -c 2000000; echo done")).unwrap();
+        let status = target.wait_exit(Duration::from_secs(20)).expect("it must finish");
+        assert!(status.success());
+        let output = target.final_output(Duration::from_secs(5));
+        assert!(output.last().is_some_and(|l| l.ends_with("done")), "{output:?}");
+    }
+
+    #[test]
+    fn signals_are_named_in_statuses() {
+        let mut target = Target::spawn(sh("kill -PIPE $$")).unwrap();
+        let status = target.wait_exit(Duration::from_secs(5)).unwrap();
+        assert_eq!(
+            describe_status(status),
+            "killed by SIGPIPE (write on a pipe or socket with no one to read)"
+        );
+    }
+}
