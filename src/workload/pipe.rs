@@ -98,3 +98,27 @@ pub fn page_size() -> usize {
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or(4096)
 }
+
+/// A random case with the names of its parts, so a counterexample reads
+/// `(bytes before, read buffer, seed) = (0, 1, 42)`, not a bare tuple.
+#[derive(Clone)]
+pub struct Labelled<T> {
+    /// What each part of `value` is, in order.
+    pub names: &'static str,
+    /// The case itself.
+    pub value: T,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Labelled<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {:?}", self.names, self.value)
+    }
+}
+
+/// `strategy`'s cases, labelled with `names`.
+pub fn labelled<S: Strategy>(
+    names: &'static str,
+    strategy: S,
+) -> impl Strategy<Value = Labelled<S::Value>> {
+    strategy.prop_map(move |value| Labelled { names, value })
+}

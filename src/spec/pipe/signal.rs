@@ -31,7 +31,7 @@ use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
 use crate::target::TargetError;
-use crate::workload::pipe::{order, payload};
+use crate::workload::pipe::{labelled, order, payload};
 
 /// `Ok` when this process ignores `SIGPIPE`, as the Rust runtime arranges;
 /// otherwise a write with no reader would kill the suite itself, so the
@@ -59,8 +59,9 @@ pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     sigpipe_ignored()?;
     ctx.forall(
-        (order(1..=3), 0..=PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()),
-        |(order, pre, len, seed)| {
+        labelled("(read handles in closing order, bytes written first, bytes in the refused write, seed)", (order(1..=3), 0..=PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>())),
+        |case| {
+            let (order, pre, len, seed) = &case.value;
             let (reader, mut writer) = open(pipe, None)?;
             writer
                 .write_all(&payload(*pre, *seed))
