@@ -20,8 +20,8 @@ pub(super) fn order_lossless(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         let (mut reader, mut writer) = open(pipe, None)?;
         let data = payload(t.len, t.seed);
         let sent = data.clone();
-        let writes = t.writes.clone();
-        let reads = t.reads.clone();
+        let writes = t.sizes(&t.writes);
+        let reads = t.sizes(&t.reads);
         let write = Op::spawn("the writer", move || {
             write_chunks(&mut writer, &sent, &writes)
         })?;
