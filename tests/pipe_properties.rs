@@ -60,6 +60,19 @@ const TESTED: &[&str] = &[
     "pipe.nonblock.would-block",
 ];
 
+/// `pipe.epipe.no-reader` relies on it: with SIGPIPE at its default, a
+/// write with no reader would kill the test process instead of failing.
+#[test]
+fn this_process_ignores_sigpipe_as_the_rust_runtime_arranges() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let ignored = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
+        .unwrap();
+    assert_ne!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "SigIgn: {ignored:x}");
+}
+
 #[test]
 fn every_pipe_property_has_a_test() {
     let ids: Vec<&str> = PROPERTIES.iter().map(|p| p.meta.id).collect();
