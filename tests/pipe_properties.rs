@@ -70,7 +70,11 @@ fn this_process_ignores_sigpipe_as_the_rust_runtime_arranges() {
         .find_map(|line| line.strip_prefix("SigIgn:"))
         .map(|mask| u64::from_str_radix(mask.trim(), 16).unwrap())
         .unwrap();
-    assert_ne!(ignored & (1 << (libc::SIGPIPE - 1)), 0, "SigIgn: {ignored:x}");
+    assert_ne!(
+        ignored & (1 << (libc::SIGPIPE - 1)),
+        0,
+        "SigIgn: {ignored:x}"
+    );
 }
 
 #[test]
