@@ -376,7 +376,7 @@ fn clean_start(shell: &Shell, ctx: &Ctx) -> Outcome {
         let standard = (0..3).all(|fd| probe.fds.contains(&fd));
         if !leaked.is_empty() || !standard {
             problems.push(format!(
-                "{who} started with descriptors {:?} open: pipe ends the shell did not close",
+                "{who} started with descriptors {:?} open ({leaked:?} beyond 0-2 that the shell should have closed)",
                 probe.fds
             ));
         }
