@@ -415,6 +415,15 @@ fn bytes_exact(relay: &Relay, ctx: &Ctx) -> Outcome {
     ctx.forall(feed(4 << 20), |feed: &Feed| {
         let input = Arc::new(feed.bytes());
         let relayed = relay_input(relay, input.clone(), &feed.chunks, ctx)?;
+        let short = relayed.output.len() < input.len() && input.starts_with(&relayed.output);
+        if !relayed.eof && short {
+            let awaited = format!(
+                "the rest of the {} bytes on stdout ({} came)",
+                input.len(),
+                relayed.output.len()
+            );
+            return Err(stuck_finding(&awaited, &relayed.stuck, &relayed.target));
+        }
         same_bytes("the relay's stdout", &input, &relayed.output)
             .map_err(|f| f.with_output(relayed.target.output()))
     })
@@ -506,6 +515,7 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
     let chunk = payload(7, 64 << 10);
     let mut taken = 0usize;
     let mut deadline = Instant::now() + ctx.timeout;
+    let mut stillness = Stillness::default();
     loop {
         match stdin.write(&chunk) {
             Ok(n) => {
@@ -521,11 +531,11 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 // Full for now; full for good only once the relay cannot run.
-                if observe::quiescent(&target.processes()).is_ok() {
+                if let Some((_, _, true)) = stillness.look(&target) {
                     match stdin.write(&chunk) {
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Ok(n) => taken += n,
-                        Err(_) => break,
+                        Err(e) => return Err(stdin_closed(&target, taken, e)),
                     }
                 } else if Instant::now() >= deadline {
                     return Err(Finding::hung(
@@ -538,13 +548,7 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
                     std::thread::sleep(Duration::from_micros(500));
                 }
             }
-            Err(e) => {
-                return Err(Finding::violated(
-                    "the relay to keep its stdin open while its stdout is merely unread",
-                    format!("writing to its stdin failed after {taken} bytes: {e}"),
-                )
-                .with_output(target.output()));
-            }
+            Err(e) => return Err(stdin_closed(&target, taken, e)),
         }
     }
     super::ensure(
@@ -553,6 +557,15 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
         || format!("{taken} bytes taken before it blocked"),
     )
     .map_err(|f| f.with_output(target.output()))
+}
+
+/// The relay closed its stdin (or died) while its stdout was merely unread.
+fn stdin_closed(target: &Target, taken: usize, error: std::io::Error) -> Finding {
+    Finding::violated(
+        "the relay to keep its stdin open while its stdout is merely unread",
+        format!("writing to its stdin failed after {taken} bytes: {error}"),
+    )
+    .with_output(target.output())
 }
 
 /// `relay.sigpipe.stops`
