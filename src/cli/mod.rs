@@ -5,7 +5,9 @@
 //! Exit codes: 0 conforms, 1 a property failed, 2 usage error or the target
 //! could not be run (one line on stderr, never a panic).
 
+mod client;
 mod pipe;
+mod serve;
 
 use std::io::Write;
 use std::time::Duration;
@@ -30,6 +32,10 @@ enum Command {
     /// Check an implementation against the spec.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Run a reference echo server.
+    Serve(serve::ServeArgs),
+    /// Run the reference line client: stdin to the server, replies to stdout.
+    Client(client::ClientArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,12 +206,17 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
-        eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
+    // The handler runs on a thread of its own; a forking server must stay single-threaded.
+    if !matches!(&cli.command, Command::Serve(_)) {
+        if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
+            eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
+        }
     }
     let result = match &cli.command {
         Command::List(args) => list(args),
         Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Client(args) => client::client(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");
