@@ -8,6 +8,7 @@
 mod client;
 mod pipe;
 mod serve;
+mod socket;
 
 use std::io::Write;
 use std::time::Duration;
@@ -42,6 +43,8 @@ enum Command {
 enum CheckCommand {
     /// The pipe properties, on the kernel's pipe(2) and the reference pipe.
     Pipe(pipe::PipeArgs),
+    /// The socket properties, on the kernel's socketpair, TCP (IPv4, IPv6) and Unix sockets.
+    Socket(socket::SocketArgs),
 }
 
 #[derive(Debug, Args)]
@@ -215,6 +218,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::List(args) => list(args),
         Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
+        Command::Check(CheckCommand::Socket(args)) => socket::run(args),
         Command::Serve(args) => serve::serve(args),
         Command::Client(args) => client::client(args),
     };
