@@ -45,6 +45,8 @@ enum CheckCommand {
     Pipe(pipe::PipeArgs),
     /// The socket properties, on the kernel's socketpair, TCP (IPv4, IPv6) and Unix sockets.
     Socket(socket::SocketArgs),
+    /// The client properties, on the reference client or on `-- CMD ARGS` (with `{host}`, `{port}`).
+    Client(client::CheckClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +221,7 @@ pub fn main() -> i32 {
         Command::List(args) => list(args),
         Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
         Command::Check(CheckCommand::Socket(args)) => socket::run(args),
+        Command::Check(CheckCommand::Client(args)) => client::check(args),
         Command::Serve(args) => serve::serve(args),
         Command::Client(args) => client::client(args),
     };
