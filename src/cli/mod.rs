@@ -193,7 +193,10 @@ fn list(args: &ListArgs) -> anyhow::Result<i32> {
                     spec::Scope::All => String::new(),
                     spec::Scope::Only(kinds) => format!(" [{}]", kinds.join(", ")),
                 };
-                println!("{}{scope}\n    {}\n    (lecture: {})", meta.id, meta.statement, meta.source);
+                println!(
+                    "{}{scope}\n    {}\n    (lecture: {})",
+                    meta.id, meta.statement, meta.source
+                );
             }
         }
     }

@@ -1,12 +1,39 @@
 //! Workloads for sockets, servers and clients: binary payloads rich in NUL
 //! bytes, the chunkings they are written in, and text lines for line clients.
 
+use std::fmt;
+
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+/// A byte string that prints as an escaped, shortened literal with its length,
+/// so a counterexample reads `b"ab\\0c…" (70000 bytes)`, not a column of numbers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Bytes(pub Vec<u8>);
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 48;
+        let escaped: String = self.0[..self.0.len().min(SHOWN)]
+            .iter()
+            .flat_map(|&b| std::ascii::escape_default(b))
+            .map(char::from)
+            .collect();
+        let more = if self.0.len() > SHOWN { "…" } else { "" };
+        write!(f, "b\"{escaped}{more}\" ({} bytes)", self.0.len())
+    }
+}
+
 /// Bytes of any value, one in four a NUL, so `strlen`-based code truncates early.
-pub fn payload(max_len: usize) -> impl Strategy<Value = Vec<u8>> {
-    vec(prop_oneof![1 => Just(0u8), 3 => any::<u8>()], 0..=max_len)
+pub fn payload(max_len: usize) -> impl Strategy<Value = Bytes> {
+    vec(prop_oneof![1 => Just(0u8), 3 => any::<u8>()], 0..=max_len).prop_map(Bytes)
 }
 
 /// Sizes to cut a stream into, used cyclically: from single bytes to large writes.
@@ -34,7 +61,7 @@ pub fn pieces<'a>(bytes: &'a [u8], chunks: &'a [usize]) -> impl Iterator<Item = 
 
 /// Text lines, each ending in `\n`, NUL-free: mostly short, some longer than
 /// 64 KiB, so a reply can never fit one read of a line-sized buffer.
-pub fn lines() -> impl Strategy<Value = Vec<Vec<u8>>> {
+pub fn lines() -> impl Strategy<Value = Vec<Bytes>> {
     let line = prop_oneof![
         6 => vec(0x20u8..0x7f, 0..80),
         2 => vec(0x20u8..0x7f, 80..5000),
@@ -42,14 +69,28 @@ pub fn lines() -> impl Strategy<Value = Vec<Vec<u8>>> {
     ]
     .prop_map(|mut line| {
         line.push(b'\n');
-        line
+        Bytes(line)
     });
     vec(line, 1..8)
+}
+
+/// The bytes of `lines`, one after the other: what a client is fed on stdin.
+pub fn concat(lines: &[Bytes]) -> Vec<u8> {
+    lines.iter().flat_map(|l| l.0.iter().copied()).collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_print_short_and_escaped() {
+        let long = Bytes([b'a', 0, b'\n'].repeat(30));
+        assert_eq!(
+            format!("{long:?}"),
+            format!("b\"{}…\" (90 bytes)", r"a\x00\n".repeat(16))
+        );
+    }
 
     #[test]
     fn pieces_cover_the_stream_in_order() {
