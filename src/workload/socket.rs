@@ -31,9 +31,33 @@ impl fmt::Debug for Bytes {
     }
 }
 
-/// Bytes of any value, one in four a NUL, so `strlen`-based code truncates early.
+/// Bytes of any value, about one in four a NUL, so `strlen`-based code truncates early.
+///
+/// Drawn as a length and a seed, expanded by [`expand`]: a 256 KiB payload
+/// costs one value tree, not 256 Ki of them, and shrinks by length and seed.
 pub fn payload(max_len: usize) -> impl Strategy<Value = Bytes> {
-    vec(prop_oneof![1 => Just(0u8), 3 => any::<u8>()], 0..=max_len).prop_map(Bytes)
+    (0..=max_len, any::<u64>()).prop_map(|(len, seed)| {
+        Bytes(expand(len, seed, |r| {
+            if r % 4 == 0 {
+                0
+            } else {
+                (r >> 8) as u8
+            }
+        }))
+    })
+}
+
+/// `len` bytes from a xorshift stream seeded by `seed`, each made by `byte` from one draw.
+fn expand(len: usize, seed: u64, byte: impl Fn(u64) -> u8) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            byte(state)
+        })
+        .collect()
 }
 
 /// Sizes to cut a stream into, used cyclically: from single bytes to large writes.
@@ -62,12 +86,10 @@ pub fn pieces<'a>(bytes: &'a [u8], chunks: &'a [usize]) -> impl Iterator<Item = 
 /// Text lines, each ending in `\n`, NUL-free: mostly short, some longer than
 /// 64 KiB, so a reply can never fit one read of a line-sized buffer.
 pub fn lines() -> impl Strategy<Value = Vec<Bytes>> {
-    let line = prop_oneof![
-        6 => vec(0x20u8..0x7f, 0..80),
-        2 => vec(0x20u8..0x7f, 80..5000),
-        1 => vec(0x20u8..0x7f, 65_537..70_000),
-    ]
-    .prop_map(|mut line| {
+    let len = prop_oneof![6 => 0usize..80, 2 => 80usize..5000, 1 => 65_537usize..70_000];
+    let line = (len, any::<u64>()).prop_map(|(len, seed)| {
+        // Printable ASCII, 0x20..0x7e: never a NUL, never a newline inside the line.
+        let mut line = expand(len, seed, |r| 0x20 + (r % 95) as u8);
         line.push(b'\n');
         Bytes(line)
     });
