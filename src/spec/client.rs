@@ -148,15 +148,16 @@ impl ClientCommand {
                     if still >= 2 || last_progress.elapsed() >= ctx.timeout {
                         let threads = observe::describe(&observe::threads(&target.processes()));
                         let awaited = format!(
-                            "the client to print every reply and then close its stdout (it printed {} bytes; then {})",
-                            stdout.len(),
-                            if still >= 2 {
-                                "it and the server both slept in calls only the other could end".to_string()
-                            } else {
-                                format!("nothing for {:.1} s", ctx.timeout.as_secs_f64())
-                            }
+                            "the client to print every reply and then close its stdout (it printed {} bytes)",
+                            stdout.len()
                         );
-                        return Err(Finding::hung(awaited, threads).with_output(target.output()));
+                        let mut finding = Finding::hung(awaited, threads);
+                        if let (true, Some(failure)) = (still >= 2, finding.failure_mut()) {
+                            failure.observed = "the client, and the check's server and stdin feeder, all asleep in calls \
+                                that nothing pending can end (seen twice in a row)"
+                                .into();
+                        }
+                        return Err(finding.with_output(target.output()));
                     }
                 }
             }
