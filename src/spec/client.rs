@@ -144,17 +144,18 @@ impl ClientCommand {
                     } else {
                         0
                     };
-                    // Two quiet looks in a row, with nothing printed in between: nothing can move any more.
-                    if still >= 2 || last_progress.elapsed() >= ctx.timeout {
+                    // Quiet looks in a row, nothing printed in between: nothing can move any more.
+                    if still >= QUIET_LOOKS || last_progress.elapsed() >= ctx.timeout {
                         let threads = observe::describe(&observe::threads(&target.processes()));
                         let awaited = format!(
                             "the client to print every reply and then close its stdout (it printed {} bytes)",
                             stdout.len()
                         );
                         let mut finding = Finding::hung(awaited, threads);
-                        if let (true, Some(failure)) = (still >= 2, finding.failure_mut()) {
+                        if let (true, Some(failure)) = (still >= QUIET_LOOKS, finding.failure_mut())
+                        {
                             failure.observed = "the client, and the check's server and stdin feeder, all asleep in calls \
-                                that nothing pending can end (seen twice in a row)"
+                                that nothing pending can end (seen three times in a row)"
                                 .into();
                         }
                         return Err(finding.with_output(target.output()));
@@ -181,6 +182,11 @@ impl ClientCommand {
 
 /// How often the check looks at a client that printed nothing new.
 const LOOK: Duration = Duration::from_millis(20);
+
+/// Quiescent looks in a row that make a hang: more than one, so bytes a
+/// sender has handed to loopback but the receiver has not yet been woken for
+/// have long landed.
+const QUIET_LOOKS: u32 = 3;
 
 /// Whether the client and the check's own helper threads (server, stdin
 /// feeder) are all asleep in calls that only an outside event ends: the
