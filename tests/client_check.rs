@@ -109,7 +109,9 @@ fn client_properties_hold_on_correct_clients(
 
 /// Each known defect, the property that must catch it, and how.
 #[rstest]
-#[case::lecture_loses_split_replies("lecture_client", "client.echo.split-replies", "fail")]
+// One read per line either loses the pieces still unread at EOF (fail) or
+// waits for a piece the server will not send before more input (hang).
+#[case::lecture_loses_split_replies("lecture_client", "client.echo.split-replies", "fail|hang")]
 #[case::lecture_waits_on_stdin_after_server_closed(
     "lecture_client",
     "client.exit.when-server-closes-first",
@@ -134,9 +136,12 @@ fn client_properties_hold_on_correct_clients(
 fn client_defects_are_caught(#[case] fixture: &str, #[case] id: &str, #[case] expected: &str) {
     assert!(ALL.contains(&id));
     let verdict = verdict(fixture_argv(fixture), id);
-    assert_eq!(verdict.name(), expected, "{fixture} on {id}: {verdict:#?}");
+    assert!(
+        expected.split('|').any(|e| e == verdict.name()),
+        "{fixture} on {id}, expected {expected}: {verdict:#?}"
+    );
     let failure = verdict.failure().unwrap();
-    if expected == "hang" {
+    if verdict.name() == "hang" {
         assert!(
             failure.threads.is_some(),
             "a hang names where the client's threads sleep"
