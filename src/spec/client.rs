@@ -167,9 +167,10 @@ impl ClientCommand {
             .wait_exit(ctx.timeout)
             .ok_or_else(|| observe::describe(&observe::threads(&target.processes())));
         let output = target.final_output(Duration::from_millis(100));
-        // Kept open until here, so the client never saw stdin end in this session.
-        let _stdin = feeder.and_then(|f| f.join().ok()).flatten();
+        // Killing the client first ends a feeder still blocked writing to its stdin;
+        // a stdin kept open stays open until the client is gone.
         drop(target);
+        drop(feeder.map(std::thread::JoinHandle::join));
         // Bounded: every call the server makes times out after ctx.timeout.
         let _ = server.join();
         Ok(Session {
