@@ -192,7 +192,7 @@ fn check_client_fails_the_lecture_client_with_a_replay_line() {
         .stdout(predicates::str::contains(
             "client.exit.when-server-closes-first",
         ))
-        .stdout(predicates::str::contains("in read(fd/arg0 0)"))
+        .stdout(predicates::str::contains("in read(fd 0)"))
         .stdout(predicates::str::contains(
             "--only 'client.exit.when-server-closes-first' --seed 465944256 -- ",
         ));
