@@ -6,6 +6,7 @@
 //! could not be run (one line on stderr, never a panic).
 
 mod pipe;
+mod server;
 
 use std::io::Write;
 use std::time::Duration;
@@ -36,6 +37,8 @@ enum Command {
 enum CheckCommand {
     /// The pipe properties, on the kernel's pipe(2) and the reference pipe.
     Pipe(pipe::PipeArgs),
+    /// An echo server: any command, checked to be the variant it claims.
+    Server(server::ServerArgs),
 }
 
 #[derive(Debug, Args)]
@@ -182,7 +185,10 @@ fn list(args: &ListArgs) -> anyhow::Result<i32> {
                     spec::Scope::All => String::new(),
                     spec::Scope::Only(kinds) => format!(" [{}]", kinds.join(", ")),
                 };
-                println!("{}{scope}\n    {}\n    (lecture: {})", meta.id, meta.statement, meta.source);
+                println!(
+                    "{}{scope}\n    {}\n    (lecture: {})",
+                    meta.id, meta.statement, meta.source
+                );
             }
         }
     }
@@ -206,6 +212,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::List(args) => list(args),
         Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
+        Command::Check(CheckCommand::Server(args)) => server::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");

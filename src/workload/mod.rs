@@ -1,1 +1,2 @@
 //! Proptest strategies for workloads: payloads, chunkings, schedules.
+pub mod server;
