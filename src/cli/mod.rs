@@ -5,8 +5,11 @@
 //! Exit codes: 0 conforms, 1 a property failed, 2 usage error or the target
 //! could not be run (one line on stderr, never a panic).
 
+mod client;
 mod pipe;
+mod serve;
 mod server;
+mod socket;
 
 use std::io::Write;
 use std::time::Duration;
@@ -31,6 +34,10 @@ enum Command {
     /// Check an implementation against the spec.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Run a reference echo server.
+    Serve(serve::ServeArgs),
+    /// Run the reference line client: stdin to the server, replies to stdout.
+    Client(client::ClientArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,6 +46,10 @@ enum CheckCommand {
     Pipe(pipe::PipeArgs),
     /// An echo server: any command, checked to be the variant it claims.
     Server(server::ServerArgs),
+    /// The socket properties, on the kernel's socketpair, TCP (IPv4, IPv6) and Unix sockets.
+    Socket(socket::SocketArgs),
+    /// The client properties, on the reference client or on `-- CMD ARGS` (with `{host}`, `{port}`).
+    Client(client::CheckClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -206,13 +217,20 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
-        eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
+    // The handler runs on a thread of its own; a forking server must stay single-threaded.
+    if !matches!(&cli.command, Command::Serve(_)) {
+        if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
+            eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
+        }
     }
     let result = match &cli.command {
         Command::List(args) => list(args),
         Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
         Command::Check(CheckCommand::Server(args)) => server::run(args),
+        Command::Check(CheckCommand::Socket(args)) => socket::run(args),
+        Command::Check(CheckCommand::Client(args)) => client::check(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Client(args) => client::client(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");

@@ -9,18 +9,8 @@ use crate::spec::{Failure, Verdict};
 
 pub(super) fn render(reports: &[Report], out: &mut dyn Write) -> io::Result<()> {
     for report in reports {
-        let variant = report
-            .variant
-            .as_deref()
-            .map(|v| format!(" as {v}"))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{} {}{variant}  (seed {})",
-            report.profile.name(),
-            report.target,
-            report.seed
-        )?;
+        let variant = report.variant.as_deref().map(|v| format!(" as {v}")).unwrap_or_default();
+        writeln!(out, "{} {}{variant}  (seed {})", report.profile.name(), report.target, report.seed)?;
         for result in &report.results {
             let (mark, word) = match &result.verdict {
                 Verdict::Pass => ("✓", "pass"),
@@ -48,20 +38,12 @@ pub(super) fn render(reports: &[Report], out: &mut dyn Write) -> io::Result<()> 
             }
         }
         let (pass, fail, skip, error) = report.counts();
-        writeln!(
-            out,
-            "  {pass} passed, {fail} failed, {skip} skipped, {error} errors\n"
-        )?;
+        writeln!(out, "  {pass} passed, {fail} failed, {skip} skipped, {error} errors\n")?;
     }
     Ok(())
 }
 
-fn explain(
-    out: &mut dyn Write,
-    statement: &str,
-    source: &str,
-    failure: &Failure,
-) -> io::Result<()> {
+fn explain(out: &mut dyn Write, statement: &str, source: &str, failure: &Failure) -> io::Result<()> {
     writeln!(out, "      rule:     {statement} (lecture: {source})")?;
     writeln!(out, "      expected: {}", indent(&failure.expected))?;
     writeln!(out, "      observed: {}", indent(&failure.observed))?;
@@ -72,11 +54,7 @@ fn explain(
         writeln!(out, "      threads:\n{}", block(threads))?;
     }
     if !failure.output.is_empty() {
-        writeln!(
-            out,
-            "      target's last output:\n{}",
-            block(&failure.output.join("\n"))
-        )?;
+        writeln!(out, "      target's last output:\n{}", block(&failure.output.join("\n")))?;
     }
     Ok(())
 }
@@ -86,8 +64,5 @@ fn indent(text: &str) -> String {
 }
 
 fn block(text: &str) -> String {
-    text.lines()
-        .map(|l| format!("        | {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    text.lines().map(|l| format!("        | {l}")).collect::<Vec<_>>().join("\n")
 }

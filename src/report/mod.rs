@@ -41,14 +41,12 @@ pub struct Report {
 impl Report {
     /// How many results have each verdict: (pass, fail or hang, skip, error).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
-        self.results
-            .iter()
-            .fold((0, 0, 0, 0), |(p, f, s, e), r| match r.verdict {
-                Verdict::Pass => (p + 1, f, s, e),
-                Verdict::Fail(_) | Verdict::Hang(_) => (p, f + 1, s, e),
-                Verdict::Skip { .. } => (p, f, s + 1, e),
-                Verdict::Error { .. } => (p, f, s, e + 1),
-            })
+        self.results.iter().fold((0, 0, 0, 0), |(p, f, s, e), r| match r.verdict {
+            Verdict::Pass => (p + 1, f, s, e),
+            Verdict::Fail(_) | Verdict::Hang(_) => (p, f + 1, s, e),
+            Verdict::Skip { .. } => (p, f, s + 1, e),
+            Verdict::Error { .. } => (p, f, s, e + 1),
+        })
     }
 }
 

@@ -1,2 +1,4 @@
 //! Proptest strategies for workloads: payloads, chunkings, schedules.
+
 pub mod server;
+pub mod socket;

@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::echo::{compare, ping};
 use super::harness::{Client, End, Instance};
 use super::{with_instance, Server};
+use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe;
 
@@ -87,7 +88,10 @@ const POOL_EXTRA_THREADS: usize = 4;
 
 /// `server.pool.bounded`.
 pub fn pool_bounded(server: &Server, ctx: &Ctx) -> Outcome {
-    let n = server.pool.unwrap_or(1);
+    let n = match server.variant {
+        Variant::Pool(n) => n,
+        _ => 1,
+    };
     with_instance(server, ctx, |instance| {
         let busy = (0..n)
             .map(|i| {

@@ -17,6 +17,7 @@ mod resilience;
 use std::sync::Arc;
 
 use super::{Ctx, Meta, Outcome, Profile, Property, References, Scope, Suite};
+use crate::reference::server::{UnknownVariant, Variant};
 use crate::target::{CommandSpec, TargetError};
 use harness::Instance;
 
@@ -25,10 +26,8 @@ use harness::Instance;
 pub struct Server {
     /// The command, with `{port}` or `{socket}` still to fill.
     pub command: CommandSpec,
-    /// The claimed variant's kind: `sequential`, `fork-wait`, `fork`, `thread` or `pool`.
-    pub kind: &'static str,
-    /// For `pool:N`, N.
-    pub pool: Option<usize>,
+    /// The variant it claims.
+    pub variant: Variant,
 }
 
 /// Starts a fresh instance of `server`, runs `check` on it, and attaches the
@@ -197,6 +196,20 @@ pub static PROPERTIES: &[Property<Server>] = &[
 /// The variants the references come in, as `serve --variant` spells them.
 pub const REFERENCE_VARIANTS: &[&str] = &["sequential", "fork-wait", "fork", "thread", "pool:4"];
 
+/// Starts `command` once, as `target_suite` would, and waits until it listens:
+/// a server that cannot run at all is refused in one line before any property.
+pub fn preflight(command: &CommandSpec, ctx: &Ctx) -> Result<(), TargetError> {
+    let server = Server {
+        command: command.clone(),
+        variant: Variant::Sequential,
+    };
+    match Instance::start(&server, ctx) {
+        Ok(_) => Ok(()),
+        Err(super::Finding::Broken(e)) => Err(e),
+        Err(_) => Ok(()),
+    }
+}
+
 /// The reference servers' suites: every variant, over TCP and over Unix.
 pub fn reference_suites(refs: &References) -> Vec<Suite> {
     let bin = refs.bin.to_string_lossy().into_owned();
@@ -227,7 +240,9 @@ pub fn target_suite(
     let claimed = variant.ok_or_else(|| {
         TargetError::Command("say which variant the server claims: --variant".into())
     })?;
-    let (kind, pool) = parse_variant(claimed)?;
+    let variant: Variant = claimed
+        .parse()
+        .map_err(|e: UnknownVariant| TargetError::Command(e.to_string()))?;
     if !command.uses("port") && !command.uses("socket") {
         return Err(TargetError::Command(format!(
             "{}: put {{port}} or {{socket}} where the server takes its address",
@@ -235,11 +250,8 @@ pub fn target_suite(
         )));
     }
     let label = command.display();
-    let server = Server {
-        command,
-        kind,
-        pool,
-    };
+    let kind = variant.kind();
+    let server = Server { command, variant };
     Ok(Suite::new(
         Profile::Server,
         label,
@@ -248,30 +260,6 @@ pub fn target_suite(
         PROPERTIES,
         Arc::new(server),
     ))
-}
-
-fn parse_variant(text: &str) -> Result<(&'static str, Option<usize>), TargetError> {
-    let unknown = || {
-        TargetError::Command(format!(
-            "unknown variant `{text}`: expected sequential, fork-wait, fork, thread or pool:N"
-        ))
-    };
-    match text {
-        "sequential" => Ok(("sequential", None)),
-        "fork-wait" => Ok(("fork-wait", None)),
-        "fork" => Ok(("fork", None)),
-        "thread" => Ok(("thread", None)),
-        _ => {
-            let n: usize = text
-                .strip_prefix("pool:")
-                .and_then(|n| n.parse().ok())
-                .ok_or_else(unknown)?;
-            if n == 0 {
-                return Err(unknown());
-            }
-            Ok(("pool", Some(n)))
-        }
-    }
 }
 
 /// [`Ctx::forall`] over one instance of `server` shared by the cases; a case
@@ -286,7 +274,8 @@ where
     S: proptest::strategy::Strategy,
     S::Value: std::fmt::Debug,
 {
-    let shared: std::cell::RefCell<Option<Instance>> = std::cell::RefCell::new(None);
+    // Started before the cases, so that a server that cannot start is reported once, not shrunk.
+    let shared = std::cell::RefCell::new(Some(Instance::start(server, ctx)?));
     ctx.forall(strategy, |input| {
         let mut slot = shared.borrow_mut();
         if slot.as_mut().is_none_or(|i| i.alive().is_err()) {

@@ -133,7 +133,7 @@ pub fn connection_owner(server: &Server, ctx: &Ctx) -> Outcome {
                 "no process of the target holds the listening socket".into(),
             ));
         };
-        match server.kind {
+        match server.variant.kind() {
             "fork" | "fork-wait" => {
                 let children = observe::descendants(main);
                 let in_child = |h: &[(Pid, i32)]| {
