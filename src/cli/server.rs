@@ -33,12 +33,12 @@ pub fn run(args: &ServerArgs) -> anyhow::Result<i32> {
         suites
     } else {
         let command = CommandSpec::new(&args.command)?;
-        vec![spec::target_suite(
-            Profile::Server,
-            command,
-            args.variant.as_deref(),
-            &refs,
-        )?]
+        let variant = args.variant.as_deref();
+        let suite = spec::target_suite(Profile::Server, command.clone(), variant, &refs)?;
+        if !args.opts.list {
+            spec::server::preflight(&command, &args.opts.ctx())?;
+        }
+        vec![suite]
     };
     super::run_suites(&suites, &args.opts)
 }

@@ -110,12 +110,24 @@ fn await_eof(instance: &Instance, client: &Client, ctx: &Ctx, sent: usize) -> Ou
     }
 }
 
+/// How the clients of [`echo_concurrently`] read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reading {
+    /// While they write.
+    Along,
+    /// Only once their writes stall: every server thread is then left
+    /// blocked mid-`write`, which is when a buffer shared between them is
+    /// overwritten — every time, not by luck of scheduling.
+    Late,
+}
+
 /// Connects one client per payload, then runs every exchange at once (each
 /// half-closes after writing) and checks each client got exactly its own bytes.
 pub(super) fn echo_concurrently(
     instance: &mut Instance,
     ctx: &Ctx,
     payloads: &[Payload],
+    reading: Reading,
 ) -> Outcome {
     let clients = payloads
         .iter()
@@ -133,13 +145,16 @@ pub(super) fn echo_concurrently(
             .bytes()
         })
         .collect();
-    let deadline = Instant::now() + ctx.timeout;
+    let deadline = Instant::now() + ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
     let replies: Vec<Reply> = std::thread::scope(|scope| {
         let handles: Vec<_> = clients
             .iter()
             .zip(&sent)
             .map(|(client, bytes)| {
-                scope.spawn(move || client.exchange(bytes, bytes.len().max(1), true, deadline))
+                scope.spawn(move || match reading {
+                    Reading::Along => client.exchange(bytes, bytes.len().max(1), true, deadline),
+                    Reading::Late => client.exchange_after_stall(bytes, deadline),
+                })
             })
             .collect();
         handles
@@ -171,8 +186,18 @@ pub(super) fn echo_concurrently(
 
 /// `server.isolation.concurrent-clients`.
 pub fn isolation(server: &Server, ctx: &Ctx) -> Outcome {
+    // First four clients that read late, with more than the buffers hold.
+    let late: Vec<Payload> = (0..4)
+        .map(|i| Payload {
+            len: 8 << 20,
+            seed: ctx.seed + i,
+        })
+        .collect();
+    with_instance(server, ctx, |instance| {
+        echo_concurrently(instance, ctx, &late, Reading::Late)
+    })?;
     forall_on(server, ctx, concurrent_payloads(6), |instance, payloads| {
-        echo_concurrently(instance, ctx, payloads)
+        echo_concurrently(instance, ctx, payloads, Reading::Along)
     })
 }
 

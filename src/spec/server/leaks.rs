@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::echo::{echo_concurrently, echo_once};
+use super::echo::{echo_concurrently, echo_once, Reading};
 use super::harness::Instance;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
@@ -36,7 +36,7 @@ fn traffic(instance: &mut Instance, ctx: &Ctx, sequential: usize) -> Outcome {
             seed: ctx.seed + i,
         })
         .collect();
-    echo_concurrently(instance, ctx, &batch)
+    echo_concurrently(instance, ctx, &batch, Reading::Along)
 }
 
 /// Polls `measure` until `settled` holds on it or `bound` passes; returns the last measure.

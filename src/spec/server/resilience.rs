@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::echo::{echo_concurrently, echo_once, ping};
+use super::echo::{echo_concurrently, echo_once, ping, Reading};
 use super::harness::Instance;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
@@ -69,7 +69,7 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
                 seed: ctx.seed + i,
             })
             .collect();
-        echo_concurrently(instance, ctx, &payloads)
+        echo_concurrently(instance, ctx, &payloads, Reading::Along)
     })
 }
 
