@@ -8,10 +8,8 @@
 //! is never quiescent; then the check falls back to "still no echo when the
 //! time bound ran out", which can only pass, never fail, such a server.
 
-use std::time::Instant;
-
 use super::echo::{compare, ping};
-use super::harness::{Client, End, Instance};
+use super::harness::{Client, Instance, Patience};
 use super::{with_instance, Server};
 use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
@@ -29,8 +27,8 @@ fn served_meanwhile(instance: &Instance, waiting: &[Client], ctx: &Ctx) -> usize
 /// of `bytes`, nothing lost from their backlog.
 fn served_in_turn(instance: &Instance, waiting: &[Client], ctx: &Ctx, bytes: &[u8]) -> Outcome {
     for (i, client) in waiting.iter().enumerate() {
-        let reply = client.receive(bytes.len(), Instant::now() + ctx.timeout);
-        if matches!(reply.end, End::TimedOut) && reply.bytes.is_empty() {
+        let reply = client.receive(bytes.len(), Patience::on(instance, ctx.timeout));
+        if reply.end.waited_in_vain() && reply.bytes.is_empty() {
             return Err(instance.hung(format!(
                 "the echo to waiting client {} once the clients before it had left",
                 i + 1

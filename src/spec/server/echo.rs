@@ -3,9 +3,7 @@
 //! The checking client always reads while it writes ([`Client::exchange`]),
 //! so a large payload cannot deadlock on buffers the checker itself filled.
 
-use std::time::Instant;
-
-use super::harness::{Client, End, Instance, Reply};
+use super::harness::{Client, End, Instance, Patience, Reply};
 use super::{forall_on, with_instance, Server};
 use crate::spec::diff::same_bytes;
 use crate::spec::{Ctx, Finding, Outcome};
@@ -19,6 +17,9 @@ pub(super) fn compare(what: &str, sent: &[u8], reply: &Reply) -> Outcome {
                 End::Complete => String::new(),
                 End::Eof => "; then the server closed the connection".into(),
                 End::TimedOut => "; then nothing more arrived before the time bound".into(),
+                End::Stalled => {
+                    "; then the server sat idle, every thread asleep, sending nothing more".into()
+                }
                 End::Failed(e) => format!("; then the connection failed: {e}"),
             };
             failure.observed.push_str(&end);
@@ -36,7 +37,7 @@ pub(super) fn echo_once(
     chunk: usize,
 ) -> Outcome {
     let client = instance.connect(ctx)?;
-    let reply = client.exchange(bytes, chunk, true, Instant::now() + ctx.timeout);
+    let reply = client.exchange(bytes, chunk, true, Patience::on(instance, ctx.timeout));
     compare(what, bytes, &reply)?;
     let extra = client.pending();
     if extra > 0 {
@@ -73,7 +74,7 @@ pub fn slow_reader(server: &Server, ctx: &Ctx) -> Outcome {
     .bytes();
     with_instance(server, ctx, |instance| {
         let client = instance.connect(ctx)?;
-        let reply = client.exchange_after_stall(&bytes, Instant::now() + ctx.timeout * 2);
+        let reply = client.exchange_after_stall(&bytes, Patience::on(instance, ctx.timeout * 2));
         compare("the echo to a client that read late", &bytes, &reply)
     })
 }
@@ -88,7 +89,12 @@ pub fn eof_after_half_close(server: &Server, ctx: &Ctx) -> Outcome {
             }
             .bytes();
             let client = instance.connect(ctx)?;
-            let reply = client.exchange(&bytes, len.max(1), true, Instant::now() + ctx.timeout);
+            let reply = client.exchange(
+                &bytes,
+                len.max(1),
+                true,
+                Patience::on(instance, ctx.timeout),
+            );
             compare("the echo", &bytes, &reply)?;
             await_eof(instance, &client, ctx, len)?;
         }
@@ -97,10 +103,10 @@ pub fn eof_after_half_close(server: &Server, ctx: &Ctx) -> Outcome {
 }
 
 fn await_eof(instance: &Instance, client: &Client, ctx: &Ctx, sent: usize) -> Outcome {
-    let after = client.receive(1, Instant::now() + ctx.timeout);
+    let after = client.receive(1, Patience::on(instance, ctx.timeout));
     match after.end {
         End::Eof | End::Failed(_) if after.bytes.is_empty() => Ok(()),
-        End::TimedOut => Err(instance.hung(format!(
+        End::TimedOut | End::Stalled => Err(instance.hung(format!(
             "EOF on the client after it sent {sent} bytes, half-closed, and got them all back"
         ))),
         _ => Err(Finding::violated(
@@ -145,15 +151,18 @@ pub(super) fn echo_concurrently(
             .bytes()
         })
         .collect();
-    let deadline = Instant::now() + ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
+    let bound = ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
+    // A neighbour still sending may be what a sequential server waits on, so
+    // quiescence proves nothing here: wait the whole bound.
+    let patience = Patience::bounded(instance, bound);
     let replies: Vec<Reply> = std::thread::scope(|scope| {
         let handles: Vec<_> = clients
             .iter()
             .zip(&sent)
             .map(|(client, bytes)| {
                 scope.spawn(move || match reading {
-                    Reading::Along => client.exchange(bytes, bytes.len().max(1), true, deadline),
-                    Reading::Late => client.exchange_after_stall(bytes, deadline),
+                    Reading::Along => client.exchange(bytes, bytes.len().max(1), true, patience),
+                    Reading::Late => client.exchange_after_stall(bytes, patience),
                 })
             })
             .collect();
@@ -169,7 +178,7 @@ pub(super) fn echo_concurrently(
     });
     let n = clients.len();
     for (i, (bytes, reply)) in sent.iter().zip(&replies).enumerate() {
-        if matches!(reply.end, End::TimedOut) && reply.bytes.is_empty() && !bytes.is_empty() {
+        if reply.end.waited_in_vain() && reply.bytes.is_empty() && !bytes.is_empty() {
             return Err(instance.hung(format!(
                 "the echo to client {} of {n} connected at once",
                 i + 1
@@ -210,8 +219,13 @@ pub(super) fn ping(
     what: &str,
     bytes: &[u8],
 ) -> Outcome {
-    let reply = client.exchange(bytes, bytes.len(), false, Instant::now() + ctx.timeout);
-    if let End::TimedOut = reply.end {
+    let reply = client.exchange(
+        bytes,
+        bytes.len(),
+        false,
+        Patience::on(instance, ctx.timeout),
+    );
+    if reply.end.waited_in_vain() {
         if reply.bytes.is_empty() {
             return Err(instance.hung(format!("the echo of {} bytes to {what}", bytes.len())));
         }

@@ -139,7 +139,13 @@ impl Instance {
             Ok(socket)
         });
         match connected {
-            Ok(socket) => Ok(Client { socket }),
+            Ok(socket) => {
+                // The checker's own writes go out at once, never held back by Nagle.
+                if matches!(self.endpoint, Endpoint::Tcp(_)) {
+                    let _ = socket.set_nodelay(true);
+                }
+                Ok(Client { socket })
+            }
             Err(e) => {
                 self.alive()?;
                 Err(self.explain(Finding::violated(
@@ -173,6 +179,86 @@ impl Instance {
     pub fn quiescent(&self, bound: Duration) -> Result<Vec<ThreadState>, Vec<ThreadState>> {
         observe::wait_quiescent(bound, || self.target.processes())
     }
+
+    /// Whether the server is quiescent right now: without new input, it will
+    /// never act again.
+    pub fn idle(&self) -> bool {
+        observe::quiescent(&self.target.processes()).is_ok()
+    }
+
+    /// The result of `outcome` once it is `Some`, polled until the bound — or
+    /// until the server is quiescent, after which one last look decides: what
+    /// the server has not done by then, it will not do without new input.
+    pub fn wait_for<T>(
+        &self,
+        bound: Duration,
+        mut outcome: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        let deadline = Instant::now() + bound;
+        loop {
+            if let Some(value) = outcome() {
+                return Some(value);
+            }
+            if self.idle() {
+                return outcome();
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            // Pacing only: each look is itself the observation.
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// How long a client waits for the server: until `deadline`, or until the
+/// server is quiescent while `ready` holds (every byte it is owed was sent):
+/// then it will send nothing more.
+#[derive(Clone, Copy)]
+pub struct Patience<'a> {
+    /// The bound on the wait.
+    pub deadline: Instant,
+    /// The server waited on.
+    pub server: &'a Instance,
+    /// Whether the client side has done all it will do, so that quiescence counts.
+    pub ready: &'a (dyn Fn() -> bool + Sync),
+}
+
+fn always() -> bool {
+    true
+}
+
+fn never() -> bool {
+    false
+}
+
+impl<'a> Patience<'a> {
+    /// Waiting on `server` for at most `bound` from now, or until it is quiescent.
+    pub fn on(server: &'a Instance, bound: Duration) -> Patience<'a> {
+        Patience {
+            deadline: Instant::now() + bound,
+            server,
+            ready: &always,
+        }
+    }
+
+    /// Waiting the whole `bound`, quiescent or not: for clients whose
+    /// neighbours may still be sending what the server waits for.
+    pub fn bounded(server: &'a Instance, bound: Duration) -> Patience<'a> {
+        Patience {
+            ready: &never,
+            ..Patience::on(server, bound)
+        }
+    }
+
+    fn idle(&self) -> bool {
+        (self.ready)() && self.server.idle()
+    }
+
+    /// The same patience, counting quiescence only once `ready` also holds.
+    fn also(self, ready: &'a (dyn Fn() -> bool + Sync)) -> Patience<'a> {
+        Patience { ready, ..self }
+    }
 }
 
 /// How reading a reply ended.
@@ -184,8 +270,18 @@ pub enum End {
     Eof,
     /// The deadline passed first.
     TimedOut,
+    /// The server went quiescent — every thread asleep waiting for input —
+    /// with the reply incomplete.
+    Stalled,
     /// The connection failed (e.g. reset by the server).
     Failed(io::Error),
+}
+
+impl End {
+    /// Whether reading stopped because nothing more came (not EOF, not an error).
+    pub fn waited_in_vain(&self) -> bool {
+        matches!(self, End::TimedOut | End::Stalled)
+    }
 }
 
 /// What a client received for what it sent.
@@ -238,19 +334,23 @@ impl Client {
         let _ = self.socket.set_linger(Some(Duration::ZERO));
     }
 
-    /// Reads until `want` bytes arrived, EOF, an error or `deadline`.
-    pub fn receive(&self, want: usize, deadline: Instant) -> Reply {
+    /// Reads until `want` bytes arrived, EOF, an error, the deadline, or the
+    /// server fell idle short of them.
+    pub fn receive(&self, want: usize, patience: Patience<'_>) -> Reply {
         let mut bytes = Vec::with_capacity(want);
         let mut buf = vec![0u8; 65_536];
+        let mut idle = false;
         let end = loop {
             if bytes.len() >= want {
                 break End::Complete;
             }
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = patience.deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break End::TimedOut;
             }
-            if let Err(e) = self.socket.set_read_timeout(Some(left)) {
+            // Short reads, so that a server fallen idle is noticed early.
+            let slice = left.min(Duration::from_millis(10));
+            if let Err(e) = self.socket.set_read_timeout(Some(slice)) {
                 break End::Failed(e);
             }
             match (&self.socket).read(&mut buf) {
@@ -260,12 +360,39 @@ impl Client {
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) => {}
+                    ) =>
+                {
+                    // Idle was seen before this read timed out: all it sent is here.
+                    if idle {
+                        break End::Stalled;
+                    }
+                    idle = patience.idle() && self.nothing_in_flight();
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => break End::Failed(e),
             }
         };
         Reply { bytes, end }
+    }
+
+    /// Whether every byte either side wrote on this connection has been
+    /// acknowledged: for TCP, Nagle's algorithm and delayed ACKs may hold a
+    /// tail in a send queue while every thread sleeps. (Unix sockets deliver
+    /// at once.) A connection missing from `/proc/net/tcp` counts as busy.
+    fn nothing_in_flight(&self) -> bool {
+        let (Some(local), Some(peer)) = (
+            self.local_tcp(),
+            self.socket.peer_addr().ok().and_then(|a| a.as_socket()),
+        ) else {
+            return true;
+        };
+        let sockets = observe::tcp_sockets();
+        let flushed = |from: SocketAddr, to: SocketAddr| {
+            sockets
+                .iter()
+                .any(|e| e.local_address == from && e.remote_address == to && e.tx_queue == 0)
+        };
+        flushed(local, peer) && flushed(peer, local)
     }
 
     /// Bytes already waiting for the client, without blocking or consuming them.
@@ -283,13 +410,14 @@ impl Client {
 
     /// Sends `payload` in writes of `chunk` bytes on a separate thread
     /// (half-closing after it when `half_close`), while reading the echo
-    /// until `payload.len()` bytes, EOF, an error or `deadline`.
+    /// until `payload.len()` bytes, EOF, an error or the patience runs out.
+    /// The server counts as idle only once every byte was written.
     pub fn exchange(
         &self,
         payload: &[u8],
         chunk: usize,
         half_close: bool,
-        deadline: Instant,
+        patience: Patience<'_>,
     ) -> Reply {
         let done = AtomicBool::new(false);
         std::thread::scope(|scope| {
@@ -302,9 +430,10 @@ impl Client {
                 if half_close {
                     let _ = self.half_close();
                 }
-                done.store(true, Ordering::Relaxed);
+                done.store(true, Ordering::SeqCst);
             });
-            let reply = self.receive(payload.len(), deadline);
+            let ready = || done.load(Ordering::SeqCst) && (patience.ready)();
+            let reply = self.receive(payload.len(), patience.also(&ready));
             self.unblock_writer(&reply, &done);
             reply
         })
@@ -314,7 +443,7 @@ impl Client {
     /// reads nothing until the writing thread is seen stalled — asleep in
     /// `write` on full buffers — or has written everything: by then the
     /// server has had to stop writing to this client.
-    pub fn exchange_after_stall(&self, payload: &[u8], deadline: Instant) -> Reply {
+    pub fn exchange_after_stall(&self, payload: &[u8], patience: Patience<'_>) -> Reply {
         let done = AtomicBool::new(false);
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::scope(|scope| {
@@ -322,17 +451,18 @@ impl Client {
                 let _ = tx.send(nix::unistd::gettid());
                 let _ = self.send(payload);
                 let _ = self.half_close();
-                done.store(true, Ordering::Relaxed);
+                done.store(true, Ordering::SeqCst);
             });
             if let Ok(tid) = rx.recv() {
                 // Short looks, so that a writer that finishes is noticed at once.
-                while !done.load(Ordering::Relaxed) && Instant::now() < deadline {
+                while !done.load(Ordering::SeqCst) && Instant::now() < patience.deadline {
                     if observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok() {
                         break;
                     }
                 }
             }
-            let reply = self.receive(payload.len(), deadline);
+            let ready = || done.load(Ordering::SeqCst) && (patience.ready)();
+            let reply = self.receive(payload.len(), patience.also(&ready));
             self.unblock_writer(&reply, &done);
             reply
         })
@@ -342,7 +472,7 @@ impl Client {
     /// shut the connection down so it returns. (A complete echo means every
     /// byte was written; the connection then stays open.)
     fn unblock_writer(&self, reply: &Reply, done: &AtomicBool) {
-        if !matches!(reply.end, End::Complete) && !done.load(Ordering::Relaxed) {
+        if !matches!(reply.end, End::Complete) && !done.load(Ordering::SeqCst) {
             let _ = self.socket.shutdown(Shutdown::Both);
         }
     }

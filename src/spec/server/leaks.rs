@@ -9,7 +9,7 @@
 //! # References
 //! - [wait(2)](https://man7.org/linux/man-pages/man2/wait.2.html): zombies and reaping
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::unistd::Pid;
 
@@ -39,24 +39,17 @@ fn traffic(instance: &mut Instance, ctx: &Ctx, sequential: usize) -> Outcome {
     echo_concurrently(instance, ctx, &batch, Reading::Along)
 }
 
-/// Polls `measure` until `settled` holds on it or `bound` passes; returns the last measure.
+/// Measures until `settled` holds — or the server is quiescent and it still
+/// does not, or the bound passes; `Err` carries the last measure.
 fn settle<T>(
+    instance: &Instance,
     bound: Duration,
-    mut measure: impl FnMut() -> T,
+    measure: impl Fn() -> T,
     settled: impl Fn(&T) -> bool,
 ) -> Result<T, T> {
-    let deadline = Instant::now() + bound;
-    loop {
-        let value = measure();
-        if settled(&value) {
-            return Ok(value);
-        }
-        if Instant::now() >= deadline {
-            return Err(value);
-        }
-        // Pacing only: each look is itself the observation.
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    instance
+        .wait_for(bound, || Some(measure()).filter(&settled))
+        .ok_or_else(measure)
 }
 
 fn zombies(instance: &Instance) -> Vec<Pid> {
@@ -70,7 +63,7 @@ fn zombies(instance: &Instance) -> Vec<Pid> {
 pub fn no_zombies(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
         traffic(instance, ctx, 8)?;
-        settle(ctx.timeout, || zombies(instance), Vec::is_empty).map(drop).map_err(|left| {
+        settle(instance, ctx.timeout, || zombies(instance), Vec::is_empty).map(drop).map_err(|left| {
             Finding::violated(
                 "no zombie children once every client has gone",
                 format!(
@@ -116,7 +109,7 @@ pub fn back_to_baseline(server: &Server, ctx: &Ctx) -> Outcome {
         let _ = instance.quiescent(ctx.timeout.min(Duration::from_secs(1)));
         let baseline = Holdings::of(instance);
         traffic(instance, ctx, 20)?;
-        settle(ctx.timeout, || Holdings::of(instance), |now| now.within(&baseline))
+        settle(instance, ctx.timeout, || Holdings::of(instance), |now| now.within(&baseline))
             .map(drop)
             .map_err(|now| {
                 Finding::violated(

@@ -275,13 +275,12 @@ where
     S::Value: std::fmt::Debug,
 {
     // Started before the cases, so that a server that cannot start is reported once, not shrunk.
-    let shared = std::cell::RefCell::new(Some(Instance::start(server, ctx)?));
+    let shared = std::cell::RefCell::new(Instance::start(server, ctx)?);
     ctx.forall(strategy, |input| {
-        let mut slot = shared.borrow_mut();
-        if slot.as_mut().is_none_or(|i| i.alive().is_err()) {
-            *slot = Some(Instance::start(server, ctx)?);
+        let mut instance = shared.borrow_mut();
+        if instance.alive().is_err() {
+            *instance = Instance::start(server, ctx)?;
         }
-        let instance = slot.as_mut().expect("an instance was just started");
-        test(instance, input).map_err(|f| instance.explain(f))
+        test(&mut instance, input).map_err(|f| instance.explain(f))
     })
 }

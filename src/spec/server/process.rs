@@ -52,14 +52,14 @@ fn main_process(instance: &Instance, listening: u64) -> Option<Pid> {
     holders
         .iter()
         .copied()
-        .find(|&pid| observe::stat(pid).is_none_or(|s| !holders.contains(&s.ppid)))
+        .find(|&pid| !matches!(observe::stat(pid), Some(s) if holders.contains(&s.ppid)))
 }
 
-/// The thread of `pid` asleep reading `fd`, looked for at most `bound`.
-fn reading_thread(pid: Pid, fd: i32, bound: Duration) -> Option<ThreadState> {
-    let deadline = Instant::now() + bound;
-    loop {
-        let reader = observe::threads(&[pid]).into_iter().find(|t| {
+/// The thread of `pid` asleep reading `fd`, looked for at most `bound` (or
+/// until the server is quiescent).
+fn reading_thread(instance: &Instance, pid: Pid, fd: i32, bound: Duration) -> Option<ThreadState> {
+    instance.wait_for(bound, || {
+        observe::threads(&[pid]).into_iter().find(|t| {
             let reads = matches!(
                 t.syscall.name(),
                 Some("read" | "readv" | "recvfrom" | "recvmsg")
@@ -67,37 +67,25 @@ fn reading_thread(pid: Pid, fd: i32, bound: Duration) -> Option<ThreadState> {
             let on_fd =
                 matches!(t.syscall, observe::Syscall::In { args, .. } if args[0] as i32 == fd);
             t.asleep_indefinitely() && reads && on_fd
-        });
-        if reader.is_some() || Instant::now() >= deadline {
-            return reader;
-        }
-        // Pacing only: each look is itself the observation.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+        })
+    })
 }
 
 /// Descriptors that refer to one socket: which process, which fd.
 type Holders = Vec<(Pid, i32)>;
 
-/// Waits at most `bound` for `holds` over the current holders of `inode`; returns the last holders.
+/// Waits at most `bound` (or until the server is quiescent) for `holds` over
+/// the holders of `inode`; returns the last holders.
 fn holders_until(
     instance: &Instance,
     inode: u64,
     bound: Duration,
     holds: impl Fn(&[(Pid, i32)]) -> bool,
 ) -> Result<Holders, Holders> {
-    let deadline = Instant::now() + bound;
-    loop {
-        let holders = observe::socket_holders(&instance.processes(), inode);
-        if holds(&holders) {
-            return Ok(holders);
-        }
-        if Instant::now() >= deadline {
-            return Err(holders);
-        }
-        // Pacing only: a parent closes its copy of the descriptor a moment after forking.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let holders = || observe::socket_holders(&instance.processes(), inode);
+    instance
+        .wait_for(bound, || Some(holders()).filter(|h| holds(h)))
+        .ok_or_else(holders)
 }
 
 fn list(holders: &[(Pid, i32)]) -> String {
@@ -164,7 +152,7 @@ pub fn connection_owner(server: &Server, ctx: &Ctx) -> Outcome {
                     return Ok(());
                 }
                 let (_, fd) = holders[0];
-                match reading_thread(main, fd, ctx.timeout) {
+                match reading_thread(instance, main, fd, ctx.timeout) {
                     Some(thread) if thread.tid == main => Err(Finding::violated(
                         "the connection read by a thread other than the server's main (accepting) thread",
                         format!("the main thread reads it: {thread}"),
