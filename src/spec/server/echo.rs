@@ -225,10 +225,8 @@ pub(super) fn ping(
         false,
         Patience::on(instance, ctx.timeout),
     );
-    if reply.end.waited_in_vain() {
-        if reply.bytes.is_empty() {
-            return Err(instance.hung(format!("the echo of {} bytes to {what}", bytes.len())));
-        }
+    if reply.end.waited_in_vain() && reply.bytes.is_empty() {
+        return Err(instance.hung(format!("the echo of {} bytes to {what}", bytes.len())));
     }
     compare(&format!("the echo to {what}"), bytes, &reply)
 }
