@@ -15,7 +15,7 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
@@ -419,7 +419,7 @@ impl Client {
         half_close: bool,
         patience: Patience<'_>,
     ) -> Reply {
-        let done = AtomicBool::new(false);
+        let done = Done::default();
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 for piece in payload.chunks(chunk.max(1)) {
@@ -430,11 +430,11 @@ impl Client {
                 if half_close {
                     let _ = self.half_close();
                 }
-                done.store(true, Ordering::SeqCst);
+                done.set();
             });
-            let ready = || done.load(Ordering::SeqCst) && (patience.ready)();
+            let ready = || done.is_set() && (patience.ready)();
             let reply = self.receive(payload.len(), patience.also(&ready));
-            self.unblock_writer(&reply, &done);
+            self.unblock_writer(&done, patience.deadline);
             reply
         })
     }
@@ -444,36 +444,65 @@ impl Client {
     /// `write` on full buffers — or has written everything: by then the
     /// server has had to stop writing to this client.
     pub fn exchange_after_stall(&self, payload: &[u8], patience: Patience<'_>) -> Reply {
-        let done = AtomicBool::new(false);
+        let done = Done::default();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 let _ = tx.send(nix::unistd::gettid());
                 let _ = self.send(payload);
                 let _ = self.half_close();
-                done.store(true, Ordering::SeqCst);
+                done.set();
             });
             if let Ok(tid) = rx.recv() {
                 // Short looks, so that a writer that finishes is noticed at once.
-                while !done.load(Ordering::SeqCst) && Instant::now() < patience.deadline {
+                while !done.is_set() && Instant::now() < patience.deadline {
                     if observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok() {
                         break;
                     }
                 }
             }
-            let ready = || done.load(Ordering::SeqCst) && (patience.ready)();
+            let ready = || done.is_set() && (patience.ready)();
             let reply = self.receive(payload.len(), patience.also(&ready));
-            self.unblock_writer(&reply, &done);
+            self.unblock_writer(&done, patience.deadline);
             reply
         })
     }
 
-    /// When reading stopped short, a writer may be stuck on full buffers:
-    /// shut the connection down so it returns. (A complete echo means every
-    /// byte was written; the connection then stays open.)
-    fn unblock_writer(&self, reply: &Reply, done: &AtomicBool) {
-        if !matches!(reply.end, End::Complete) && !done.load(Ordering::SeqCst) {
+    /// Gives the writer until `deadline` to finish — a complete echo means it
+    /// has, or is about to — and otherwise shuts the connection down so that
+    /// a writer stuck on full buffers returns and the scope can end.
+    fn unblock_writer(&self, done: &Done, deadline: Instant) {
+        if !done.wait_until(deadline) {
             let _ = self.socket.shutdown(Shutdown::Both);
         }
+    }
+}
+
+/// A writer thread's "finished" flag, which the reader can test or wait on.
+#[derive(Default)]
+struct Done {
+    flag: Mutex<bool>,
+    changed: Condvar,
+}
+
+impl Done {
+    fn set(&self) {
+        *self.flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.changed.notify_all();
+    }
+
+    fn is_set(&self) -> bool {
+        *self.flag.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until set or `deadline`; whether it was set.
+    fn wait_until(&self, deadline: Instant) -> bool {
+        let guard = self.flag.lock().unwrap_or_else(|e| e.into_inner());
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, left, |set| !*set)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard
     }
 }
