@@ -135,10 +135,7 @@ pub(super) fn echo_concurrently(
     payloads: &[Payload],
     reading: Reading,
 ) -> Outcome {
-    let clients = payloads
-        .iter()
-        .map(|_| instance.connect(ctx))
-        .collect::<Result<Vec<Client>, Finding>>()?;
+    instance.alive()?;
     let sent: Vec<Vec<u8>> = payloads
         .iter()
         .enumerate()
@@ -152,32 +149,38 @@ pub(super) fn echo_concurrently(
         })
         .collect();
     let bound = ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
-    // A neighbour still sending may be what a sequential server waits on, so
-    // quiescence proves nothing here: wait the whole bound.
-    let patience = Patience::bounded(instance, bound);
-    let replies: Vec<Reply> = std::thread::scope(|scope| {
-        let handles: Vec<_> = clients
+    let server = &*instance;
+    // Each client connects on its own thread: one that finds the backlog full
+    // waits for room while the others are served.
+    let replies: Vec<std::io::Result<Reply>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sent
             .iter()
-            .zip(&sent)
-            .map(|(client, bytes)| {
-                scope.spawn(move || match reading {
-                    Reading::Along => client.exchange(bytes, bytes.len().max(1), true, patience),
-                    Reading::Late => client.exchange_after_stall(bytes, patience),
+            .map(|bytes| {
+                scope.spawn(move || {
+                    let client = server.dial(ctx)?;
+                    // A neighbour still sending may be what a sequential server waits
+                    // on, so quiescence proves nothing here: wait the whole bound.
+                    let patience = Patience::bounded(server, bound);
+                    Ok(match reading {
+                        Reading::Along => {
+                            client.exchange(bytes, bytes.len().max(1), true, patience)
+                        }
+                        Reading::Late => client.exchange_after_stall(bytes, patience),
+                    })
                 })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| {
-                h.join().unwrap_or_else(|_| Reply {
-                    bytes: Vec::new(),
-                    end: End::TimedOut,
-                })
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a client thread panicked")))
             })
             .collect()
     });
-    let n = clients.len();
-    for (i, (bytes, reply)) in sent.iter().zip(&replies).enumerate() {
+    let n = sent.len();
+    for (i, (bytes, reply)) in sent.iter().zip(replies).enumerate() {
+        let reply = reply.map_err(|e| instance.refused(e))?;
         if reply.end.waited_in_vain() && reply.bytes.is_empty() && !bytes.is_empty() {
             return Err(instance.hung(format!(
                 "the echo to client {} of {n} connected at once",
@@ -187,7 +190,7 @@ pub(super) fn echo_concurrently(
         compare(
             &format!("the echo to client {} of {n} connected at once", i + 1),
             bytes,
-            reply,
+            &reply,
         )?;
     }
     Ok(())

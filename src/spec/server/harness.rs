@@ -126,37 +126,49 @@ impl Instance {
         }
     }
 
-    /// A new client connection, within `ctx.timeout`.
+    /// A new client connection, within `ctx.timeout`; a refusal is a violation.
     pub fn connect(&mut self, ctx: &Ctx) -> Result<Client, Finding> {
         self.alive()?;
-        let (domain, addr) = match &self.endpoint {
-            Endpoint::Tcp(_) => (Domain::IPV4, self.endpoint.sockaddr()),
-            Endpoint::Unix(_) => (Domain::UNIX, self.endpoint.sockaddr()),
-        };
-        let connected = addr.and_then(|addr| {
-            let socket = Socket::new(domain, Type::STREAM, None)?;
-            socket.connect_timeout(&addr, ctx.timeout)?;
-            Ok(socket)
-        });
-        match connected {
-            Ok(socket) => {
+        self.dial(ctx).map_err(|e| self.refused(e))
+    }
+
+    /// A new client connection, within `ctx.timeout`, from any thread.
+    pub fn dial(&self, ctx: &Ctx) -> io::Result<Client> {
+        let addr = self.endpoint.sockaddr()?;
+        let socket = match &self.endpoint {
+            Endpoint::Tcp(_) => {
+                let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
+                socket.connect_timeout(&addr, ctx.timeout)?;
                 // The checker's own writes go out at once, never held back by Nagle.
-                if matches!(self.endpoint, Endpoint::Tcp(_)) {
-                    let _ = socket.set_nodelay(true);
-                }
-                Ok(Client { socket })
+                socket.set_nodelay(true)?;
+                socket
             }
-            Err(e) => {
-                self.alive()?;
-                Err(self.explain(Finding::violated(
-                    format!(
-                        "the server accepts connections ({})",
-                        self.endpoint.describe()
-                    ),
-                    format!("connect failed: {e}"),
-                )))
+            Endpoint::Unix(_) => {
+                // A non-blocking Unix connect fails at once on a full backlog;
+                // a blocking one waits for room, as long as the send timeout says.
+                let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+                socket.set_write_timeout(Some(ctx.timeout))?;
+                socket.connect(&addr)?;
+                socket.set_write_timeout(None)?;
+                socket
             }
+        };
+        Ok(Client { socket })
+    }
+
+    /// The finding for a connection that could not be made: the server died,
+    /// or it did not accept in time.
+    pub fn refused(&mut self, error: io::Error) -> Finding {
+        if let Err(died) = self.alive() {
+            return died;
         }
+        self.explain(Finding::violated(
+            format!("the server accepts connections ({})", self.endpoint.describe()),
+            format!(
+                "connect failed: {error} (a listen backlog smaller than the clients connecting at once, \
+                 with none accepted meanwhile, shows this way)"
+            ),
+        ))
     }
 
     /// `finding` with the server's last output lines attached.

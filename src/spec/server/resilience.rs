@@ -69,7 +69,14 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
                 seed: ctx.seed + i,
             })
             .collect();
-        echo_concurrently(instance, ctx, &payloads, Reading::Along)
+        echo_concurrently(instance, ctx, &payloads, Reading::Along).map_err(|mut finding| {
+            if let Some(failure) = finding.failure_mut() {
+                failure.observed.push_str(
+                    " (hint: with a listen(2) backlog under 32, the kernel drops or resets some of 32 connections made at once)",
+                );
+            }
+            finding
+        })
     })
 }
 
