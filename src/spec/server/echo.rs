@@ -150,14 +150,18 @@ pub(super) fn echo_concurrently(
         .collect();
     let bound = ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
     let server = &*instance;
-    // Each client connects on its own thread: one that finds the backlog full
-    // waits for room while the others are served.
+    // Clients connect one after the other, each once the server accepted the
+    // one before (so a short listen backlog is not overrun), and each talks on its own thread as
+    // soon as it is connected, so one waiting for room in the backlog never
+    // holds up those already connected.
     let replies: Vec<std::io::Result<Reply>> = std::thread::scope(|scope| {
         let handles: Vec<_> = sent
             .iter()
             .map(|bytes| {
+                server.await_accepted(ctx.timeout);
+                let client = server.dial(ctx);
                 scope.spawn(move || {
-                    let client = server.dial(ctx)?;
+                    let client = client?;
                     // A neighbour still sending may be what a sequential server waits
                     // on, so quiescence proves nothing here: wait the whole bound.
                     let patience = Patience::bounded(server, bound);

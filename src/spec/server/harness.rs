@@ -156,6 +156,26 @@ impl Instance {
         Ok(Client { socket })
     }
 
+    /// Waits, at most `bound` (or until the server is quiescent), until the
+    /// server has accepted every connection made so far: a TCP listener
+    /// whose short backlog overflows drops handshakes, and the client only
+    /// retries a second or more later. (Unix connects wait for room by themselves.)
+    pub fn await_accepted(&self, bound: Duration) {
+        let Endpoint::Tcp(addr) = &self.endpoint else {
+            return;
+        };
+        let queued = || {
+            observe::tcp_sockets()
+                .into_iter()
+                .find(|e| {
+                    e.state == procfs::net::TcpState::Listen
+                        && e.local_address.port() == addr.port()
+                })
+                .map(|e| e.rx_queue)
+        };
+        let _ = self.wait_for(bound, || (queued() == Some(0)).then_some(()));
+    }
+
     /// The finding for a connection that could not be made: the server died,
     /// or it did not accept in time.
     pub fn refused(&mut self, error: io::Error) -> Finding {
