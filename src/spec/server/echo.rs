@@ -3,7 +3,7 @@
 //! The checking client always reads while it writes ([`Client::exchange`]),
 //! so a large payload cannot deadlock on buffers the checker itself filled.
 
-use super::harness::{Client, End, Instance, Patience, Reply};
+use super::harness::{Client, End, Gate, Instance, Patience, Reply};
 use super::{forall_on, with_instance, Server};
 use crate::spec::diff::same_bytes;
 use crate::spec::{Ctx, Finding, Outcome};
@@ -74,7 +74,12 @@ pub fn slow_reader(server: &Server, ctx: &Ctx) -> Outcome {
     .bytes();
     with_instance(server, ctx, |instance| {
         let client = instance.connect(ctx)?;
-        let reply = client.exchange_after_stall(&bytes, Patience::on(instance, ctx.timeout * 2));
+        let reply = client.exchange_after_stall(
+            &bytes,
+            Patience::on(instance, ctx.timeout * 2),
+            &Gate::default(),
+            1,
+        );
         compare("the echo to a client that read late", &bytes, &reply)
     })
 }
@@ -150,6 +155,9 @@ pub(super) fn echo_concurrently(
         .collect();
     let bound = ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
     let server = &*instance;
+    let stalled = Gate::default();
+    let stalled = &stalled;
+    let clients = sent.len();
     // Clients connect one after the other, each once the server accepted the
     // one before (so a short listen backlog is not overrun), and each talks on its own thread as
     // soon as it is connected, so one waiting for room in the backlog never
@@ -161,7 +169,8 @@ pub(super) fn echo_concurrently(
                 server.await_accepted(ctx.timeout);
                 let client = server.dial(ctx);
                 scope.spawn(move || {
-                    let client = client?;
+                    // A client that could not connect counts as stalled: nobody waits for it.
+                    let client = client.inspect_err(|_| stalled.arrive())?;
                     // A neighbour still sending may be what a sequential server waits
                     // on, so quiescence proves nothing here: wait the whole bound.
                     let patience = Patience::bounded(server, bound);
@@ -169,7 +178,9 @@ pub(super) fn echo_concurrently(
                         Reading::Along => {
                             client.exchange(bytes, bytes.len().max(1), true, patience)
                         }
-                        Reading::Late => client.exchange_after_stall(bytes, patience),
+                        Reading::Late => {
+                            client.exchange_after_stall(bytes, patience, stalled, clients)
+                        }
                     })
                 })
             })

@@ -451,7 +451,7 @@ impl Client {
         half_close: bool,
         patience: Patience<'_>,
     ) -> Reply {
-        let done = Done::default();
+        let done = Gate::default();
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 for piece in payload.chunks(chunk.max(1)) {
@@ -462,9 +462,9 @@ impl Client {
                 if half_close {
                     let _ = self.half_close();
                 }
-                done.set();
+                done.arrive();
             });
-            let ready = || done.is_set() && (patience.ready)();
+            let ready = || done.reached(1) && (patience.ready)();
             let reply = self.receive(payload.len(), patience.also(&ready));
             self.unblock_writer(&done, patience.deadline);
             reply
@@ -474,26 +474,36 @@ impl Client {
     /// Like [`Client::exchange`] (whole payload, then a half-close), but
     /// reads nothing until the writing thread is seen stalled — asleep in
     /// `write` on full buffers — or has written everything: by then the
-    /// server has had to stop writing to this client.
-    pub fn exchange_after_stall(&self, payload: &[u8], patience: Patience<'_>) -> Reply {
-        let done = Done::default();
+    /// server has had to stop writing to this client. It then arrives at
+    /// `stalled` and waits until `clients` have, so that every server thread
+    /// is blocked at once before any is let go.
+    pub fn exchange_after_stall(
+        &self,
+        payload: &[u8],
+        patience: Patience<'_>,
+        stalled: &Gate,
+        clients: usize,
+    ) -> Reply {
+        let done = Gate::default();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 let _ = tx.send(nix::unistd::gettid());
                 let _ = self.send(payload);
                 let _ = self.half_close();
-                done.set();
+                done.arrive();
             });
             if let Ok(tid) = rx.recv() {
                 // Short looks, so that a writer that finishes is noticed at once.
-                while !done.is_set() && Instant::now() < patience.deadline {
+                while !done.reached(1) && Instant::now() < patience.deadline {
                     if observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok() {
                         break;
                     }
                 }
             }
-            let ready = || done.is_set() && (patience.ready)();
+            stalled.arrive();
+            stalled.wait_for(clients, patience.deadline);
+            let ready = || done.reached(1) && (patience.ready)();
             let reply = self.receive(payload.len(), patience.also(&ready));
             self.unblock_writer(&done, patience.deadline);
             reply
@@ -503,38 +513,40 @@ impl Client {
     /// Gives the writer until `deadline` to finish — a complete echo means it
     /// has, or is about to — and otherwise shuts the connection down so that
     /// a writer stuck on full buffers returns and the scope can end.
-    fn unblock_writer(&self, done: &Done, deadline: Instant) {
-        if !done.wait_until(deadline) {
+    fn unblock_writer(&self, done: &Gate, deadline: Instant) {
+        if !done.wait_for(1, deadline) {
             let _ = self.socket.shutdown(Shutdown::Both);
         }
     }
 }
 
-/// A writer thread's "finished" flag, which the reader can test or wait on.
+/// A count that threads raise and others wait on, with a deadline: a
+/// writer's "finished" (a count of one), or clients all stalled before any reads.
 #[derive(Default)]
-struct Done {
-    flag: Mutex<bool>,
+pub struct Gate {
+    count: Mutex<usize>,
     changed: Condvar,
 }
 
-impl Done {
-    fn set(&self) {
-        *self.flag.lock().unwrap_or_else(|e| e.into_inner()) = true;
+impl Gate {
+    /// Raises the count by one.
+    pub fn arrive(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.changed.notify_all();
     }
 
-    fn is_set(&self) -> bool {
-        *self.flag.lock().unwrap_or_else(|e| e.into_inner())
+    fn reached(&self, n: usize) -> bool {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) >= n
     }
 
-    /// Waits until set or `deadline`; whether it was set.
-    fn wait_until(&self, deadline: Instant) -> bool {
-        let guard = self.flag.lock().unwrap_or_else(|e| e.into_inner());
+    /// Waits until the count reaches `n` or `deadline`; whether it did.
+    pub fn wait_for(&self, n: usize, deadline: Instant) -> bool {
+        let guard = self.count.lock().unwrap_or_else(|e| e.into_inner());
         let left = deadline.saturating_duration_since(Instant::now());
         let (guard, _) = self
             .changed
-            .wait_timeout_while(guard, left, |set| !*set)
+            .wait_timeout_while(guard, left, |count| *count < n)
             .unwrap_or_else(|e| e.into_inner());
-        *guard
+        *guard >= n
     }
 }
