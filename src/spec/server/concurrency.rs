@@ -29,10 +29,13 @@ fn served_in_turn(instance: &Instance, waiting: &[Client], ctx: &Ctx, bytes: &[u
     for (i, client) in waiting.iter().enumerate() {
         let reply = client.receive(bytes.len(), Patience::on(instance, ctx.timeout));
         if reply.end.waited_in_vain() && reply.bytes.is_empty() {
-            return Err(instance.hung(format!(
-                "the echo to waiting client {} once the clients before it had left",
-                i + 1
-            )));
+            return Err(instance.hung_after(
+                format!(
+                    "the echo to waiting client {} once the clients before it had left",
+                    i + 1
+                ),
+                &reply.end,
+            ));
         }
         compare(
             &format!("the echo to waiting client {}", i + 1),

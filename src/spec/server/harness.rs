@@ -204,6 +204,17 @@ impl Instance {
         ))
     }
 
+    /// A hang report for a reply that stopped coming: says whether the time
+    /// bound ran out or the server was seen quiescent first.
+    pub fn hung_after(&self, awaited: impl Into<String>, end: &End) -> Finding {
+        let mut finding = self.hung(awaited);
+        if let (End::Stalled, Some(failure)) = (end, finding.failure_mut()) {
+            failure.observed =
+                "the server went quiescent (every thread asleep in a call without timeout) without doing it".into();
+        }
+        finding
+    }
+
     /// Waits, at most `bound`, until every thread of the server is asleep in a
     /// call without timeout. `Err` (with the last sample) means it never was
     /// seen so — a correct server may poll with a timeout, so callers must not
