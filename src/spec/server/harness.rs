@@ -23,7 +23,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::Server;
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::target::observe::{self, ThreadState};
+use crate::target::observe;
 use crate::target::{Target, TargetConfig, TargetError};
 
 /// Where a server listens.
@@ -216,17 +216,28 @@ impl Instance {
     }
 
     /// Waits, at most `bound`, until every thread of the server is asleep in a
-    /// call without timeout. `Err` (with the last sample) means it never was
-    /// seen so — a correct server may poll with a timeout, so callers must not
-    /// turn that alone into a failure.
-    pub fn quiescent(&self, bound: Duration) -> Result<Vec<ThreadState>, Vec<ThreadState>> {
-        observe::wait_quiescent(bound, || self.target.processes())
+    /// call without timeout; whether it was. `false` alone is no failure: a
+    /// correct server may poll with a timeout and never be quiescent.
+    pub fn quiescent(&self, bound: Duration) -> bool {
+        let deadline = Instant::now() + bound;
+        loop {
+            if self.idle() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            // Pacing only: each look is itself the observation.
+            std::thread::sleep(Duration::from_micros(500));
+        }
     }
 
     /// Whether the server is quiescent right now: without new input, it will
-    /// never act again.
+    /// never act again. The process list is taken again after the samples: a
+    /// child forked meanwhile (which the samples could not see) means it is not.
     pub fn idle(&self) -> bool {
-        observe::quiescent(&self.target.processes()).is_ok()
+        let before = self.target.processes();
+        observe::quiescent(&before).is_ok() && self.target.processes() == before
     }
 
     /// The result of `outcome` once it is `Some`, polled until the bound — or
