@@ -389,6 +389,16 @@ fn serialize_secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::
     s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
 }
 
+/// `base` with `--only ID --seed SEED` added before the `--` that starts a
+/// target command, if any: after it they would be the target's arguments.
+fn replay_line(base: &str, id: &str, seed: u64) -> String {
+    let extra = format!("--only '{id}' --seed {seed}");
+    match base.find(" -- ") {
+        Some(at) => format!("{} {extra}{}", &base[..at], &base[at..]),
+        None => format!("{base} {extra}"),
+    }
+}
+
 /// Which properties of a slice a run checks.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -511,7 +521,7 @@ impl Suite {
                 let verdict = Verdict::from(c.check(ctx));
                 let replay = replay
                     .filter(|_| verdict.is_failure())
-                    .map(|base| format!("{base} --only '{}' --seed {}", c.meta.id, ctx.seed));
+                    .map(|base| replay_line(base, c.meta.id, ctx.seed));
                 PropertyResult {
                     meta: c.meta,
                     verdict,
@@ -603,6 +613,15 @@ mod tests {
             assert!(meta.statement.ends_with('.'), "{}: statement is one sentence", meta.id);
             assert!(!meta.source.is_empty(), "{}: cites a lecture section", meta.id);
         }
+    }
+
+    #[test]
+    fn replay_options_go_before_the_target_command() {
+        assert_eq!(
+            replay_line("ipcspec check client -- ./c {port}", "a.b.c", 7),
+            "ipcspec check client --only 'a.b.c' --seed 7 -- ./c {port}"
+        );
+        assert_eq!(replay_line("ipcspec check pipe", "a.b.c", 7), "ipcspec check pipe --only 'a.b.c' --seed 7");
     }
 
     #[test]
