@@ -8,8 +8,9 @@
 //! is never quiescent; then the check falls back to "still no echo when the
 //! time bound ran out", which can only pass, never fail, such a server.
 
+use super::client::{Client, Patience};
 use super::echo::{compare, ping};
-use super::harness::{Client, Instance, Patience};
+use super::harness::Instance;
 use super::{with_instance, Server};
 use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};

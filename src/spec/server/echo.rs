@@ -3,7 +3,8 @@
 //! The checking client always reads while it writes ([`Client::exchange`]),
 //! so a large payload cannot deadlock on buffers the checker itself filled.
 
-use super::harness::{Client, End, Gate, Instance, Patience, Reply};
+use super::client::{Client, End, Gate, Patience, Reply};
+use super::harness::Instance;
 use super::{forall_on, with_instance, Server};
 use crate::spec::diff::same_bytes;
 use crate::spec::{Ctx, Finding, Outcome};

@@ -7,6 +7,7 @@
 //! that depend on timing are decided by observation through `/proc`
 //! ([`crate::target::observe`]); time bounds only bound hangs.
 
+mod client;
 mod concurrency;
 mod echo;
 mod harness;

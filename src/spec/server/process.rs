@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
+use super::client::Client;
 use super::echo::ping;
-use super::harness::{Client, Endpoint, Instance};
+use super::harness::{Endpoint, Instance};
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe::{self, ThreadState};
