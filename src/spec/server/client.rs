@@ -1,0 +1,334 @@
+//! One client of the server under test, with every read bounded.
+//!
+//! [`Client::exchange`] writes on its own thread while it reads, so a large
+//! payload never deadlocks on full buffers of the checker's own making. A
+//! read ends when the reply is complete, at EOF or an error, at the deadline
+//! — or once the server is quiescent with nothing in flight ([`Patience`]):
+//! what it has not sent by then, it never will.
+//!
+//! # References
+//! - [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html), [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html): `SO_LINGER`, `TCP_NODELAY`, `MSG_PEEK`
+//! - [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html): the half-close
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use socket2::Socket;
+
+use super::harness::Instance;
+use crate::target::observe;
+
+/// How long a client waits for the server: until `deadline`, or until the
+/// server is quiescent while `ready` holds (every byte it is owed was sent):
+/// then it will send nothing more.
+#[derive(Clone, Copy)]
+pub struct Patience<'a> {
+    /// The bound on the wait.
+    pub deadline: Instant,
+    /// The server waited on.
+    pub server: &'a Instance,
+    /// Whether the client side has done all it will do, so that quiescence counts.
+    pub ready: &'a (dyn Fn() -> bool + Sync),
+}
+
+fn always() -> bool {
+    true
+}
+
+fn never() -> bool {
+    false
+}
+
+impl<'a> Patience<'a> {
+    /// Waiting on `server` for at most `bound` from now, or until it is quiescent.
+    pub fn on(server: &'a Instance, bound: Duration) -> Patience<'a> {
+        Patience {
+            deadline: Instant::now() + bound,
+            server,
+            ready: &always,
+        }
+    }
+
+    /// Waiting the whole `bound`, quiescent or not: for clients whose
+    /// neighbours may still be sending what the server waits for.
+    pub fn bounded(server: &'a Instance, bound: Duration) -> Patience<'a> {
+        Patience {
+            ready: &never,
+            ..Patience::on(server, bound)
+        }
+    }
+
+    fn idle(&self) -> bool {
+        (self.ready)() && self.server.idle()
+    }
+
+    /// The same patience, counting quiescence only once `ready` also holds.
+    fn also(self, ready: &'a (dyn Fn() -> bool + Sync)) -> Patience<'a> {
+        Patience { ready, ..self }
+    }
+}
+
+/// How reading a reply ended.
+#[derive(Debug)]
+pub enum End {
+    /// Every expected byte arrived.
+    Complete,
+    /// The server closed the connection first.
+    Eof,
+    /// The deadline passed first.
+    TimedOut,
+    /// The server went quiescent — every thread asleep waiting for input —
+    /// with the reply incomplete.
+    Stalled,
+    /// The connection failed (e.g. reset by the server).
+    Failed(io::Error),
+}
+
+impl End {
+    /// Whether reading stopped because nothing more came (not EOF, not an error).
+    pub fn waited_in_vain(&self) -> bool {
+        matches!(self, End::TimedOut | End::Stalled)
+    }
+}
+
+/// What a client received for what it sent.
+pub struct Reply {
+    /// The bytes received, in order.
+    pub bytes: Vec<u8>,
+    /// Why reading stopped.
+    pub end: End,
+}
+
+/// One client connection.
+pub struct Client {
+    socket: Socket,
+}
+
+impl Client {
+    /// A client on a connected `socket`.
+    pub fn new(socket: Socket) -> Client {
+        Client { socket }
+    }
+
+    /// The client's own address (TCP only; Unix clients are unnamed).
+    pub fn local_tcp(&self) -> Option<SocketAddr> {
+        self.socket.local_addr().ok()?.as_socket()
+    }
+
+    /// Writes all of `bytes`.
+    pub fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        (&self.socket).write_all(bytes)
+    }
+
+    /// Writes at most `max` bytes without ever blocking: stops when the
+    /// buffers towards the server are full. Returns how many were sent.
+    pub fn flood(&self, max: usize) -> usize {
+        let block = vec![0x5au8; 65_536];
+        let mut sent = 0;
+        let _ = self.socket.set_nonblocking(true);
+        while sent < max {
+            match (&self.socket).write(&block) {
+                Ok(n) if n > 0 => sent += n,
+                _ => break,
+            }
+        }
+        let _ = self.socket.set_nonblocking(false);
+        sent
+    }
+
+    /// Half-closes: the server reads EOF, the client can still read.
+    pub fn half_close(&self) -> io::Result<()> {
+        self.socket.shutdown(Shutdown::Write)
+    }
+
+    /// Closes with a reset (SO_LINGER 0) instead of an orderly FIN.
+    pub fn reset(self) {
+        let _ = self.socket.set_linger(Some(Duration::ZERO));
+    }
+
+    /// Reads until `want` bytes arrived, EOF, an error, the deadline, or the
+    /// server fell idle short of them.
+    pub fn receive(&self, want: usize, patience: Patience<'_>) -> Reply {
+        let mut bytes = Vec::with_capacity(want);
+        let mut buf = vec![0u8; 65_536];
+        let mut idle = false;
+        let end = loop {
+            if bytes.len() >= want {
+                break End::Complete;
+            }
+            let left = patience.deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break End::TimedOut;
+            }
+            // Short reads, so that a server fallen idle is noticed early.
+            let slice = left.min(Duration::from_millis(10));
+            if let Err(e) = self.socket.set_read_timeout(Some(slice)) {
+                break End::Failed(e);
+            }
+            match (&self.socket).read(&mut buf) {
+                Ok(0) => break End::Eof,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    // Idle was seen before this read timed out: all it sent is here.
+                    if idle {
+                        break End::Stalled;
+                    }
+                    idle = patience.idle() && self.nothing_in_flight();
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break End::Failed(e),
+            }
+        };
+        Reply { bytes, end }
+    }
+
+    /// Whether every byte either side wrote on this connection has been
+    /// acknowledged: for TCP, Nagle's algorithm and delayed ACKs may hold a
+    /// tail in a send queue while every thread sleeps. (Unix sockets deliver
+    /// at once.) A connection missing from `/proc/net/tcp` counts as busy.
+    fn nothing_in_flight(&self) -> bool {
+        let (Some(local), Some(peer)) = (
+            self.local_tcp(),
+            self.socket.peer_addr().ok().and_then(|a| a.as_socket()),
+        ) else {
+            return true;
+        };
+        let sockets = observe::tcp_sockets();
+        let flushed = |from: SocketAddr, to: SocketAddr| {
+            sockets
+                .iter()
+                .any(|e| e.local_address == from && e.remote_address == to && e.tx_queue == 0)
+        };
+        flushed(local, peer) && flushed(peer, local)
+    }
+
+    /// Bytes already waiting for the client, without blocking or consuming them.
+    pub fn pending(&self) -> usize {
+        use nix::sys::socket::{recv, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let mut buf = [0u8; 65_536];
+        recv(
+            self.socket.as_raw_fd(),
+            &mut buf,
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+        )
+        .unwrap_or(0)
+    }
+
+    /// Sends `payload` in writes of `chunk` bytes on a separate thread
+    /// (half-closing after it when `half_close`), while reading the echo
+    /// until `payload.len()` bytes, EOF, an error or the patience runs out.
+    /// The server counts as idle only once every byte was written.
+    pub fn exchange(
+        &self,
+        payload: &[u8],
+        chunk: usize,
+        half_close: bool,
+        patience: Patience<'_>,
+    ) -> Reply {
+        let done = Gate::default();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for piece in payload.chunks(chunk.max(1)) {
+                    if self.send(piece).is_err() {
+                        break;
+                    }
+                }
+                if half_close {
+                    let _ = self.half_close();
+                }
+                done.arrive();
+            });
+            let ready = || done.reached(1) && (patience.ready)();
+            let reply = self.receive(payload.len(), patience.also(&ready));
+            self.unblock_writer(&done, patience.deadline);
+            reply
+        })
+    }
+
+    /// Like [`Client::exchange`] (whole payload, then a half-close), but
+    /// reads nothing until the writing thread is seen stalled — asleep in
+    /// `write` on full buffers — or has written everything: by then the
+    /// server has had to stop writing to this client. It then arrives at
+    /// `stalled` and waits until `clients` have, so that every server thread
+    /// is blocked at once before any is let go.
+    pub fn exchange_after_stall(
+        &self,
+        payload: &[u8],
+        patience: Patience<'_>,
+        stalled: &Gate,
+        clients: usize,
+    ) -> Reply {
+        let done = Gate::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                let _ = tx.send(nix::unistd::gettid());
+                let _ = self.send(payload);
+                let _ = self.half_close();
+                done.arrive();
+            });
+            if let Ok(tid) = rx.recv() {
+                // Short looks, so that a writer that finishes is noticed at once.
+                while !done.reached(1) && Instant::now() < patience.deadline {
+                    if observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok() {
+                        break;
+                    }
+                }
+            }
+            stalled.arrive();
+            stalled.wait_for(clients, patience.deadline);
+            let ready = || done.reached(1) && (patience.ready)();
+            let reply = self.receive(payload.len(), patience.also(&ready));
+            self.unblock_writer(&done, patience.deadline);
+            reply
+        })
+    }
+
+    /// Gives the writer until `deadline` to finish — a complete echo means it
+    /// has, or is about to — and otherwise shuts the connection down so that
+    /// a writer stuck on full buffers returns and the scope can end.
+    fn unblock_writer(&self, done: &Gate, deadline: Instant) {
+        if !done.wait_for(1, deadline) {
+            let _ = self.socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// A count that threads raise and others wait on, with a deadline: a
+/// writer's "finished" (a count of one), or clients all stalled before any reads.
+#[derive(Default)]
+pub struct Gate {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl Gate {
+    /// Raises the count by one.
+    pub fn arrive(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.changed.notify_all();
+    }
+
+    fn reached(&self, n: usize) -> bool {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) >= n
+    }
+
+    /// Waits until the count reaches `n` or `deadline`; whether it did.
+    pub fn wait_for(&self, n: usize, deadline: Instant) -> bool {
+        let guard = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (guard, _) = self
+            .changed
+            .wait_timeout_while(guard, left, |count| *count < n)
+            .unwrap_or_else(|e| e.into_inner());
+        *guard >= n
+    }
+}
