@@ -68,7 +68,11 @@ pub fn become_subreaper() -> nix::Result<()> {
 /// # References
 /// - [setrlimit(2)](https://man7.org/linux/man-pages/man2/setrlimit.2.html)
 /// - [cgroups(7), "cgroup.procs"](https://man7.org/linux/man-pages/man7/cgroups.7.html)
-pub fn limit_child(command: &mut Command, limits: Vec<(Resource, u64)>, cgroup_procs: Option<OwnedFd>) {
+pub fn limit_child(
+    command: &mut Command,
+    limits: Vec<(Resource, u64)>,
+    cgroup_procs: Option<OwnedFd>,
+) {
     let hook = move || -> std::io::Result<()> {
         if let Some(fd) = &cgroup_procs {
             // Writing "0" moves the writing process into the cgroup.

@@ -5,14 +5,18 @@
 //! Exit codes: 0 conforms, 1 a property failed, 2 usage error or the target
 //! could not be run (one line on stderr, never a panic).
 
+mod grade;
 mod pipe;
+mod progress;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use ipcspec::report::{self, Format, Report};
+use ipcspec::report::{self, Format, Report, Weights};
 use ipcspec::spec::{self, Ctx, Profile, References, Selection, Suite};
 
 /// A property-tested conformance suite for pipes, sockets and echo servers.
@@ -30,6 +34,8 @@ enum Command {
     /// Check an implementation against the spec.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Build and check every submission a manifest lists; write reports and a summary.
+    Grade(grade::GradeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,6 +81,23 @@ pub struct CheckOpts {
     /// List the properties that would be checked, and stop.
     #[arg(long)]
     pub list: bool,
+    /// Points per property, for `--format gradescope`: a TOML file of `"ID-pattern" = points`.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Also write the reports in FORMAT to PATH (e.g. `junit:report.xml`); repeatable.
+    #[arg(long, value_name = "FORMAT:PATH", value_parser = report_destination)]
+    pub report: Vec<(Format, PathBuf)>,
+}
+
+fn report_destination(text: &str) -> Result<(Format, PathBuf), String> {
+    let (format, path) = text
+        .split_once(':')
+        .filter(|(_, path)| !path.is_empty())
+        .ok_or_else(|| format!("`{text}` is not FORMAT:PATH (e.g. junit:report.xml)"))?;
+    let format = Format::from_str(format, true).map_err(|_| {
+        format!("`{format}` is not a format (human, json, junit, gradescope, markdown)")
+    })?;
+    Ok((format, PathBuf::from(path)))
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -137,8 +160,10 @@ pub fn replay_base() -> String {
             .collect::<String>()
 }
 
-/// Runs `suites` as `opts` say and prints the reports; returns the exit code.
-/// With `--list`, prints the IDs that would be checked instead.
+/// Runs `suites` as `opts` say and prints the reports (and writes the
+/// `--report` files); returns the exit code. With `--list`, prints the IDs
+/// that would be checked instead. A progress bar on stderr shows which
+/// property runs, when stderr is a terminal.
 pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
     let selection = opts.selection();
     if opts.list {
@@ -149,15 +174,35 @@ pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    // A bad weights file must stop the run before any check starts.
+    let weights = match &opts.weights {
+        Some(path) => Weights::load(path)?,
+        None => Weights::default(),
+    };
     let ctx = opts.ctx();
     let replay = replay_base();
+    let bar = progress::bar(suites, &selection);
+    let mut done = 0;
     let reports: Vec<Report> = suites
         .iter()
-        .map(|suite| suite.run(&ctx, &selection, Some(&replay), |_| {}))
+        .map(|suite| {
+            suite.run(&ctx, &selection, Some(&replay), |meta| {
+                progress::step(&bar, done, &suite.label, meta.id);
+                done += 1;
+            })
+        })
         .collect();
+    bar.finish_and_clear();
+    for (format, path) in &opts.report {
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?,
+        );
+        report::render_weighted(&reports, *format, &weights, &mut file)?;
+        file.flush()?;
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    report::render(&reports, opts.format, &mut out)?;
+    report::render_weighted(&reports, opts.format, &weights, &mut out)?;
     out.flush()?;
     Ok(report::exit_code(&reports))
 }
@@ -182,7 +227,10 @@ fn list(args: &ListArgs) -> anyhow::Result<i32> {
                     spec::Scope::All => String::new(),
                     spec::Scope::Only(kinds) => format!(" [{}]", kinds.join(", ")),
                 };
-                println!("{}{scope}\n    {}\n    (lecture: {})", meta.id, meta.statement, meta.source);
+                println!(
+                    "{}{scope}\n    {}\n    (lecture: {})",
+                    meta.id, meta.statement, meta.source
+                );
             }
         }
     }
@@ -206,6 +254,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::List(args) => list(args),
         Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
+        Command::Grade(args) => grade::run(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");

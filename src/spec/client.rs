@@ -13,5 +13,8 @@ pub fn reference_suites(_refs: &References) -> Vec<Suite> {
 
 /// The suite for a target command.
 pub fn target_suite(command: CommandSpec, _refs: &References) -> Result<Suite, TargetError> {
-    Err(TargetError::Command(format!("{}: not implemented yet", command.display())))
+    Err(TargetError::Command(format!(
+        "{}: not implemented yet",
+        command.display()
+    )))
 }

@@ -50,8 +50,17 @@ pub fn window(bytes: &[u8], at: usize) -> String {
     if start >= end {
         return "end of stream".into();
     }
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<Vec<_>>().join(" ");
-    let after = if at < end { hex(&bytes[at.min(end)..end]) } else { "<end>".into() };
+    let hex = |b: &[u8]| {
+        b.iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let after = if at < end {
+        hex(&bytes[at.min(end)..end])
+    } else {
+        "<end>".into()
+    };
     format!("[{} | {}]", hex(&bytes[start..at.min(end)]), after)
 }
 

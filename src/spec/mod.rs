@@ -236,7 +236,8 @@ impl Ctx {
         let persistence = self.regressions.as_ref().map(|dir| {
             let file = dir.join(format!("{}.txt", self.property));
             // proptest wants a `&'static str`; one small path per property per run.
-            let file: &'static str = Box::leak(file.to_string_lossy().into_owned().into_boxed_str());
+            let file: &'static str =
+                Box::leak(file.to_string_lossy().into_owned().into_boxed_str());
             Box::new(FileFailurePersistence::Direct(file)) as Box<_>
         });
         let config = Config {
@@ -600,15 +601,26 @@ mod tests {
                 "ID {} must read profile.topic.claim",
                 meta.id
             );
-            assert!(meta.statement.ends_with('.'), "{}: statement is one sentence", meta.id);
-            assert!(!meta.source.is_empty(), "{}: cites a lecture section", meta.id);
+            assert!(
+                meta.statement.ends_with('.'),
+                "{}: statement is one sentence",
+                meta.id
+            );
+            assert!(
+                !meta.source.is_empty(),
+                "{}: cites a lecture section",
+                meta.id
+            );
         }
     }
 
     #[test]
     fn patterns_match_substrings_and_globs() {
         assert!(matches_pattern("eof", "pipe.eof.after-last-writer"));
-        assert!(matches_pattern("pipe.*.after-*", "pipe.eof.after-last-writer"));
+        assert!(matches_pattern(
+            "pipe.*.after-*",
+            "pipe.eof.after-last-writer"
+        ));
         assert!(!matches_pattern("server.*", "pipe.eof.after-last-writer"));
         assert!(matches_pattern("*writer", "pipe.eof.after-last-writer"));
     }

@@ -12,6 +12,13 @@ pub fn reference_suites(_refs: &References) -> Vec<Suite> {
 }
 
 /// The suite for a target command.
-pub fn target_suite(command: CommandSpec, _variant: Option<&str>, _refs: &References) -> Result<Suite, TargetError> {
-    Err(TargetError::Command(format!("{}: not implemented yet", command.display())))
+pub fn target_suite(
+    command: CommandSpec,
+    _variant: Option<&str>,
+    _refs: &References,
+) -> Result<Suite, TargetError> {
+    Err(TargetError::Command(format!(
+        "{}: not implemented yet",
+        command.display()
+    )))
 }

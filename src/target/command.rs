@@ -122,16 +122,28 @@ mod tests {
     fn placeholders_fill_inside_arguments() {
         let cmd = spec(&["srv", "--listen=127.0.0.1:{port}", "{port}"]);
         assert!(cmd.uses("port") && !cmd.uses("socket"));
-        assert_eq!(cmd.fill(&[("port", "4000")]).args, ["--listen=127.0.0.1:4000", "4000"]);
+        assert_eq!(
+            cmd.fill(&[("port", "4000")]).args,
+            ["--listen=127.0.0.1:4000", "4000"]
+        );
     }
 
     #[test]
     fn missing_programs_and_plain_files_are_told_apart() {
-        assert!(matches!(spec(&["/no/such/prog"]).resolve(), Err(TargetError::NotFound { .. })));
-        assert!(matches!(spec(&["no-such-prog-xyz"]).resolve(), Err(TargetError::NotFound { .. })));
+        assert!(matches!(
+            spec(&["/no/such/prog"]).resolve(),
+            Err(TargetError::NotFound { .. })
+        ));
+        assert!(matches!(
+            spec(&["no-such-prog-xyz"]).resolve(),
+            Err(TargetError::NotFound { .. })
+        ));
         let file = tempfile::NamedTempFile::new().unwrap();
         let path = file.path().to_str().unwrap();
-        assert!(matches!(spec(&[path]).resolve(), Err(TargetError::NotExecutable { .. })));
+        assert!(matches!(
+            spec(&[path]).resolve(),
+            Err(TargetError::NotExecutable { .. })
+        ));
         assert!(spec(&["sh"]).resolve().is_ok());
     }
 

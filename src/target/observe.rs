@@ -91,7 +91,10 @@ pub fn group_members(pgid: Pid) -> Vec<Pid> {
 
 /// Direct children of `pid`, zombies included.
 pub fn children(pid: Pid) -> Vec<Stat> {
-    all_processes().into_iter().filter(|s| s.ppid == pid).collect()
+    all_processes()
+        .into_iter()
+        .filter(|s| s.ppid == pid)
+        .collect()
 }
 
 /// All descendants of `root` (not `root` itself), zombies included.
@@ -173,8 +176,8 @@ impl Syscall {
             Some(
                 "read" | "write" | "readv" | "writev" | "pread64" | "pwrite64" | "recvfrom"
                 | "sendto" | "recvmsg" | "sendmsg" | "accept" | "accept4" | "connect" | "wait4"
-                | "waitid" | "pause" | "rt_sigsuspend" | "flock" | "splice" | "sendfile"
-                | "openat" | "msgrcv",
+                | "waitid" | "pause" | "rt_sigsuspend" | "flock" | "splice" | "sendfile" | "openat"
+                | "msgrcv",
             ) => true,
             // FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, FUTEX_WAIT_REQUEUE_PI: timeout in arg 3.
             Some("futex") => matches!(args[1] & 0x7f, 0 | 6 | 9 | 11) && null(3),
@@ -202,7 +205,9 @@ macro_rules! syscall_names {
 /// The name of system call `nr` on this architecture, for those the suite knows.
 pub fn syscall_name(nr: i64) -> Option<&'static str> {
     #[cfg(target_arch = "x86_64")]
-    if let Some(name) = syscall_names!(nr; SYS_poll, SYS_select, SYS_epoll_wait, SYS_pause, SYS_accept) {
+    if let Some(name) =
+        syscall_names!(nr; SYS_poll, SYS_select, SYS_epoll_wait, SYS_pause, SYS_accept)
+    {
         return Some(name);
     }
     syscall_names!(nr;
@@ -243,12 +248,17 @@ impl ThreadState {
 
 impl fmt::Display for ThreadState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pid {} tid {} ({}) state {}", self.pid, self.tid, self.comm, self.state)?;
+        write!(
+            f,
+            "pid {} tid {} ({}) state {}",
+            self.pid, self.tid, self.comm, self.state
+        )?;
         match &self.syscall {
             Syscall::Running => write!(f, ", running")?,
             Syscall::NotInSyscall => write!(f, ", not in a system call")?,
             Syscall::In { nr, args } => {
-                let name = syscall_name(*nr).map_or_else(|| format!("syscall {nr}"), str::to_string);
+                let name =
+                    syscall_name(*nr).map_or_else(|| format!("syscall {nr}"), str::to_string);
                 write!(f, ", in {name}(fd/arg0 {})", args[0] as i64)?;
             }
             Syscall::Unknown => {}
@@ -290,20 +300,35 @@ pub fn tids(pid: Pid) -> Vec<Pid> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok().map(Pid::from_raw))
-        .collect()
+    dir.filter_map(|e| {
+        e.ok()?
+            .file_name()
+            .to_str()?
+            .parse()
+            .ok()
+            .map(Pid::from_raw)
+    })
+    .collect()
 }
 
 /// Samples every thread of every process in `pids`.
 pub fn threads(pids: &[Pid]) -> Vec<ThreadState> {
     pids.iter()
-        .flat_map(|&pid| tids(pid).into_iter().filter_map(move |tid| thread(pid, tid)))
+        .flat_map(|&pid| {
+            tids(pid)
+                .into_iter()
+                .filter_map(move |tid| thread(pid, tid))
+        })
         .collect()
 }
 
 /// One line per thread, for hang reports.
 pub fn describe(threads: &[ThreadState]) -> String {
-    threads.iter().map(|t| t.to_string()).collect::<Vec<_>>().join("\n")
+    threads
+        .iter()
+        .map(|t| t.to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Two samples of `pids`' threads prove quiescence: same threads, all asleep
@@ -406,8 +431,12 @@ pub fn unix_listening(path: &Path) -> bool {
     let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
     table.lines().skip(1).any(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
-        let flags = cols.get(3).and_then(|f| u32::from_str_radix(f, 16).ok()).unwrap_or(0);
-        let stream = cols.get(4).and_then(|t| u16::from_str_radix(t, 16).ok()) == Some(libc::SOCK_STREAM as u16);
+        let flags = cols
+            .get(3)
+            .and_then(|f| u32::from_str_radix(f, 16).ok())
+            .unwrap_or(0);
+        let stream = cols.get(4).and_then(|t| u16::from_str_radix(t, 16).ok())
+            == Some(libc::SOCK_STREAM as u16);
         stream && flags & ACCEPTCON != 0 && cols.get(7).map(Path::new) == Some(path)
     })
 }
@@ -448,6 +477,9 @@ mod tests {
     #[test]
     fn stat_parses_names_with_parentheses() {
         let s = parse_stat("42 (a) b) S 1 42 42 0 -1 0 0 0 0 0 7 3 0 0 20 0 5 0 1 1 1").unwrap();
-        assert_eq!((s.comm.as_str(), s.state, s.cpu_ticks, s.threads), ("a) b", 'S', 10, 5));
+        assert_eq!(
+            (s.comm.as_str(), s.state, s.cpu_ticks, s.threads),
+            ("a) b", 'S', 10, 5)
+        );
     }
 }

@@ -126,7 +126,10 @@ impl Tail {
     /// Waits, at most `bound`, until every drained stream has closed.
     fn wait_closed(&self, bound: Duration) {
         let guard = self.state();
-        let _ = self.0 .1.wait_timeout_while(guard, bound, |s| s.open_streams > 0);
+        let _ = self
+            .0
+             .1
+            .wait_timeout_while(guard, bound, |s| s.open_streams > 0);
     }
 
     /// Drains `stream` line by line on a detached thread until it closes.
@@ -142,7 +145,9 @@ impl Tail {
                 if state.lines.len() == TAIL_LINES {
                     state.lines.pop_front();
                 }
-                state.lines.push_back(format!("{label}: {}", text.trim_end()));
+                state
+                    .lines
+                    .push_back(format!("{label}: {}", text.trim_end()));
                 drop(state);
                 line.clear();
             }
@@ -185,7 +190,11 @@ impl Remains {
     fn destroy(&self) {
         let mut members = observe::group_members(self.pgid);
         for _ in 0..100 {
-            let mut found = self.cgroup.as_deref().map(cgroup_members).unwrap_or_default();
+            let mut found = self
+                .cgroup
+                .as_deref()
+                .map(cgroup_members)
+                .unwrap_or_default();
             found.extend(observe::group_members(self.pgid));
             found.retain(|pid| !members.contains(pid) || observe::is_alive(*pid));
             // ESRCH: the group is already gone, which is what we want.
@@ -257,8 +266,11 @@ fn make_cgroup(max: u64, id: u64) -> Option<(PathBuf, fs::File)> {
     }
     let dir = root.join(format!("ipcspec-{}-{id}", std::process::id()));
     fs::create_dir(&dir).ok()?;
-    let procs = fs::write(dir.join("pids.max"), max.to_string())
-        .and_then(|()| fs::OpenOptions::new().write(true).open(dir.join("cgroup.procs")));
+    let procs = fs::write(dir.join("pids.max"), max.to_string()).and_then(|()| {
+        fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("cgroup.procs"))
+    });
     match procs {
         Ok(file) => Some((dir, file)),
         Err(_) => {
@@ -296,7 +308,8 @@ impl Target {
             (Resource::RLIMIT_NPROC, l.processes),
             (Resource::RLIMIT_CORE, 0),
         ];
-        let (cgroup, procs) = cgroup.map_or((None, None), |(dir, file)| (Some(dir), Some(file.into())));
+        let (cgroup, procs) =
+            cgroup.map_or((None, None), |(dir, file)| (Some(dir), Some(file.into())));
         crate::sys::limit_child(&mut command, limits, procs);
 
         let mut child = match command.spawn() {
@@ -322,7 +335,10 @@ impl Target {
             cgroup: cgroup.clone(),
             paths: config.cleanup.clone(),
         };
-        live().lock().unwrap_or_else(|e| e.into_inner()).insert(id, remains);
+        live()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, remains);
         Ok(Target {
             child,
             program,
@@ -347,7 +363,11 @@ impl Target {
     /// Every live process of the target: cgroup members and process-group
     /// members, plus descendants of the first process.
     pub fn processes(&self) -> Vec<Pid> {
-        let mut pids = self.cgroup.as_deref().map(cgroup_members).unwrap_or_default();
+        let mut pids = self
+            .cgroup
+            .as_deref()
+            .map(cgroup_members)
+            .unwrap_or_default();
         pids.extend(observe::group_members(self.pid()));
         pids.extend(observe::descendants(self.pid()));
         pids.sort();
@@ -447,7 +467,10 @@ impl Target {
         if self.status.is_none() {
             self.status = self.child.wait().ok();
         }
-        live().lock().unwrap_or_else(|e| e.into_inner()).remove(&self.registration);
+        live()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.registration);
     }
 }
 
@@ -481,7 +504,11 @@ pub fn describe_status(status: ExitStatus) -> String {
                 Signal::SIGXFSZ => " (file size limit exceeded)",
                 _ => "",
             };
-            let core = if status.core_dumped() { ", core dumped" } else { "" };
+            let core = if status.core_dumped() {
+                ", core dumped"
+            } else {
+                ""
+            };
             format!("killed by {}{why}{core}", signal.as_str())
         }
         None => format!("{status}"),
@@ -517,18 +544,28 @@ mod tests {
     #[test]
     fn exiting_at_start_is_reported_with_last_words() {
         let mut target = Target::spawn(sh("echo cannot bind >&2; exit 3")).unwrap();
-        let err = target.wait_ready("listening", Duration::from_secs(5), || false).unwrap_err();
+        let err = target
+            .wait_ready("listening", Duration::from_secs(5), || false)
+            .unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("exit status 3") && text.contains("cannot bind"), "{text}");
+        assert!(
+            text.contains("exit status 3") && text.contains("cannot bind"),
+            "{text}"
+        );
     }
 
     #[test]
     fn a_chatty_target_never_blocks_on_its_output() {
         let mut target = Target::spawn(sh("yes line | head -c 2000000; echo done")).unwrap();
-        let status = target.wait_exit(Duration::from_secs(20)).expect("it must finish");
+        let status = target
+            .wait_exit(Duration::from_secs(20))
+            .expect("it must finish");
         assert!(status.success());
         let output = target.final_output(Duration::from_secs(5));
-        assert!(output.last().is_some_and(|l| l.ends_with("done")), "{output:?}");
+        assert!(
+            output.last().is_some_and(|l| l.ends_with("done")),
+            "{output:?}"
+        );
     }
 
     #[test]
