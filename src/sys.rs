@@ -88,3 +88,32 @@ pub fn limit_child(
     // before the fork, and allocates nothing.
     unsafe { command.pre_exec(hook) };
 }
+
+static SIGPIPE_IGNORED_AT_EXEC: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// Runs from `.init_array`, before Rust's runtime sets `SIGPIPE` to ignored,
+/// to record the disposition this process inherited across `execve`.
+extern "C" fn record_sigpipe_at_exec() {
+    // SAFETY: `sigaction` is plain old data; all-zero is a valid value.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `old`.
+    let rc = unsafe { libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) };
+    SIGPIPE_IGNORED_AT_EXEC.store(
+        rc == 0 && old.sa_sigaction == libc::SIG_IGN,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+}
+
+#[used]
+#[link_section = ".init_array"]
+static RECORD_SIGPIPE_AT_EXEC: extern "C" fn() = record_sigpipe_at_exec;
+
+/// Whether `SIGPIPE` was ignored when this program was started, i.e. what its
+/// parent left it (Rust's runtime ignores it later, before `main`).
+///
+/// # References
+/// - [execve(2)](https://man7.org/linux/man-pages/man2/execve.2.html): ignored signals stay ignored across exec
+pub fn sigpipe_ignored_at_exec() -> bool {
+    SIGPIPE_IGNORED_AT_EXEC.load(std::sync::atomic::Ordering::Relaxed)
+}

@@ -8,6 +8,8 @@
 mod grade;
 mod pipe;
 mod progress;
+mod relay;
+mod shell;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -36,12 +38,23 @@ enum Command {
     Check(CheckCommand),
     /// Build and check every submission a manifest lists; write reports and a summary.
     Grade(grade::GradeArgs),
+    /// The reference relay: stdin to stdout through a pipe to a forked child.
+    Relay,
+    /// The reference mini-shell: runs each line of stdin as a pipeline.
+    Shell,
+    /// The shell probe: stages that `check shell` runs inside pipelines.
+    #[command(subcommand)]
+    Stage(shell::StageCommand),
 }
 
 #[derive(Debug, Subcommand)]
 enum CheckCommand {
     /// The pipe properties, on the kernel's pipe(2) and the reference pipe.
     Pipe(pipe::PipeArgs),
+    /// The relay properties, on the reference relay or on a command.
+    Relay(relay::CheckRelayArgs),
+    /// The shell properties, on the reference shell and installed shells, or on a command.
+    Shell(shell::CheckShellArgs),
 }
 
 #[derive(Debug, Args)]
@@ -248,13 +261,22 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
-        eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
+    // The reference programs start no target, and the relay must stay single-threaded to fork.
+    let reference_program = matches!(cli.command, Command::Relay | Command::Shell | Command::Stage(_));
+    if !reference_program {
+        if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
+            eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
+        }
     }
     let result = match &cli.command {
         Command::List(args) => list(args),
         Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
         Command::Grade(args) => grade::run(args),
+        Command::Check(CheckCommand::Relay(args)) => relay::check(args),
+        Command::Check(CheckCommand::Shell(args)) => shell::check(args),
+        Command::Relay => relay::relay(),
+        Command::Shell => shell::shell(),
+        Command::Stage(stage) => shell::stage(stage),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");

@@ -483,3 +483,46 @@ mod tests {
         );
     }
 }
+
+/// One end of a pipe held open by a process, from `/proc/<pid>/fd` and `fdinfo`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PipeEnd {
+    /// The process holding it.
+    pub pid: Pid,
+    /// The descriptor number in that process.
+    pub fd: i32,
+    /// The pipe's inode: both ends of one pipe share it.
+    pub inode: u64,
+    /// Whether this is a write end (opened `O_WRONLY`).
+    pub write: bool,
+}
+
+/// The pipe ends `pid` holds open.
+pub fn pipe_ends(pid: Pid) -> Vec<PipeEnd> {
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let entry = entry.ok()?;
+        let fd: i32 = entry.file_name().to_str()?.parse().ok()?;
+        let link = fs::read_link(entry.path()).ok()?;
+        let inode = link
+            .to_str()?
+            .strip_prefix("pipe:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()?;
+        let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+        let flags = info
+            .lines()
+            .find_map(|l| l.strip_prefix("flags:"))
+            .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())?;
+        Some(PipeEnd {
+            pid,
+            fd,
+            inode,
+            write: flags & libc::O_ACCMODE as u32 == libc::O_WRONLY as u32,
+        })
+    })
+    .collect()
+}

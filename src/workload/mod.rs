@@ -1,1 +1,3 @@
 //! Proptest strategies for workloads: payloads, chunkings, schedules.
+
+pub mod relay;
