@@ -139,38 +139,43 @@ impl CheckOpts {
     }
 }
 
-/// The command line that reproduces this run, without `--only`/`--seed`,
-/// to which a failure's replay appends its own.
-pub fn replay_base() -> String {
+/// The command line that reproduces this run, without `--only`, `--seed`
+/// and `--report`, split where a failure's `--only ID --seed S` goes: the
+/// options part, and the ` -- TARGET...` part (empty when there is none),
+/// since nothing may follow the `--` but the target.
+pub fn replay_base() -> (String, String) {
     let mut args = std::env::args();
     let program = args.next().unwrap_or_else(|| "ipcspec".into());
-    let mut words = vec![program];
+    let mut head = vec![program];
     let mut skip_value = false;
-    for arg in args {
-        if skip_value {
-            skip_value = false;
+    for arg in args.by_ref() {
+        if arg == "--" {
+            break;
+        }
+        if std::mem::take(&mut skip_value) {
             continue;
         }
-        if arg == "--only" || arg == "--seed" {
+        let dropped = ["--only", "--seed", "--report"];
+        if dropped.contains(&arg.as_str()) {
             skip_value = true;
-            continue;
-        }
-        if arg.starts_with("--only=") || arg.starts_with("--seed=") {
-            continue;
-        }
-        words.push(arg);
-    }
-    // The `--` separator must stay last before the target: insert before it.
-    let split = words.iter().position(|w| w == "--").unwrap_or(words.len());
-    let (head, tail) = words.split_at(split);
-    head.iter()
-        .map(|w| ipcspec::target::command::shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
-        + &tail
+        } else if !dropped
             .iter()
-            .map(|w| format!(" {}", ipcspec::target::command::shell_quote(w)))
-            .collect::<String>()
+            .any(|flag| arg.starts_with(&format!("{flag}=")))
+        {
+            head.push(arg);
+        }
+    }
+    let quote = |w: &String| ipcspec::target::command::shell_quote(w);
+    let tail: String = args.map(|w| format!(" {}", quote(&w))).collect();
+    let head = head.iter().map(quote).collect::<Vec<_>>().join(" ");
+    (
+        head,
+        if tail.is_empty() {
+            tail
+        } else {
+            format!(" --{tail}")
+        },
+    )
 }
 
 /// Runs `suites` as `opts` say and prints the reports (and writes the
@@ -193,16 +198,21 @@ pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
         None => Weights::default(),
     };
     let ctx = opts.ctx();
-    let replay = replay_base();
+    let (replay, target) = replay_base();
     let bar = progress::bar(suites, &selection);
     let mut done = 0;
     let reports: Vec<Report> = suites
         .iter()
         .map(|suite| {
-            suite.run(&ctx, &selection, Some(&replay), |meta| {
+            let mut report = suite.run(&ctx, &selection, Some(&replay), |meta| {
                 progress::step(&bar, done, &suite.label, meta.id);
                 done += 1;
-            })
+            });
+            // `Suite::run` appends `--only ID --seed S`; the target goes after them.
+            for line in report.results.iter_mut().filter_map(|r| r.replay.as_mut()) {
+                line.push_str(&target);
+            }
+            report
         })
         .collect();
     bar.finish_and_clear();
@@ -262,7 +272,10 @@ pub fn main() -> i32 {
         }
     };
     // The reference programs start no target, and the relay must stay single-threaded to fork.
-    let reference_program = matches!(cli.command, Command::Relay | Command::Shell | Command::Stage(_));
+    let reference_program = matches!(
+        cli.command,
+        Command::Relay | Command::Shell | Command::Stage(_)
+    );
     if !reference_program {
         if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
             eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
