@@ -46,18 +46,19 @@ fn junit_has_a_testcase_per_property_named_by_its_id() {
 }
 
 #[test]
-fn gradescope_scores_with_weights_and_skips_count_for_nothing() {
+fn gradescope_scores_with_weights_and_skips_earn_nothing() {
     let weights = Weights::parse("\"relay.*\" = 2\n\"relay.bytes.*\" = 5\n").unwrap();
     let text = common::rendered(&[common::mixed()], Format::Gradescope, &weights);
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["score"], 5.0);
-    assert_eq!(doc["max_score"], 11.0);
+    assert_eq!(doc["max_score"], 13.0);
     let tests = doc["tests"].as_array().unwrap();
     assert_eq!(tests.len(), 5);
     assert_eq!(tests[0]["name"], "relay.bytes.all-forwarded");
     assert_eq!(tests[1]["score"], 0.0);
     assert_eq!(tests[1]["max_score"], 2.0);
-    assert_eq!(tests[3]["max_score"], 0.0);
+    assert_eq!(tests[3]["score"], 0.0);
+    assert_eq!(tests[3]["max_score"], 2.0);
     assert!(tests.iter().all(|t| t["visibility"] == "visible"));
     let output = tests[1]["output"].as_str().unwrap();
     assert!(

@@ -139,8 +139,9 @@ impl CheckOpts {
     }
 }
 
-/// The command line that reproduces this run, without `--only`, `--seed`
-/// and `--report`, split where a failure's `--only ID --seed S` goes: the
+/// The command line that reproduces this run for a person: without
+/// `--only`, `--seed`, `--report` and `--format` (a replay explains itself
+/// in the human format), split where a failure's `--only ID --seed S` goes: the
 /// options part, and the ` -- TARGET...` part (empty when there is none),
 /// since nothing may follow the `--` but the target.
 pub fn replay_base() -> (String, String) {
@@ -155,7 +156,7 @@ pub fn replay_base() -> (String, String) {
         if std::mem::take(&mut skip_value) {
             continue;
         }
-        let dropped = ["--only", "--seed", "--report"];
+        let dropped = ["--only", "--seed", "--report", "--format"];
         if dropped.contains(&arg.as_str()) {
             skip_value = true;
         } else if !dropped

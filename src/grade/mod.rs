@@ -236,10 +236,10 @@ fn build(submission: &Submission, out: &Path, options: &Options) -> Result<(), S
         .stdout(log)
         .stderr(log2);
     let failed = |why: String| {
-        let tail = last_line(&log_path)
+        let tail = telling_line(&log_path)
             .map(|l| format!(": {l}"))
             .unwrap_or_default();
-        Stop(Status::BuildFailed, format!("build {why}{tail}"))
+        Stop(Status::BuildFailed, format!("build failed ({why}){tail}"))
     };
     match bounded::run(command, options.build_timeout) {
         Err(e) => Err(Stop(Status::BuildFailed, format!("cannot run sh: {e}"))),
@@ -307,7 +307,7 @@ fn check(
         .map(|doc| score(&doc, &options.weights, graded))
         .is_some();
     let why = || {
-        last_line(&file("stderr.txt"))
+        telling_line(&file("stderr.txt"))
             .unwrap_or_else(|| crate::target::process::describe_status(status))
     };
     match status.code() {
@@ -370,10 +370,16 @@ fn possible_points(submission: &Submission, options: &Options) -> f64 {
         .sum()
 }
 
-/// The last non-blank line of a file, trimmed to a readable length.
-fn last_line(path: &Path) -> Option<String> {
+/// The line of a log that best says what went wrong: the first that
+/// mentions an error (a compiler's first error, `ipcspec: ...`, clap's
+/// `error: ...`), else the last non-blank one; trimmed to a readable length.
+fn telling_line(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
-    let line = text.lines().rev().find(|l| !l.trim().is_empty())?.trim();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let line = lines
+        .clone()
+        .find(|l| l.to_lowercase().contains("error") || l.starts_with("ipcspec:"))
+        .or_else(|| lines.next_back())?;
     Some(line.chars().take(200).collect())
 }
 

@@ -1,7 +1,7 @@
 //! The Gradescope autograder `results.json`: a total `score` and
 //! `max_score`, and one test per property with its own points (from the
 //! [`Weights`]), the explanation of a failure as its `output`, all visible.
-//! A skipped property is worth nothing either way (see [`super::weights`]).
+//! A skipped property earns nothing out of its points (see [`super::weights`]).
 //!
 //! Format: <https://gradescope-autograders.readthedocs.io/en/latest/specs/>
 
