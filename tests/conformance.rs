@@ -2,7 +2,8 @@
 //!
 //! Every applicable property of every reference suite (the kernel and the
 //! built-in references, for every profile) becomes one test named
-//! `ID::LABEL`, e.g. `pipe.eof.after-last-writer::kernel`, so
+//! `ID::LABEL`, e.g. `pipe.eof.after-last-writer::kernel` (`ID::target` for
+//! the program `IPCSPEC_TARGET` names, relative to the crate's root), so
 //! `cargo test --test conformance -- eof` filters as users expect and
 //! `cargo nextest run --test conformance` partitions and reports them like
 //! any other test. A failing check fails its test with the human
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 use clap::ValueEnum;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 
-use ipcspec::report::{explanation, headline};
+use ipcspec::report::explanation;
 use ipcspec::spec::{self, Ctx, Profile, PropertyResult, References, Suite, Verdict};
 use ipcspec::target::command::shell_quote;
 use ipcspec::target::CommandSpec;
@@ -96,6 +97,7 @@ fn trials() -> Result<Vec<Trial>, String> {
     let refs = References {
         bin: env!("CARGO_BIN_EXE_ipcspec").into(),
     };
+    let target = var("IPCSPEC_TARGET").is_some();
     let suites = match var("IPCSPEC_TARGET") {
         Some(line) => {
             let profile = profile
@@ -135,7 +137,8 @@ fn trials() -> Result<Vec<Trial>, String> {
     let mut trials = Vec::new();
     for suite in suites.into_iter().map(Arc::new) {
         for index in 0..suite.checks.len() {
-            let name = trial_name(suite.checks[index].meta.id, &suite.label);
+            let label = if target { "target" } else { &suite.label };
+            let name = trial_name(suite.checks[index].meta.id, label);
             let (suite, ctx) = (suite.clone(), ctx.clone());
             trials.push(Trial::ignorable_test(name.clone(), move || {
                 run(&suite, index, &ctx, &name)
@@ -145,8 +148,8 @@ fn trials() -> Result<Vec<Trial>, String> {
     Ok(trials)
 }
 
-/// `ID::LABEL`, with the label's blanks made dashes so that every test
-/// runner passes the name around as one word.
+/// `ID::LABEL` (`ID::target` for `IPCSPEC_TARGET`), with the label's blanks
+/// made dashes so that every test runner passes the name around as one word.
 fn trial_name(id: &str, label: &str) -> String {
     let label: String = label.split_whitespace().collect::<Vec<_>>().join("-");
     format!("{id}::{label}")
@@ -166,13 +169,7 @@ fn run(suite: &Suite, index: usize, ctx: &Ctx, name: &str) -> Result<Completion,
                 seconds: started.elapsed(),
                 replay: Some(replay(ctx, name)),
             };
-            Err(format!(
-                "{}: {}\n{}",
-                suite.label,
-                headline(&result),
-                explanation(&result)
-            )
-            .into())
+            Err(format!("{}\n{}", suite.label, explanation(&result)).into())
         }
     }
 }
