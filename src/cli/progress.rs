@@ -27,6 +27,6 @@ pub fn bar(suites: &[Suite], selection: &Selection) -> ProgressBar {
 
 /// Shows that `done` checks are finished and `id` on `label` runs now.
 pub fn step(bar: &ProgressBar, done: u64, label: &str, id: &str) {
-    bar.set_position(done);
     bar.set_message(format!("{id} ({label})"));
+    bar.set_position(done);
 }
