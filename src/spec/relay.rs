@@ -362,7 +362,11 @@ fn relay_to_exit(relay: &Relay, ctx: &Ctx) -> Result<(Target, ExitStatus), Findi
         if let (Some(status), true) = (status, alive.is_empty()) {
             return Ok((relayed.target, status));
         }
-        if let Ok(threads) = observe::quiescent(&alive) {
+        // A zombie's parent is about to be woken to reap it: not quiescent yet.
+        let reaping = observe::descendants(target.pid())
+            .into_iter()
+            .any(|pid| observe::stat(pid).is_some_and(|s| s.state == 'Z'));
+        if let (false, Ok(threads)) = (reaping, observe::quiescent(&alive)) {
             return Err(stuck_finding(
                 "every process of the relay to exit after EOF",
                 &threads,
@@ -476,6 +480,7 @@ fn sigpipe_stops(relay: &Relay, ctx: &Ctx) -> Outcome {
     let chunk = payload(9, 16 << 10);
     let deadline = Instant::now() + ctx.timeout;
     let mut open = true;
+    let mut taken = 0usize;
     loop {
         if target.try_status().is_some() && target.processes().is_empty() {
             return Ok(());
@@ -483,18 +488,27 @@ fn sigpipe_stops(relay: &Relay, ctx: &Ctx) -> Outcome {
         let mut took = false;
         if open {
             match stdin.write(&chunk) {
-                Ok(_) => took = true,
+                Ok(n) => {
+                    took = true;
+                    taken += n;
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 // EPIPE: it closed stdin, which is fine on its way out.
                 Err(_) => open = false,
             }
         }
         if Instant::now() >= deadline {
-            return Err(Finding::hung(
+            let mut finding = Finding::hung(
                 "the relay to terminate once its stdout has no reader (SIGPIPE, or exit on EPIPE)",
                 observe::describe(&observe::threads(&target.processes())),
-            )
-            .with_output(target.output()));
+            );
+            if let Some(failure) = finding.failure_mut() {
+                failure.observed = format!(
+                    "still running after {:.1} s, having taken {taken} bytes of stdin that nobody could read",
+                    ctx.timeout.as_secs_f64()
+                );
+            }
+            return Err(finding.with_output(target.output()));
         }
         if !took {
             // Pacing only: termination is observed, this spaces the looks.

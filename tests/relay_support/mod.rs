@@ -1,0 +1,77 @@
+//! Shared by the relay and shell tests: the fixtures built with `cc`, and
+//! running `ipcspec check` on them with a JSON report.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// The `ipcspec` executable under test.
+pub fn ipcspec() -> Command {
+    Command::cargo_bin("ipcspec").expect("the ipcspec binary is built")
+}
+
+/// `fixtures/KIND/NAME.c` compiled with `cc` into a temp dir kept for the whole test run.
+pub fn fixture(kind: &str, name: &str) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("a temp dir"));
+    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(kind)
+        .join(format!("{name}.c"));
+    let binary = dir.path().join(format!("{kind}-{name}"));
+    if !binary.exists() {
+        // Build under a unique name and rename, so parallel tests never run a half-written file.
+        let partial = dir
+            .path()
+            .join(format!("{kind}-{name}.{:?}", std::thread::current().id()));
+        let status = Command::new("cc")
+            .args(["-O1", "-w", "-o"])
+            .arg(&partial)
+            .arg(&source)
+            .status()
+            .expect("cc runs");
+        assert!(status.success(), "cc failed on {}", source.display());
+        std::fs::rename(&partial, &binary).expect("rename the built fixture");
+    }
+    binary
+}
+
+/// Runs `ipcspec check PROFILE --only ID --format json [-- TARGET...]`;
+/// returns the property's verdict and the exit code.
+pub fn verdict(profile: &str, id: &str, target: &[&str]) -> (String, i32) {
+    let mut command = ipcspec();
+    command.args(["check", profile, "--only", id, "--format", "json"]);
+    if !target.is_empty() {
+        command.arg("--").args(target);
+    }
+    let output = command.output().expect("ipcspec runs");
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    let results: Vec<&serde_json::Value> = json["reports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["results"].as_array().into_iter().flatten())
+        .filter(|r| r["id"] == id)
+        .collect();
+    assert_eq!(results.len(), 1, "one result for {id}: {json:#}");
+    let verdict = results[0]["verdict"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    (verdict, output.status.code().unwrap_or(-1))
+}
+
+/// Asserts that property `id` gets `expected` on `target`, with the matching exit code.
+pub fn assert_verdict(profile: &str, id: &str, target: &[&str], expected: &str) {
+    let (verdict, code) = verdict(profile, id, target);
+    assert_eq!(verdict, expected, "{id} on {target:?}");
+    let failing = matches!(expected, "fail" | "hang");
+    assert_eq!(
+        code,
+        i32::from(failing),
+        "exit code of check {profile} on {target:?}"
+    );
+}
