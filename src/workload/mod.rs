@@ -1,3 +1,4 @@
 //! Proptest strategies for workloads: payloads, chunkings, schedules.
 
+pub mod pipe;
 pub mod relay;

@@ -1,0 +1,185 @@
+//! What a write on a pipe with no reader does: `EPIPE` in a process that
+//! ignores `SIGPIPE`, death by `SIGPIPE` in one that does not.
+//!
+//! The second claim needs a real descriptor and a process to kill, so it
+//! forks: the child inherits the write end, sets its `SIGPIPE` action, and
+//! writes until the write fails. Between fork and `_exit` it makes only
+//! async-signal-safe calls (`sigaction`, `write`, `_exit`). While it runs it
+//! holds every other check off (see `FORKING`), so it copies no other
+//! check's pipe ends.
+//!
+//! # References
+//! - [pipe(7), "I/O on pipes and FIFOs"](https://man7.org/linux/man-pages/man7/pipe.7.html)
+//! - [write(2), `EPIPE`](https://man7.org/linux/man-pages/man2/write.2.html)
+//! - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html), [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)
+// Forking is the point of `pipe.sigpipe.default-kills-writer`: only a
+// separate process can show a default SIGPIPE killing the writer.
+#![allow(unsafe_code)]
+
+use std::io::{self, Write};
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+use proptest::prelude::*;
+
+use super::{bounded, failed, no_fork, open, PoisonError, FORKING};
+use crate::reference::pipe::{PipeImpl, PIPE_BUF};
+use crate::spec::{ensure, Ctx, Finding, Outcome};
+use crate::sys::{self, SigpipeDisposition};
+use crate::target::TargetError;
+use crate::workload::pipe::{order, payload};
+
+/// `Ok` when this process ignores `SIGPIPE`, as the Rust runtime arranges;
+/// otherwise a write with no reader would kill the suite itself, so the
+/// check is skipped with the reason.
+pub(super) fn sigpipe_ignored() -> Outcome {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let ignored = status
+        .lines()
+        .find_map(|line| line.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (Signal::SIGPIPE as i32 - 1)) != 0);
+    if ignored {
+        Ok(())
+    } else {
+        Err(Finding::Skipped(
+            "this process does not ignore SIGPIPE, so a write with no reader would kill the suite".into(),
+        ))
+    }
+}
+
+/// `pipe.epipe.no-reader`: after `pre` bytes, every read handle closes (in
+/// random order); a write of 1 to 2·`PIPE_BUF` bytes then fails with EPIPE.
+pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
+    let _no_fork = no_fork();
+    sigpipe_ignored()?;
+    ctx.forall((order(1..=3), 0..=PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()), |(order, pre, len, seed)| {
+        let (reader, mut writer) = open(pipe, None)?;
+        writer.write_all(&payload(*pre, *seed)).map_err(|e| failed("a first write", &e))?;
+        let mut readers = vec![Some(reader)];
+        for _ in 1..order.len() {
+            let clone = readers[0].as_ref().map(|r| r.try_clone()).transpose();
+            readers.push(clone.map_err(|e| failed("cloning the read end", &e))?);
+        }
+        for &i in order {
+            drop(readers[i].take());
+        }
+        let data = payload(*len, !*seed);
+        let (_writer, result) = bounded(writer, "a write with no reader", ctx.timeout, move |w| w.write(&data))?;
+        ensure(
+            matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
+            || format!("a write of {len} bytes with every read handle closed to fail with EPIPE"),
+            || format!("{result:?}"),
+        )
+    })
+}
+
+/// How the forked writer ended when its `write` failed with `EPIPE`.
+const EXIT_EPIPE: i32 = 3;
+/// How it ended when `write` failed otherwise.
+const EXIT_OTHER: i32 = 4;
+
+/// `pipe.sigpipe.default-kills-writer` (kernel pipes only): a forked child
+/// writes on a pipe with no reader; with the default `SIGPIPE` action it is
+/// killed by `SIGPIPE`, with `SIGPIPE` ignored it exits on `EPIPE`.
+pub(super) fn default_kills_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
+    sigpipe_ignored()?;
+    for (disposition, expected) in [
+        (SigpipeDisposition::Default, "killed by SIGPIPE".to_string()),
+        (SigpipeDisposition::Ignore, format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)")),
+    ] {
+        let (reader, writer) = open(pipe, None)?;
+        let Some(fd) = writer.as_fd() else {
+            return Err(Finding::Skipped(format!(
+                "the {} pipe has no kernel descriptor: a user-space pipe raises no signal, so only EPIPE applies (pipe.epipe.no-reader)",
+                pipe.name()
+            )));
+        };
+        drop(reader);
+        let seen = run_writer(fd, disposition, ctx.timeout)?;
+        let ok = match disposition {
+            SigpipeDisposition::Default => seen == WaitOutcome::Signaled(Signal::SIGPIPE),
+            SigpipeDisposition::Ignore => seen == WaitOutcome::Exited(EXIT_EPIPE),
+        };
+        ensure(
+            ok,
+            || format!("a child with SIGPIPE {disposition:?} writing with no reader: {expected}"),
+            || seen.describe(),
+        )?;
+        drop(writer);
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum WaitOutcome {
+    Exited(i32),
+    Signaled(Signal),
+}
+
+impl WaitOutcome {
+    fn describe(&self) -> String {
+        match self {
+            WaitOutcome::Exited(EXIT_EPIPE) => format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)"),
+            WaitOutcome::Exited(EXIT_OTHER) => format!("exit status {EXIT_OTHER} (its write failed, not with EPIPE)"),
+            WaitOutcome::Exited(code) => format!("exit status {code}"),
+            WaitOutcome::Signaled(signal) => format!("killed by {}", signal.as_str()),
+        }
+    }
+}
+
+/// Forks a child that sets `disposition` for `SIGPIPE` and writes on `fd`
+/// until a write fails; waits for that very child, at most `bound`.
+fn run_writer(fd: BorrowedFd<'_>, disposition: SigpipeDisposition, bound: Duration) -> Result<WaitOutcome, Finding> {
+    let block = [b'x'; PIPE_BUF];
+    let _forking = FORKING.write().unwrap_or_else(PoisonError::into_inner);
+    // SAFETY: the child only calls sigaction (set_sigpipe), write and _exit,
+    // all async-signal-safe, on data prepared before the fork.
+    let child = match unsafe { sys::fork() } {
+        Ok(ForkResult::Child) => {
+            let code = match sys::set_sigpipe(disposition) {
+                Err(_) => EXIT_OTHER,
+                Ok(()) => loop {
+                    match nix::unistd::write(fd, &block) {
+                        Ok(_) | Err(Errno::EINTR) => {}
+                        Err(Errno::EPIPE) => break EXIT_EPIPE,
+                        Err(_) => break EXIT_OTHER,
+                    }
+                },
+            };
+            // SAFETY: _exit ends the child at once, without running the
+            // parent's atexit handlers or flushing its copied buffers.
+            unsafe { libc::_exit(code) }
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => return Err(Finding::Broken(TargetError::setup("fork for the SIGPIPE child", io::Error::from(e)))),
+    };
+    wait_child(child, bound)
+}
+
+/// Waits for `child` only (never any other), polling at most `bound`; a child
+/// still running then is killed and reported as a hang.
+fn wait_child(child: Pid, bound: Duration) -> Result<WaitOutcome, Finding> {
+    let deadline = Instant::now() + bound;
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(WaitOutcome::Exited(code)),
+            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(WaitOutcome::Signaled(signal)),
+            Ok(_) if Instant::now() < deadline => {
+                // Pacing only: the child's end is what is awaited, each look is a waitpid.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(_) => {
+                let threads = crate::target::observe::describe(&crate::target::observe::threads(&[child]));
+                let _ = kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                return Err(Finding::hung("the writing child to end once its write failed", threads));
+            }
+            Err(e) => return Err(Finding::Broken(TargetError::setup("waitpid on the SIGPIPE child", io::Error::from(e)))),
+        }
+    }
+}
