@@ -5,11 +5,14 @@
 //! Exit codes: 0 conforms, 1 a property failed, 2 usage error or the target
 //! could not be run (one line on stderr, never a panic).
 
+mod client;
 mod grade;
 mod pipe;
 mod progress;
 mod relay;
+mod serve;
 mod shell;
+mod socket;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -45,6 +48,10 @@ enum Command {
     /// The shell probe: stages that `check shell` runs inside pipelines.
     #[command(subcommand)]
     Stage(shell::StageCommand),
+    /// Run a reference echo server.
+    Serve(serve::ServeArgs),
+    /// Run the reference line client: stdin to the server, replies to stdout.
+    Client(client::ClientArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -55,6 +62,10 @@ enum CheckCommand {
     Relay(relay::CheckRelayArgs),
     /// The shell properties, on the reference shell and installed shells, or on a command.
     Shell(shell::CheckShellArgs),
+    /// The socket properties, on the kernel's socketpair, TCP (IPv4, IPv6) and Unix sockets.
+    Socket(socket::SocketArgs),
+    /// The client properties, on the reference client or on `-- CMD ARGS` (with `{host}`, `{port}`).
+    Client(client::CheckClientArgs),
 }
 
 #[derive(Debug, Args)]
@@ -272,10 +283,11 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    // The reference programs start no target, and the relay must stay single-threaded to fork.
+    // The reference programs start no target, and the relay and a forking
+    // server must stay single-threaded to fork: no handler thread for them.
     let reference_program = matches!(
         cli.command,
-        Command::Relay | Command::Shell | Command::Stage(_)
+        Command::Relay | Command::Shell | Command::Stage(_) | Command::Serve(_)
     );
     if !reference_program {
         if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
@@ -291,6 +303,10 @@ pub fn main() -> i32 {
         Command::Relay => relay::relay(),
         Command::Shell => shell::shell(),
         Command::Stage(stage) => shell::stage(stage),
+        Command::Check(CheckCommand::Socket(args)) => socket::run(args),
+        Command::Check(CheckCommand::Client(args)) => client::check(args),
+        Command::Serve(args) => serve::serve(args),
+        Command::Client(args) => client::client(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");

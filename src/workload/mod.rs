@@ -2,3 +2,4 @@
 
 pub mod pipe;
 pub mod relay;
+pub mod socket;

@@ -1,0 +1,199 @@
+//! The reference echo servers, one per variant the lecture builds up to:
+//! `sequential` (v1), `fork-wait` (v2), `fork` (the concurrent server),
+//! `thread` (a thread per connection) and `pool:N` (the thread pool).
+//!
+//! Every variant echoes each connection byte for byte — binary data and NUL
+//! bytes included, unlike the lecture's `strlen` — until the client half-closes,
+//! then closes its end. Guarantees shared by all variants:
+//! - short reads and writes are resumed, `EINTR` is retried;
+//! - `SIGPIPE` never kills a server: every reply is sent with `MSG_NOSIGNAL`
+//!   (a vanished client turns into an `EPIPE`/`ECONNRESET` error that ends that
+//!   connection only), and [`serve`] also sets the disposition to ignored, so
+//!   the forked children inherit "ignored" explicitly too;
+//! - one line `listening on ADDR` goes to stderr once the socket listens.
+//!
+//! # References
+//! - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html), [send(2)](https://man7.org/linux/man-pages/man2/send.2.html) (`MSG_NOSIGNAL`)
+//! - [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
+
+mod fork;
+mod threads;
+
+use std::fmt;
+use std::io::{self, Read};
+use std::str::FromStr;
+
+use socket2::Socket;
+
+use super::socket::{self, Endpoint};
+use crate::sys::{self, SigpipeDisposition};
+
+/// How a server serves concurrent connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// v1: accept, serve, close, repeat; one connection at a time.
+    Sequential,
+    /// v2: a child process per connection; the parent waits for it before accepting again.
+    ForkWait,
+    /// A child process per connection; `SIGCHLD` ignored, the parent accepts again at once.
+    Fork,
+    /// A thread per connection.
+    Thread,
+    /// This many worker threads fed by a bounded queue of accepted connections.
+    Pool(usize),
+}
+
+/// The values [`Variant::from_str`] accepts, for error messages and help.
+pub const ACCEPTED: &str = "sequential, fork-wait, fork, thread, pool:N (N >= 1)";
+
+/// Why a variant name was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown server variant `{0}`; expected one of: {ACCEPTED}")]
+pub struct UnknownVariant(pub String);
+
+impl FromStr for Variant {
+    type Err = UnknownVariant;
+
+    fn from_str(text: &str) -> Result<Variant, UnknownVariant> {
+        match text {
+            "sequential" => Ok(Variant::Sequential),
+            "fork-wait" => Ok(Variant::ForkWait),
+            "fork" => Ok(Variant::Fork),
+            "thread" => Ok(Variant::Thread),
+            _ => text
+                .strip_prefix("pool:")
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|&n| n >= 1)
+                .map(Variant::Pool)
+                .ok_or_else(|| UnknownVariant(text.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Variant::Pool(n) => write!(f, "pool:{n}"),
+            other => f.write_str(other.kind()),
+        }
+    }
+}
+
+impl Variant {
+    /// The variant's kind, as [`crate::spec::Scope::Only`] names it: `pool` for `pool:4`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Variant::Sequential => "sequential",
+            Variant::ForkWait => "fork-wait",
+            Variant::Fork => "fork",
+            Variant::Thread => "thread",
+            Variant::Pool(_) => "pool",
+        }
+    }
+}
+
+/// `serve()`—listens on `endpoint`, says so on stderr, and serves forever as `variant` does.
+///
+/// Returns only on an error that stops the server (it cannot listen, or
+/// `accept` fails for a reason other than an interrupted call or an aborted connection).
+pub fn serve(variant: Variant, endpoint: &Endpoint) -> io::Result<()> {
+    sys::set_sigpipe(SigpipeDisposition::Ignore).map_err(io::Error::from)?;
+    let listener = socket::listen(endpoint)?;
+    eprintln!("listening on {}", socket::describe(&listener.local_addr()?));
+    match variant {
+        Variant::Sequential => loop {
+            let conn = accept(&listener)?;
+            // A client that vanishes ends its own connection, not the server.
+            let _ = echo(&conn);
+        },
+        Variant::ForkWait => fork::serve(&listener, fork::Reaping::WaitForEach),
+        Variant::Fork => fork::serve(&listener, fork::Reaping::IgnoreSigchld),
+        Variant::Thread => threads::per_connection(&listener),
+        Variant::Pool(workers) => threads::pool(&listener, workers),
+    }
+}
+
+/// `accept()`, retried when a signal interrupts it or a client gave up before it was accepted.
+fn accept(listener: &Socket) -> io::Result<Socket> {
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => return Ok(conn),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Bytes moved per read: large enough for throughput, small enough for any stack.
+const CHUNK: usize = 16 * 1024;
+
+/// `echo()`—sends back every byte `conn` receives, in order, until the peer
+/// half-closes; then shuts down the sending side so the peer reads EOF.
+///
+/// Allocates nothing and takes no lock (only `recv`, `send`, `shutdown`), so
+/// a child forked from a multi-threaded process may call it.
+pub fn echo(conn: &Socket) -> io::Result<()> {
+    let mut buf = [0u8; CHUNK];
+    loop {
+        let n = match (&mut &*conn).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        send_all(conn, &buf[..n])?;
+    }
+    conn.shutdown(std::net::Shutdown::Write)
+}
+
+/// Sends all of `bytes`, resuming short writes and retrying `EINTR`;
+/// `MSG_NOSIGNAL` turns a vanished peer into `EPIPE` rather than `SIGPIPE`.
+pub fn send_all(conn: &Socket, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match conn.send_with_flags(bytes, libc::MSG_NOSIGNAL) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_round_trip_through_their_names() {
+        for text in [
+            "sequential",
+            "fork-wait",
+            "fork",
+            "thread",
+            "pool:1",
+            "pool:16",
+        ] {
+            let variant: Variant = text.parse().unwrap();
+            assert_eq!(variant.to_string(), text);
+        }
+        assert_eq!("pool:4".parse::<Variant>().unwrap().kind(), "pool");
+    }
+
+    #[test]
+    fn bad_variant_names_list_the_accepted_ones() {
+        for text in [
+            "pool:0", "pool:", "pool:+3", "pool", "Thread", "forkwait", "",
+        ] {
+            let err = text.parse::<Variant>().unwrap_err().to_string();
+            assert!(
+                err.contains("fork-wait") && err.contains("pool:N"),
+                "{text}: {err}"
+            );
+        }
+    }
+}
