@@ -22,6 +22,11 @@
 //! | `IPCSPEC_TIMEOUT`  | the bound, in seconds, on any single wait                      |
 //!
 //! An invalid combination stops the run with one line on stderr and exit 2.
+//!
+//! Tests run one at a time (checks fork, and a forked child would inherit
+//! the pipes of checks running on other threads); `--test-threads N` or
+//! `RUST_TEST_THREADS` override that, and nextest runs each test in a
+//! process of its own anyway.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,7 +50,14 @@ const VARIABLES: [&str; 6] = [
 ];
 
 fn main() {
-    let args = Arguments::from_args();
+    let mut args = Arguments::from_args();
+    // Checks fork inside this process: a child forked for one check inherits
+    // the pipe ends another thread holds open, and that thread's EOF never
+    // comes. One at a time unless asked (nextest runs each in its own process).
+    args.test_threads = args
+        .test_threads
+        .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok())
+        .or(Some(1));
     match trials() {
         Ok(trials) => libtest_mimic::run(&args, trials).exit(),
         Err(message) => {

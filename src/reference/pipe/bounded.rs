@@ -32,7 +32,10 @@ impl PipeImpl for Bounded {
         "reference"
     }
 
-    fn open(&self, capacity: Option<usize>) -> io::Result<(Box<dyn PipeReader>, Box<dyn PipeWriter>)> {
+    fn open(
+        &self,
+        capacity: Option<usize>,
+    ) -> io::Result<(Box<dyn PipeReader>, Box<dyn PipeWriter>)> {
         let capacity = capacity.unwrap_or(DEFAULT_CAPACITY);
         if capacity == 0 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
@@ -163,7 +166,11 @@ impl Write for BoundedWriter {
         while written < buf.len() {
             if queue.readers == 0 {
                 // As the kernel does: report the bytes already written, else EPIPE.
-                return if written > 0 { Ok(written) } else { Err(errno(libc::EPIPE)) };
+                return if written > 0 {
+                    Ok(written)
+                } else {
+                    Err(errno(libc::EPIPE))
+                };
             }
             let room = queue.capacity - queue.bytes.len();
             let wanted = if atomic { buf.len() } else { 1 };

@@ -31,13 +31,20 @@ impl PipeImpl for Kernel {
         "kernel"
     }
 
-    fn open(&self, capacity: Option<usize>) -> io::Result<(Box<dyn PipeReader>, Box<dyn PipeWriter>)> {
+    fn open(
+        &self,
+        capacity: Option<usize>,
+    ) -> io::Result<(Box<dyn PipeReader>, Box<dyn PipeWriter>)> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         if let Some(capacity) = capacity {
-            let size = i32::try_from(capacity).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+            let size =
+                i32::try_from(capacity).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
             fcntl(write.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(size))?;
         }
-        Ok((Box::new(End(File::from(read))), Box::new(End(File::from(write)))))
+        Ok((
+            Box::new(End(File::from(read))),
+            Box::new(End(File::from(write))),
+        ))
     }
 }
 
@@ -107,4 +114,3 @@ impl PipeWriter for End {
         Some(self.0.as_fd())
     }
 }
-

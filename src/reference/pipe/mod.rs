@@ -36,7 +36,10 @@ pub trait PipeImpl: Send + Sync {
     /// `open()`—creates a pipe; with `Some(capacity)`, asks for at least that
     /// many bytes of buffer (the kernel rounds up to a power-of-two number of
     /// pages; [`PipeWriter::capacity`] tells what was granted).
-    fn open(&self, capacity: Option<usize>) -> io::Result<(Box<dyn PipeReader>, Box<dyn PipeWriter>)>;
+    fn open(
+        &self,
+        capacity: Option<usize>,
+    ) -> io::Result<(Box<dyn PipeReader>, Box<dyn PipeWriter>)>;
 }
 
 /// The read end of a pipe. `read` returns what is there (at least one byte),

@@ -17,7 +17,10 @@ use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::workload::pipe::{capacity, order, page_size, payload};
 
 /// A read of up to `len` bytes on its own thread.
-fn spawn_read(mut reader: Box<dyn PipeReader>, len: usize) -> Result<Op<io::Result<Vec<u8>>>, Finding> {
+fn spawn_read(
+    mut reader: Box<dyn PipeReader>,
+    len: usize,
+) -> Result<Op<io::Result<Vec<u8>>>, Finding> {
     Op::spawn("the read", move || {
         let mut buf = vec![0; len];
         let n = reader.read(&mut buf)?;
@@ -29,14 +32,24 @@ fn spawn_read(mut reader: Box<dyn PipeReader>, len: usize) -> Result<Op<io::Resu
 /// Opens a pipe of `capacity` and fills it with one write of exactly its
 /// capacity, which a correct pipe takes whole without blocking.
 /// Returns the ends and the bytes written.
-fn full_pipe(pipe: &dyn PipeImpl, capacity: usize, seed: u64, ctx: &Ctx) -> Result<(Ends, Vec<u8>), Finding> {
+fn full_pipe(
+    pipe: &dyn PipeImpl,
+    capacity: usize,
+    seed: u64,
+    ctx: &Ctx,
+) -> Result<(Ends, Vec<u8>), Finding> {
     let (reader, writer) = open(pipe, Some(capacity))?;
-    let capacity = writer.capacity().map_err(|e| failed("asking the capacity", &e))?;
+    let capacity = writer
+        .capacity()
+        .map_err(|e| failed("asking the capacity", &e))?;
     let fill = payload(capacity, seed);
     let sent = fill.clone();
-    let (writer, wrote) = bounded(writer, "one write of the whole capacity", ctx.timeout, move |w| {
-        w.write_all(&sent)
-    })?;
+    let (writer, wrote) = bounded(
+        writer,
+        "one write of the whole capacity",
+        ctx.timeout,
+        move |w| w.write_all(&sent),
+    )?;
     wrote.map_err(|e| failed(&format!("one write of the capacity ({capacity} bytes)"), &e))?;
     Ok(((reader, writer), fill))
 }
@@ -53,7 +66,11 @@ fn close_in_order<H, T: std::fmt::Debug + Send + 'static>(
         if step + 1 < order.len() {
             op.blocked(ctx.timeout).map_err(|finding| match finding {
                 Finding::Violated(mut f) => {
-                    f.expected = format!("{} while {} handle(s) of the other end are open", f.expected, order.len() - step - 1);
+                    f.expected = format!(
+                        "{} while {} handle(s) of the other end are open",
+                        f.expected,
+                        order.len() - step - 1
+                    );
                     Finding::Violated(f)
                 }
                 other => other,
@@ -67,22 +84,30 @@ fn close_in_order<H, T: std::fmt::Debug + Send + 'static>(
 /// now empty pipe is seen blocked.
 pub(super) fn read_on_empty(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
-    ctx.forall((0..=2 * PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()), |&(pre, len, seed)| {
-        let (reader, writer) = open(pipe, None)?;
-        let data = payload(pre, seed);
-        let (writer, wrote) = bounded(writer, "the first write", ctx.timeout, move |w| w.write_all(&data))?;
-        wrote.map_err(|e| failed("the first write", &e))?;
-        let (reader, read) = bounded(reader, "reading the first bytes back", ctx.timeout, move |r| {
-            r.read_exact(&mut vec![0; pre])
-        })?;
-        read.map_err(|e| failed("reading the first bytes back", &e))?;
-        let read = spawn_read(reader, len)?;
-        let blocked = read.blocked(ctx.timeout);
-        drop(writer);
-        // Not this property's claim: the close only frees the reader.
-        let _ = read.finish("end-of-file", ctx.timeout);
-        blocked
-    })
+    ctx.forall(
+        (0..=2 * PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()),
+        |&(pre, len, seed)| {
+            let (reader, writer) = open(pipe, None)?;
+            let data = payload(pre, seed);
+            let (writer, wrote) = bounded(writer, "the first write", ctx.timeout, move |w| {
+                w.write_all(&data)
+            })?;
+            wrote.map_err(|e| failed("the first write", &e))?;
+            let (reader, read) = bounded(
+                reader,
+                "reading the first bytes back",
+                ctx.timeout,
+                move |r| r.read_exact(&mut vec![0; pre]),
+            )?;
+            read.map_err(|e| failed("reading the first bytes back", &e))?;
+            let read = spawn_read(reader, len)?;
+            let blocked = read.blocked(ctx.timeout);
+            drop(writer);
+            // Not this property's claim: the close only frees the reader.
+            let _ = read.finish("end-of-file", ctx.timeout);
+            blocked
+        },
+    )
 }
 
 /// `pipe.block.write-after-capacity`: a pipe of capacity `C` (set with
@@ -146,11 +171,17 @@ pub(super) fn reader_on_data(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         let read = spawn_read(reader, len)?;
         read.blocked(ctx.timeout)?;
         let data = payload(len, seed);
-        writer.write_all(&data).map_err(|e| failed("the write", &e))?;
+        writer
+            .write_all(&data)
+            .map_err(|e| failed("the write", &e))?;
         let got = read
             .finish("the bytes just written", ctx.timeout)?
             .map_err(|e| failed("the woken read", &e))?;
-        ensure(!got.is_empty(), || "at least one byte".into(), || "end-of-file".into())?;
+        ensure(
+            !got.is_empty(),
+            || "at least one byte".into(),
+            || "end-of-file".into(),
+        )?;
         same_bytes("the first bytes written", &data[..got.len()], &got)
     })
 }
@@ -171,9 +202,16 @@ pub(super) fn reader_on_last_writer_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Out
         read.blocked(ctx.timeout)?;
         close_in_order(writers, order, &read, ctx)?;
         let got = read
-            .finish("end-of-file after the last write handle closed", ctx.timeout)?
+            .finish(
+                "end-of-file after the last write handle closed",
+                ctx.timeout,
+            )?
             .map_err(|e| failed("the woken read", &e))?;
-        ensure(got.is_empty(), || "end-of-file (a read of 0 bytes)".into(), || format!("{} bytes", got.len()))
+        ensure(
+            got.is_empty(),
+            || "end-of-file (a read of 0 bytes)".into(),
+            || format!("{} bytes", got.len()),
+        )
     })
 }
 
@@ -182,24 +220,36 @@ pub(super) fn reader_on_last_writer_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Out
 pub(super) fn writer_on_space(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     let small = prop::sample::select(vec![1usize, 2, 4, 16]).prop_map(|pages| pages * page_size());
-    ctx.forall((small, 1..=PIPE_BUF, any::<u64>()), |&(capacity, len, seed)| {
-        let ((mut reader, mut writer), mut expected) = full_pipe(pipe, capacity, seed, ctx)?;
-        let data = payload(len, !seed);
-        expected.extend_from_slice(&data);
-        let write = Op::spawn("the write on the full pipe", move || writer.write_all(&data))?;
-        write.blocked(ctx.timeout)?;
-        let mut got = vec![0; expected.len() - len];
-        reader.read_exact(&mut got).map_err(|e| failed("draining the pipe", &e))?;
-        write
-            .finish("room, once the pipe was drained", ctx.timeout)?
-            .map_err(|e| failed("the woken write", &e))?;
-        let (_reader, tail) = bounded(reader, "reading the woken write's bytes", ctx.timeout, move |r| {
-            let mut tail = vec![0; len];
-            r.read_exact(&mut tail).map(|()| tail)
-        })?;
-        got.extend(tail.map_err(|e| failed("reading the woken write's bytes", &e))?);
-        same_bytes("the fill, then the woken write's bytes", &expected, &got)
-    })
+    ctx.forall(
+        (small, 1..=PIPE_BUF, any::<u64>()),
+        |&(capacity, len, seed)| {
+            let ((mut reader, mut writer), mut expected) = full_pipe(pipe, capacity, seed, ctx)?;
+            let data = payload(len, !seed);
+            expected.extend_from_slice(&data);
+            let write = Op::spawn("the write on the full pipe", move || {
+                writer.write_all(&data)
+            })?;
+            write.blocked(ctx.timeout)?;
+            let mut got = vec![0; expected.len() - len];
+            reader
+                .read_exact(&mut got)
+                .map_err(|e| failed("draining the pipe", &e))?;
+            write
+                .finish("room, once the pipe was drained", ctx.timeout)?
+                .map_err(|e| failed("the woken write", &e))?;
+            let (_reader, tail) = bounded(
+                reader,
+                "reading the woken write's bytes",
+                ctx.timeout,
+                move |r| {
+                    let mut tail = vec![0; len];
+                    r.read_exact(&mut tail).map(|()| tail)
+                },
+            )?;
+            got.extend(tail.map_err(|e| failed("reading the woken write's bytes", &e))?);
+            same_bytes("the fill, then the woken write's bytes", &expected, &got)
+        },
+    )
 }
 
 /// `pipe.wake.writer-on-reader-close`: with 1–3 read handles open, a writer
@@ -208,24 +258,27 @@ pub(super) fn writer_on_space(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 pub(super) fn writer_on_reader_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     sigpipe_ignored()?;
-    ctx.forall((order(1..=3), 1..=PIPE_BUF, any::<u64>()), |(order, len, seed)| {
-        let ((reader, mut writer), _) = full_pipe(pipe, page_size(), *seed, ctx)?;
-        let mut readers = vec![Some(reader)];
-        for _ in 1..order.len() {
-            let clone = readers[0].as_ref().map(|r| r.try_clone()).transpose();
-            readers.push(clone.map_err(|e| failed("cloning the read end", &e))?);
-        }
-        let data = payload(*len, *seed);
-        let write = Op::spawn("the write on the full pipe", move || writer.write(&data))?;
-        write.blocked(ctx.timeout)?;
-        close_in_order(readers, order, &write, ctx)?;
-        let result = write.finish("EPIPE after the last read handle closed", ctx.timeout)?;
-        ensure(
-            matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
-            || "the write to fail with EPIPE (broken pipe)".into(),
-            || format!("{result:?}"),
-        )
-    })
+    ctx.forall(
+        (order(1..=3), 1..=PIPE_BUF, any::<u64>()),
+        |(order, len, seed)| {
+            let ((reader, mut writer), _) = full_pipe(pipe, page_size(), *seed, ctx)?;
+            let mut readers = vec![Some(reader)];
+            for _ in 1..order.len() {
+                let clone = readers[0].as_ref().map(|r| r.try_clone()).transpose();
+                readers.push(clone.map_err(|e| failed("cloning the read end", &e))?);
+            }
+            let data = payload(*len, *seed);
+            let write = Op::spawn("the write on the full pipe", move || writer.write(&data))?;
+            write.blocked(ctx.timeout)?;
+            close_in_order(readers, order, &write, ctx)?;
+            let result = write.finish("EPIPE after the last read handle closed", ctx.timeout)?;
+            ensure(
+                matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
+                || "the write to fail with EPIPE (broken pipe)".into(),
+                || format!("{result:?}"),
+            )
+        },
+    )
 }
 
 /// `pipe.nonblock.would-block`: in non-blocking mode, a read on the empty

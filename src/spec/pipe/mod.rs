@@ -148,7 +148,10 @@ pub fn suite(label: impl Into<String>, pipe: Arc<dyn PipeImpl>) -> Suite {
 
 /// The kernel's and the reference's suites, labelled `kernel` and `reference`.
 pub fn reference_suites() -> Vec<Suite> {
-    vec![suite("kernel", Arc::new(Kernel)), suite("reference", Arc::new(Bounded))]
+    vec![
+        suite("kernel", Arc::new(Kernel)),
+        suite("reference", Arc::new(Bounded)),
+    ]
 }
 
 /// Both ends of a freshly opened pipe.

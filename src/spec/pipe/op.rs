@@ -37,7 +37,10 @@ pub(super) enum Settled {
 
 impl<T: Debug + Send + 'static> Op<T> {
     /// Starts `operation` on a new thread; `what` names it in findings ("the read").
-    pub(super) fn spawn(what: impl Into<String>, operation: impl FnOnce() -> T + Send + 'static) -> Result<Op<T>, Finding> {
+    pub(super) fn spawn(
+        what: impl Into<String>,
+        operation: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<Op<T>, Finding> {
         let what = what.into();
         let (tid_tx, tid_rx) = mpsc::channel();
         let (result_tx, result) = mpsc::channel();
@@ -49,9 +52,12 @@ impl<T: Debug + Send + 'static> Op<T> {
             })
             .map_err(|e| TargetError::setup(format!("a thread for {what}"), e))?;
         // The thread sends its tid before anything else; only a dead runtime fails this.
-        let tid = tid_rx
-            .recv()
-            .map_err(|_| TargetError::setup(format!("a thread for {what}"), std::io::Error::other("it died at start")))?;
+        let tid = tid_rx.recv().map_err(|_| {
+            TargetError::setup(
+                format!("a thread for {what}"),
+                std::io::Error::other("it died at start"),
+            )
+        })?;
         Ok(Op {
             what,
             tid,
@@ -69,14 +75,23 @@ impl<T: Debug + Send + 'static> Op<T> {
             if self.returned()? {
                 return Ok(Settled::Returned);
             }
-            let slice = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(20));
+            let slice = deadline
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(20));
             if observe::wait_thread_asleep(self.tid, slice).is_ok() {
                 // It slept across both samples; whether it returned since decides.
-                return Ok(if self.returned()? { Settled::Returned } else { Settled::Blocked });
+                return Ok(if self.returned()? {
+                    Settled::Returned
+                } else {
+                    Settled::Blocked
+                });
             }
             if Instant::now() >= deadline {
                 return Err(Finding::hung(
-                    format!("{} to block (sleep in a call with no timeout) or return", self.what),
+                    format!(
+                        "{} to block (sleep in a call with no timeout) or return",
+                        self.what
+                    ),
                     self.describe(),
                 ));
             }
@@ -89,7 +104,14 @@ impl<T: Debug + Send + 'static> Op<T> {
             Settled::Blocked => Ok(()),
             Settled::Returned => Err(Finding::violated(
                 format!("{} to block", self.what),
-                format!("it returned {}", self.early.borrow().as_ref().map(|v| format!("{v:?}")).unwrap_or_default()),
+                format!(
+                    "it returned {}",
+                    self.early
+                        .borrow()
+                        .as_ref()
+                        .map(|v| format!("{v:?}"))
+                        .unwrap_or_default()
+                ),
             )),
         }
     }

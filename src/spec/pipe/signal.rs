@@ -47,7 +47,8 @@ pub(super) fn sigpipe_ignored() -> Outcome {
         Ok(())
     } else {
         Err(Finding::Skipped(
-            "this process does not ignore SIGPIPE, so a write with no reader would kill the suite".into(),
+            "this process does not ignore SIGPIPE, so a write with no reader would kill the suite"
+                .into(),
         ))
     }
 }
@@ -57,25 +58,37 @@ pub(super) fn sigpipe_ignored() -> Outcome {
 pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     sigpipe_ignored()?;
-    ctx.forall((order(1..=3), 0..=PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()), |(order, pre, len, seed)| {
-        let (reader, mut writer) = open(pipe, None)?;
-        writer.write_all(&payload(*pre, *seed)).map_err(|e| failed("a first write", &e))?;
-        let mut readers = vec![Some(reader)];
-        for _ in 1..order.len() {
-            let clone = readers[0].as_ref().map(|r| r.try_clone()).transpose();
-            readers.push(clone.map_err(|e| failed("cloning the read end", &e))?);
-        }
-        for &i in order {
-            drop(readers[i].take());
-        }
-        let data = payload(*len, !*seed);
-        let (_writer, result) = bounded(writer, "a write with no reader", ctx.timeout, move |w| w.write(&data))?;
-        ensure(
-            matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
-            || format!("a write of {len} bytes with every read handle closed to fail with EPIPE"),
-            || format!("{result:?}"),
-        )
-    })
+    ctx.forall(
+        (order(1..=3), 0..=PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()),
+        |(order, pre, len, seed)| {
+            let (reader, mut writer) = open(pipe, None)?;
+            writer
+                .write_all(&payload(*pre, *seed))
+                .map_err(|e| failed("a first write", &e))?;
+            let mut readers = vec![Some(reader)];
+            for _ in 1..order.len() {
+                let clone = readers[0].as_ref().map(|r| r.try_clone()).transpose();
+                readers.push(clone.map_err(|e| failed("cloning the read end", &e))?);
+            }
+            for &i in order {
+                drop(readers[i].take());
+            }
+            let data = payload(*len, !*seed);
+            let (_writer, result) =
+                bounded(writer, "a write with no reader", ctx.timeout, move |w| {
+                    w.write(&data)
+                })?;
+            ensure(
+                matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
+                || {
+                    format!(
+                        "a write of {len} bytes with every read handle closed to fail with EPIPE"
+                    )
+                },
+                || format!("{result:?}"),
+            )
+        },
+    )
 }
 
 /// How the forked writer ended when its `write` failed with `EPIPE`.
@@ -90,7 +103,10 @@ pub(super) fn default_kills_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     sigpipe_ignored()?;
     for (disposition, expected) in [
         (SigpipeDisposition::Default, "killed by SIGPIPE".to_string()),
-        (SigpipeDisposition::Ignore, format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)")),
+        (
+            SigpipeDisposition::Ignore,
+            format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)"),
+        ),
     ] {
         let (reader, writer) = open(pipe, None)?;
         let Some(fd) = writer.as_fd() else {
@@ -124,8 +140,12 @@ enum WaitOutcome {
 impl WaitOutcome {
     fn describe(&self) -> String {
         match self {
-            WaitOutcome::Exited(EXIT_EPIPE) => format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)"),
-            WaitOutcome::Exited(EXIT_OTHER) => format!("exit status {EXIT_OTHER} (its write failed, not with EPIPE)"),
+            WaitOutcome::Exited(EXIT_EPIPE) => {
+                format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)")
+            }
+            WaitOutcome::Exited(EXIT_OTHER) => {
+                format!("exit status {EXIT_OTHER} (its write failed, not with EPIPE)")
+            }
             WaitOutcome::Exited(code) => format!("exit status {code}"),
             WaitOutcome::Signaled(signal) => format!("killed by {}", signal.as_str()),
         }
@@ -134,7 +154,11 @@ impl WaitOutcome {
 
 /// Forks a child that sets `disposition` for `SIGPIPE` and writes on `fd`
 /// until a write fails; waits for that very child, at most `bound`.
-fn run_writer(fd: BorrowedFd<'_>, disposition: SigpipeDisposition, bound: Duration) -> Result<WaitOutcome, Finding> {
+fn run_writer(
+    fd: BorrowedFd<'_>,
+    disposition: SigpipeDisposition,
+    bound: Duration,
+) -> Result<WaitOutcome, Finding> {
     let block = [b'x'; PIPE_BUF];
     let _forking = FORKING.write().unwrap_or_else(PoisonError::into_inner);
     // SAFETY: the child only calls sigaction (set_sigpipe), write and _exit,
@@ -156,7 +180,12 @@ fn run_writer(fd: BorrowedFd<'_>, disposition: SigpipeDisposition, bound: Durati
             unsafe { libc::_exit(code) }
         }
         Ok(ForkResult::Parent { child }) => child,
-        Err(e) => return Err(Finding::Broken(TargetError::setup("fork for the SIGPIPE child", io::Error::from(e)))),
+        Err(e) => {
+            return Err(Finding::Broken(TargetError::setup(
+                "fork for the SIGPIPE child",
+                io::Error::from(e),
+            )))
+        }
     };
     wait_child(child, bound)
 }
@@ -174,12 +203,21 @@ fn wait_child(child: Pid, bound: Duration) -> Result<WaitOutcome, Finding> {
                 std::thread::sleep(Duration::from_millis(1));
             }
             Ok(_) => {
-                let threads = crate::target::observe::describe(&crate::target::observe::threads(&[child]));
+                let threads =
+                    crate::target::observe::describe(&crate::target::observe::threads(&[child]));
                 let _ = kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
-                return Err(Finding::hung("the writing child to end once its write failed", threads));
+                return Err(Finding::hung(
+                    "the writing child to end once its write failed",
+                    threads,
+                ));
             }
-            Err(e) => return Err(Finding::Broken(TargetError::setup("waitpid on the SIGPIPE child", io::Error::from(e)))),
+            Err(e) => {
+                return Err(Finding::Broken(TargetError::setup(
+                    "waitpid on the SIGPIPE child",
+                    io::Error::from(e),
+                )))
+            }
         }
     }
 }

@@ -22,13 +22,19 @@ pub(super) fn order_lossless(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         let sent = data.clone();
         let writes = t.writes.clone();
         let reads = t.reads.clone();
-        let write = Op::spawn("the writer", move || write_chunks(&mut writer, &sent, &writes))?;
+        let write = Op::spawn("the writer", move || {
+            write_chunks(&mut writer, &sent, &writes)
+        })?;
         let read = Op::spawn("the reader", move || read_chunks(&mut reader, &reads))?;
         let got = read.finish("end-of-file after the whole stream", ctx.timeout)?;
         write
             .finish("the whole stream written", ctx.timeout)?
             .map_err(|e| failed("every write", &e))?;
-        same_bytes("the bytes read until end-of-file", &data, &got.map_err(|e| failed("every read", &e))?)
+        same_bytes(
+            "the bytes read until end-of-file",
+            &data,
+            &got.map_err(|e| failed("every read", &e))?,
+        )
     })
 }
 
@@ -36,7 +42,12 @@ pub(super) fn order_lossless(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 /// a read with a larger buffer must return exactly those `k` bytes.
 pub(super) fn read_partial(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
-    let case = (1..=PIPE_BUF, 1..=PIPE_BUF, any::<u64>(), prop::collection::vec(1..=PIPE_BUF, 1..=4));
+    let case = (
+        1..=PIPE_BUF,
+        1..=PIPE_BUF,
+        any::<u64>(),
+        prop::collection::vec(1..=PIPE_BUF, 1..=4),
+    );
     ctx.forall(case, |&(k, extra, seed, ref writes)| {
         let (reader, writer) = open(pipe, None)?;
         let data = payload(k, seed);
@@ -46,15 +57,23 @@ pub(super) fn read_partial(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             write_chunks(w, &sent, &writes)
         })?;
         wrote.map_err(|e| failed("the writes", &e))?;
-        let (_reader, read) = bounded(reader, "a read with a larger buffer", ctx.timeout, move |r| {
-            let mut buf = vec![0; k + extra];
-            r.read(&mut buf).map(|n| {
-                buf.truncate(n);
-                buf
-            })
-        })?;
+        let (_reader, read) = bounded(
+            reader,
+            "a read with a larger buffer",
+            ctx.timeout,
+            move |r| {
+                let mut buf = vec![0; k + extra];
+                r.read(&mut buf).map(|n| {
+                    buf.truncate(n);
+                    buf
+                })
+            },
+        )?;
         same_bytes(
-            &format!("one read with a {}-byte buffer on a pipe holding {k}", k + extra),
+            &format!(
+                "one read with a {}-byte buffer on a pipe holding {k}",
+                k + extra
+            ),
             &data,
             &read.map_err(|e| failed("the read", &e))?,
         )
@@ -67,7 +86,11 @@ pub(super) fn read_partial(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 /// the remaining bytes then end-of-file.
 pub(super) fn eof_after_last_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
-    let case = (order(1..=4), prop::collection::vec(0..=PIPE_BUF, 4), any::<u64>());
+    let case = (
+        order(1..=4),
+        prop::collection::vec(0..=PIPE_BUF, 4),
+        any::<u64>(),
+    );
     ctx.forall(case, |(order, sizes, seed)| {
         let (mut reader, writer) = open(pipe, None)?;
         let mut writers: Vec<Option<Box<dyn PipeWriter>>> = vec![Some(writer)];
@@ -76,7 +99,9 @@ pub(super) fn eof_after_last_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             writers.push(clone.map_err(|e| failed("cloning the write end", &e))?);
         }
         if let Err(e) = reader.set_nonblocking(true) {
-            return Err(Finding::Skipped(format!("the pipe has no non-blocking mode: {e}")));
+            return Err(Finding::Skipped(format!(
+                "the pipe has no non-blocking mode: {e}"
+            )));
         }
         let data = payload(sizes.iter().sum(), *seed);
         let (mut expected, mut got) = (Vec::new(), Vec::new());
@@ -84,7 +109,9 @@ pub(super) fn eof_after_last_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         for (step, &i) in order.iter().enumerate() {
             let (part, tail) = rest.split_at(sizes[step]);
             rest = tail;
-            let mut writer = writers[i].take().unwrap_or_else(|| unreachable!("each handle closes once"));
+            let mut writer = writers[i]
+                .take()
+                .unwrap_or_else(|| unreachable!("each handle closes once"));
             writer.write_all(part).map_err(|e| failed("a write", &e))?;
             expected.extend_from_slice(part);
             drop(writer);
@@ -98,7 +125,11 @@ pub(super) fn eof_after_last_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
                     Ok(0) => {
                         return Err(Finding::violated(
                             format!("no end-of-file while {open_left} write handle(s) are open"),
-                            format!("end-of-file after {} of {} handles closed", step + 1, order.len()),
+                            format!(
+                                "end-of-file after {} of {} handles closed",
+                                step + 1,
+                                order.len()
+                            ),
                         ))
                     }
                     Ok(n) => got.extend_from_slice(&buf[..n]),
@@ -111,8 +142,13 @@ pub(super) fn eof_after_last_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         reader
             .set_nonblocking(false)
             .map_err(|e| failed("leaving non-blocking mode", &e))?;
-        let read = Op::spawn("the read after the last close", move || read_chunks(&mut reader, &[4096]))?;
-        let tail = read.finish("end-of-file after the last write handle closed", ctx.timeout)?;
+        let read = Op::spawn("the read after the last close", move || {
+            read_chunks(&mut reader, &[4096])
+        })?;
+        let tail = read.finish(
+            "end-of-file after the last write handle closed",
+            ctx.timeout,
+        )?;
         got.extend(tail.map_err(|e| failed("the final reads", &e))?);
         same_bytes("every byte written, then end-of-file", &expected, &got)
     })
@@ -131,54 +167,67 @@ pub(super) fn atomic_up_to_pipe_buf(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         Just(PIPE_BUF / 2 + 1),
         1..=PIPE_BUF
     ];
-    ctx.forall((2..=4usize, 4..=24usize, size), |&(writers, records, size)| {
-        let (mut reader, writer) = open(pipe, Some(page_size()))?;
-        let mut ops = Vec::new();
-        for tag in 1..=writers {
-            let mut clone = writer.try_clone().map_err(|e| failed("cloning the write end", &e))?;
-            let record = vec![tag as u8; size];
-            ops.push(Op::spawn(format!("writer {tag}"), move || {
-                (0..records).try_for_each(|_| clone.write_all(&record))
-            })?);
-        }
-        drop(writer);
-        for op in &ops {
-            op.settle(ctx.timeout)?;
-        }
-        let read = Op::spawn("the reader", move || read_chunks(&mut reader, &[65_536]))?;
-        let got = read.finish("end-of-file after every writer finished", ctx.timeout)?;
-        for op in ops {
-            op.finish("its records written", ctx.timeout)?
-                .map_err(|e| failed("every write", &e))?;
-        }
-        let got = got.map_err(|e| failed("the reads", &e))?;
-        ensure(
-            got.len() == writers * records * size,
-            || format!("{} bytes: {writers} writers × {records} records × {size} bytes", writers * records * size),
-            || format!("{} bytes", got.len()),
-        )?;
-        let mut counts = vec![0usize; writers + 1];
-        for (i, record) in got.chunks(size).enumerate() {
-            let tag = record[0];
-            if let Some(at) = record.iter().position(|&b| b != tag) {
-                return Err(Finding::violated(
-                    format!("record {i} (offset {}) to hold only writer {tag}'s bytes", i * size),
+    ctx.forall(
+        (2..=4usize, 4..=24usize, size),
+        |&(writers, records, size)| {
+            let (mut reader, writer) = open(pipe, Some(page_size()))?;
+            let mut ops = Vec::new();
+            for tag in 1..=writers {
+                let mut clone = writer
+                    .try_clone()
+                    .map_err(|e| failed("cloning the write end", &e))?;
+                let record = vec![tag as u8; size];
+                ops.push(Op::spawn(format!("writer {tag}"), move || {
+                    (0..records).try_for_each(|_| clone.write_all(&record))
+                })?);
+            }
+            drop(writer);
+            for op in &ops {
+                op.settle(ctx.timeout)?;
+            }
+            let read = Op::spawn("the reader", move || read_chunks(&mut reader, &[65_536]))?;
+            let got = read.finish("end-of-file after every writer finished", ctx.timeout)?;
+            for op in ops {
+                op.finish("its records written", ctx.timeout)?
+                    .map_err(|e| failed("every write", &e))?;
+            }
+            let got = got.map_err(|e| failed("the reads", &e))?;
+            ensure(
+                got.len() == writers * records * size,
+                || {
                     format!(
-                        "writer {}'s bytes at offset {} inside it: {}",
-                        record[at],
-                        i * size + at,
-                        crate::spec::diff::window(record, at)
-                    ),
-                ));
+                        "{} bytes: {writers} writers × {records} records × {size} bytes",
+                        writers * records * size
+                    )
+                },
+                || format!("{} bytes", got.len()),
+            )?;
+            let mut counts = vec![0usize; writers + 1];
+            for (i, record) in got.chunks(size).enumerate() {
+                let tag = record[0];
+                if let Some(at) = record.iter().position(|&b| b != tag) {
+                    return Err(Finding::violated(
+                        format!(
+                            "record {i} (offset {}) to hold only writer {tag}'s bytes",
+                            i * size
+                        ),
+                        format!(
+                            "writer {}'s bytes at offset {} inside it: {}",
+                            record[at],
+                            i * size + at,
+                            crate::spec::diff::window(record, at)
+                        ),
+                    ));
+                }
+                if let Some(count) = counts.get_mut(usize::from(tag)) {
+                    *count += 1;
+                }
             }
-            if let Some(count) = counts.get_mut(usize::from(tag)) {
-                *count += 1;
-            }
-        }
-        ensure(
-            counts[1..].iter().all(|&c| c == records),
-            || format!("{records} records from each writer"),
-            || format!("records per writer: {:?}", &counts[1..]),
-        )
-    })
+            ensure(
+                counts[1..].iter().all(|&c| c == records),
+                || format!("{records} records from each writer"),
+                || format!("records per writer: {:?}", &counts[1..]),
+            )
+        },
+    )
 }
