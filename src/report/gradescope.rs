@@ -9,7 +9,7 @@ use std::io::{self, Write};
 
 use serde_json::json;
 
-use super::human::{explanation, headline};
+use super::human::explanation;
 use super::{Report, Weights};
 use crate::spec::Verdict;
 
@@ -29,7 +29,7 @@ pub(super) fn render(reports: &[Report], weights: &Weights, out: &mut dyn Write)
             };
             let output = match &result.verdict {
                 Verdict::Pass => result.meta.statement.to_string(),
-                _ => format!("{}\n\n{}", headline(result), explanation(result)),
+                _ => explanation(result),
             };
             tests.push(json!({
                 "name": name,
