@@ -175,3 +175,31 @@ fn list_json_gives_id_statement_source_and_profile_for_every_entry() {
         }
     }
 }
+
+#[test]
+fn check_refuses_a_missing_or_unexecutable_program() {
+    one_line_error(
+        ipcspec().args(["check", "relay", "--", "/no/such/relay"]),
+        "/no/such/relay: command not found",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write(dir.path(), "relay.c", "int main(void) { return 0; }\n");
+    one_line_error(
+        ipcspec().args(["check", "relay", "--", &plain]),
+        "not executable",
+    );
+}
+
+#[test]
+fn check_list_prints_the_selected_ids_and_runs_nothing() {
+    let output = ipcspec()
+        .args(["check", "relay", "--list", "--only", "relay.eof"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !text.is_empty() && text.lines().all(|l| l.starts_with("relay.eof")),
+        "{text}"
+    );
+}
