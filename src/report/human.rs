@@ -87,7 +87,7 @@ pub fn explanation(result: &PropertyResult) -> String {
 }
 
 /// The one-line summary of a result that is not a pass: "expected X, was Y".
-pub fn headline(result: &PropertyResult) -> String {
+pub(super) fn headline(result: &PropertyResult) -> String {
     match &result.verdict {
         Verdict::Fail(f) => format!(
             "expected {}, was {}",

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::spec::{Profile, PropertyResult, Verdict};
 
-pub use human::{explanation, headline};
+pub use human::explanation;
 pub use weights::Weights;
 
 /// Output formats for `check`.
