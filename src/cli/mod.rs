@@ -11,6 +11,7 @@ mod pipe;
 mod progress;
 mod relay;
 mod serve;
+mod server;
 mod shell;
 mod socket;
 
@@ -62,6 +63,8 @@ enum CheckCommand {
     Relay(relay::CheckRelayArgs),
     /// The shell properties, on the reference shell and installed shells, or on a command.
     Shell(shell::CheckShellArgs),
+    /// An echo server: any command, checked to be the variant it claims.
+    Server(server::ServerArgs),
     /// The socket properties, on the kernel's socketpair, TCP (IPv4, IPv6) and Unix sockets.
     Socket(socket::SocketArgs),
     /// The client properties, on the reference client or on `-- CMD ARGS` (with `{host}`, `{port}`).
@@ -303,6 +306,7 @@ pub fn main() -> i32 {
         Command::Relay => relay::relay(),
         Command::Shell => shell::shell(),
         Command::Stage(stage) => shell::stage(stage),
+        Command::Check(CheckCommand::Server(args)) => server::run(args),
         Command::Check(CheckCommand::Socket(args)) => socket::run(args),
         Command::Check(CheckCommand::Client(args)) => client::check(args),
         Command::Serve(args) => serve::serve(args),

@@ -441,6 +441,42 @@ pub fn unix_listening(path: &Path) -> bool {
     })
 }
 
+/// Inodes of the Unix stream sockets named `path`: the listening one when
+/// `listening`, else the connections accepted on it (they carry its name).
+pub fn unix_inodes(path: &Path, listening: bool) -> Vec<u64> {
+    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            let flags = u32::from_str_radix(cols.get(3)?, 16).ok()?;
+            let named = cols.get(7).map(Path::new) == Some(path);
+            (named && (flags & ACCEPTCON != 0) == listening).then(|| cols.get(6)?.parse().ok())?
+        })
+        .collect()
+}
+
+/// The descriptors, per process of `pids`, that refer to the socket with `inode`
+/// (`/proc/<pid>/fd/<n>` links to `socket:[inode]`).
+pub fn socket_holders(pids: &[Pid], inode: u64) -> Vec<(Pid, i32)> {
+    let link = format!("socket:[{inode}]");
+    pids.iter()
+        .flat_map(|&pid| {
+            let fds = fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten();
+            let link = &link;
+            fds.filter_map(move |entry| {
+                let target = fs::read_link(entry.path()).ok()?;
+                (target.as_os_str() == link.as_str())
+                    .then(|| Some((pid, entry.file_name().to_str()?.parse().ok()?)))?
+            })
+        })
+        .collect()
+}
+
 /// `__SO_ACCEPTCON`: the flag `/proc/net/unix` shows on listening sockets.
 const ACCEPTCON: u32 = 1 << 16;
 

@@ -2,4 +2,5 @@
 
 pub mod pipe;
 pub mod relay;
+pub mod server;
 pub mod socket;

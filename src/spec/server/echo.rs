@@ -1,0 +1,239 @@
+//! Echo, EOF and isolation: what every variant owes each client's byte stream.
+//!
+//! The checking client always reads while it writes ([`Client::exchange`]),
+//! so a large payload cannot deadlock on buffers the checker itself filled.
+
+use super::harness::{Client, End, Instance, Patience, Reply};
+use super::{forall_on, with_instance, Server};
+use crate::spec::diff::same_bytes;
+use crate::spec::{Ctx, Finding, Outcome};
+use crate::workload::server::{chunk, concurrent_payloads, payload, Payload};
+
+/// Compares a reply with what was sent; a short reply says how reading ended.
+pub(super) fn compare(what: &str, sent: &[u8], reply: &Reply) -> Outcome {
+    same_bytes(what, sent, &reply.bytes).map_err(|mut finding| {
+        if let Some(failure) = finding.failure_mut() {
+            let end = match &reply.end {
+                End::Complete => String::new(),
+                End::Eof => "; then the server closed the connection".into(),
+                End::TimedOut => "; then nothing more arrived before the time bound".into(),
+                End::Stalled => {
+                    "; then the server sat idle, every thread asleep, sending nothing more".into()
+                }
+                End::Failed(e) => format!("; then the connection failed: {e}"),
+            };
+            failure.observed.push_str(&end);
+        }
+        finding
+    })
+}
+
+/// Sends `bytes` on a new connection, half-closes, and checks the echo.
+pub(super) fn echo_once(
+    instance: &mut Instance,
+    ctx: &Ctx,
+    what: &str,
+    bytes: &[u8],
+    chunk: usize,
+) -> Outcome {
+    let client = instance.connect(ctx)?;
+    let reply = client.exchange(bytes, chunk, true, Patience::on(instance, ctx.timeout));
+    compare(what, bytes, &reply)?;
+    let extra = client.pending();
+    if extra > 0 {
+        return Err(Finding::violated(
+            format!("{what}: exactly {} bytes back", bytes.len()),
+            format!("{extra} more bytes arrived after them (duplicated)"),
+        ));
+    }
+    Ok(())
+}
+
+/// `server.echo.byte-exact`.
+pub fn byte_exact(server: &Server, ctx: &Ctx) -> Outcome {
+    forall_on(
+        server,
+        ctx,
+        (payload(), chunk()),
+        |instance, (payload, chunk)| {
+            let bytes = payload.bytes();
+            // At most a few thousand writes per case, so a MiB is never sent byte by byte.
+            let chunk = (*chunk).max(bytes.len() / 4096);
+            echo_once(instance, ctx, "the echo", &bytes, chunk)
+        },
+    )
+}
+
+/// `server.echo.slow-reader`.
+pub fn slow_reader(server: &Server, ctx: &Ctx) -> Outcome {
+    // More than loopback TCP buffers in both directions can hold, so the server must block.
+    let bytes = Payload {
+        len: 24 << 20,
+        seed: ctx.seed,
+    }
+    .bytes();
+    with_instance(server, ctx, |instance| {
+        let client = instance.connect(ctx)?;
+        let reply = client.exchange_after_stall(&bytes, Patience::on(instance, ctx.timeout * 2));
+        compare("the echo to a client that read late", &bytes, &reply)
+    })
+}
+
+/// `server.eof.after-half-close`.
+pub fn eof_after_half_close(server: &Server, ctx: &Ctx) -> Outcome {
+    with_instance(server, ctx, |instance| {
+        for len in [0, 1, 70_000] {
+            let bytes = Payload {
+                len,
+                seed: ctx.seed,
+            }
+            .bytes();
+            let client = instance.connect(ctx)?;
+            let reply = client.exchange(
+                &bytes,
+                len.max(1),
+                true,
+                Patience::on(instance, ctx.timeout),
+            );
+            compare("the echo", &bytes, &reply)?;
+            await_eof(instance, &client, ctx, len)?;
+        }
+        Ok(())
+    })
+}
+
+fn await_eof(instance: &Instance, client: &Client, ctx: &Ctx, sent: usize) -> Outcome {
+    let after = client.receive(1, Patience::on(instance, ctx.timeout));
+    match after.end {
+        End::Eof | End::Failed(_) if after.bytes.is_empty() => Ok(()),
+        End::TimedOut | End::Stalled => Err(instance.hung(format!(
+            "EOF on the client after it sent {sent} bytes, half-closed, and got them all back"
+        ))),
+        _ => Err(Finding::violated(
+            format!("EOF after the echo of {sent} bytes"),
+            format!("{} more bytes", after.bytes.len()),
+        )),
+    }
+}
+
+/// How the clients of [`echo_concurrently`] read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reading {
+    /// While they write.
+    Along,
+    /// Only once their writes stall: every server thread is then left
+    /// blocked mid-`write`, which is when a buffer shared between them is
+    /// overwritten — every time, not by luck of scheduling.
+    Late,
+}
+
+/// Connects one client per payload, then runs every exchange at once (each
+/// half-closes after writing) and checks each client got exactly its own bytes.
+pub(super) fn echo_concurrently(
+    instance: &mut Instance,
+    ctx: &Ctx,
+    payloads: &[Payload],
+    reading: Reading,
+) -> Outcome {
+    instance.alive()?;
+    let sent: Vec<Vec<u8>> = payloads
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            // Seeds may shrink to equal values; the client's number keeps streams distinct.
+            Payload {
+                seed: p.seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                ..*p
+            }
+            .bytes()
+        })
+        .collect();
+    let bound = ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
+    let server = &*instance;
+    // Clients connect one after the other, each once the server accepted the
+    // one before (so a short listen backlog is not overrun), and each talks on its own thread as
+    // soon as it is connected, so one waiting for room in the backlog never
+    // holds up those already connected.
+    let replies: Vec<std::io::Result<Reply>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = sent
+            .iter()
+            .map(|bytes| {
+                server.await_accepted(ctx.timeout);
+                let client = server.dial(ctx);
+                scope.spawn(move || {
+                    let client = client?;
+                    // A neighbour still sending may be what a sequential server waits
+                    // on, so quiescence proves nothing here: wait the whole bound.
+                    let patience = Patience::bounded(server, bound);
+                    Ok(match reading {
+                        Reading::Along => {
+                            client.exchange(bytes, bytes.len().max(1), true, patience)
+                        }
+                        Reading::Late => client.exchange_after_stall(bytes, patience),
+                    })
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a client thread panicked")))
+            })
+            .collect()
+    });
+    let n = sent.len();
+    for (i, (bytes, reply)) in sent.iter().zip(replies).enumerate() {
+        let reply = reply.map_err(|e| instance.refused(e))?;
+        if reply.end.waited_in_vain() && reply.bytes.is_empty() && !bytes.is_empty() {
+            return Err(instance.hung(format!(
+                "the echo to client {} of {n} connected at once",
+                i + 1
+            )));
+        }
+        compare(
+            &format!("the echo to client {} of {n} connected at once", i + 1),
+            bytes,
+            &reply,
+        )?;
+    }
+    Ok(())
+}
+
+/// `server.isolation.concurrent-clients`.
+pub fn isolation(server: &Server, ctx: &Ctx) -> Outcome {
+    // First four clients that read late, with more than the buffers hold.
+    let late: Vec<Payload> = (0..4)
+        .map(|i| Payload {
+            len: 8 << 20,
+            seed: ctx.seed + i,
+        })
+        .collect();
+    with_instance(server, ctx, |instance| {
+        echo_concurrently(instance, ctx, &late, Reading::Late)
+    })?;
+    forall_on(server, ctx, concurrent_payloads(6), |instance, payloads| {
+        echo_concurrently(instance, ctx, payloads, Reading::Along)
+    })
+}
+
+/// Sends `bytes` on `client` without closing and waits for their echo: the
+/// client is being served, and stays connected afterwards.
+pub(super) fn ping(
+    instance: &Instance,
+    client: &Client,
+    ctx: &Ctx,
+    what: &str,
+    bytes: &[u8],
+) -> Outcome {
+    let reply = client.exchange(
+        bytes,
+        bytes.len(),
+        false,
+        Patience::on(instance, ctx.timeout),
+    );
+    if reply.end.waited_in_vain() && reply.bytes.is_empty() {
+        return Err(instance.hung(format!("the echo of {} bytes to {what}", bytes.len())));
+    }
+    compare(&format!("the echo to {what}"), bytes, &reply)
+}

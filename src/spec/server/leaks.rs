@@ -1,0 +1,127 @@
+//! Leaks: zombies of forking servers, and descriptors, threads and
+//! processes that do not return to their baseline once clients are gone.
+//!
+//! Counts are compared after the clients left, waiting (at most the time
+//! bound) for the server to catch up — a forking server reaps a moment after
+//! its child exits, Python's socketserver only on its next poll — so only a
+//! leak that persists is reported.
+//!
+//! # References
+//! - [wait(2)](https://man7.org/linux/man-pages/man2/wait.2.html): zombies and reaping
+
+use std::time::Duration;
+
+use nix::unistd::Pid;
+
+use super::echo::{echo_concurrently, echo_once, Reading};
+use super::harness::Instance;
+use super::{with_instance, Server};
+use crate::spec::{Ctx, Finding, Outcome};
+use crate::target::observe;
+use crate::workload::server::Payload;
+
+/// Some connections, one after another and then several at once, all closed after.
+fn traffic(instance: &mut Instance, ctx: &Ctx, sequential: usize) -> Outcome {
+    for i in 0..sequential {
+        let bytes = Payload {
+            len: 100 + i,
+            seed: ctx.seed,
+        }
+        .bytes();
+        echo_once(instance, ctx, "the echo", &bytes, bytes.len())?;
+    }
+    let batch: Vec<Payload> = (0..4)
+        .map(|i| Payload {
+            len: 10_000,
+            seed: ctx.seed + i,
+        })
+        .collect();
+    echo_concurrently(instance, ctx, &batch, Reading::Along)
+}
+
+/// Measures until `settled` holds — or the server is quiescent and it still
+/// does not, or the bound passes; `Err` carries the last measure.
+fn settle<T>(
+    instance: &Instance,
+    bound: Duration,
+    measure: impl Fn() -> T,
+    settled: impl Fn(&T) -> bool,
+) -> Result<T, T> {
+    instance
+        .wait_for(bound, || Some(measure()).filter(&settled))
+        .ok_or_else(measure)
+}
+
+fn zombies(instance: &Instance) -> Vec<Pid> {
+    observe::descendants(instance.target.pid())
+        .into_iter()
+        .filter(|&pid| observe::stat(pid).is_some_and(|s| s.state == 'Z'))
+        .collect()
+}
+
+/// `server.leaks.no-zombies`.
+pub fn no_zombies(server: &Server, ctx: &Ctx) -> Outcome {
+    with_instance(server, ctx, |instance| {
+        traffic(instance, ctx, 8)?;
+        settle(instance, ctx.timeout, || zombies(instance), Vec::is_empty).map(drop).map_err(|left| {
+            Finding::violated(
+                "no zombie children once every client has gone",
+                format!(
+                    "{} zombies remain (pids {:?}): the server neither waits for its children nor ignores SIGCHLD",
+                    left.len(),
+                    left.iter().map(|p| p.as_raw()).collect::<Vec<_>>()
+                ),
+            )
+        })
+    })
+}
+
+/// What the server holds: open descriptors, threads, processes (zombies included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Holdings {
+    fds: usize,
+    threads: usize,
+    processes: usize,
+}
+
+impl Holdings {
+    fn of(instance: &Instance) -> Holdings {
+        let alive = instance.processes();
+        Holdings {
+            fds: alive.iter().filter_map(|&p| observe::fd_count(p)).sum(),
+            threads: observe::threads(&alive).len(),
+            processes: observe::descendants(instance.target.pid()).len() + 1,
+        }
+    }
+
+    fn within(&self, baseline: &Holdings) -> bool {
+        self.fds <= baseline.fds
+            && self.threads <= baseline.threads
+            && self.processes <= baseline.processes
+    }
+}
+
+/// `server.leaks.back-to-baseline`.
+pub fn back_to_baseline(server: &Server, ctx: &Ctx) -> Outcome {
+    with_instance(server, ctx, |instance| {
+        // A first connection lets lazily started workers appear before the baseline.
+        echo_once(instance, ctx, "the echo", b"warm-up", 7)?;
+        let _ = instance.quiescent(ctx.timeout.min(Duration::from_secs(1)));
+        let baseline = Holdings::of(instance);
+        traffic(instance, ctx, 20)?;
+        settle(instance, ctx.timeout, || Holdings::of(instance), |now| now.within(&baseline))
+            .map(drop)
+            .map_err(|now| {
+                Finding::violated(
+                    format!(
+                        "back to at most {} open descriptors, {} threads, {} processes once the clients left",
+                        baseline.fds, baseline.threads, baseline.processes
+                    ),
+                    format!(
+                        "{} descriptors, {} threads, {} processes after 25 connections came and went",
+                        now.fds, now.threads, now.processes
+                    ),
+                )
+            })
+    })
+}

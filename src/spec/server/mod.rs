@@ -1,0 +1,286 @@
+//! Properties of the `server` profile: a program in any language, started
+//! as a command with `{port}` or `{socket}`, is checked black-box to be the
+//! echo-server variant it claims (sequential, fork-wait, fork, thread, pool:N).
+//!
+//! Each property starts its own instance of the server (so baselines are
+//! fresh) and kills it, with everything it spawned, when it ends. Verdicts
+//! that depend on timing are decided by observation through `/proc`
+//! ([`crate::target::observe`]); time bounds only bound hangs.
+
+mod concurrency;
+mod echo;
+mod harness;
+mod leaks;
+mod process;
+mod resilience;
+
+use std::sync::Arc;
+
+use super::{Ctx, Meta, Outcome, Profile, Property, References, Scope, Suite};
+use crate::reference::server::{UnknownVariant, Variant};
+use crate::target::{CommandSpec, TargetError};
+use harness::Instance;
+
+/// A server to check: its command line and the variant it claims.
+#[derive(Clone, Debug)]
+pub struct Server {
+    /// The command, with `{port}` or `{socket}` still to fill.
+    pub command: CommandSpec,
+    /// The variant it claims.
+    pub variant: Variant,
+}
+
+/// Starts a fresh instance of `server`, runs `check` on it, and attaches the
+/// server's last output to any finding.
+fn with_instance(
+    server: &Server,
+    ctx: &Ctx,
+    check: impl FnOnce(&mut Instance) -> Outcome,
+) -> Outcome {
+    let mut instance = Instance::start(server, ctx)?;
+    check(&mut instance).map_err(|f| instance.explain(f))
+}
+
+const ECHO: &str = "Simple Example: Echo Server";
+const V1: &str = "Sockets in concept";
+const CONCURRENT: &str = "Concurrent Server";
+const POOL: &str = "Thread Pool";
+const CONCURRENT_KINDS: &[&str] = &["fork", "thread", "pool"];
+const SERIAL_KINDS: &[&str] = &["sequential", "fork-wait"];
+
+const fn meta(
+    id: &'static str,
+    statement: &'static str,
+    source: &'static str,
+    scope: Scope,
+) -> Meta {
+    Meta {
+        id,
+        statement,
+        source,
+        profile: Profile::Server,
+        scope,
+    }
+}
+
+/// Every `server` property, in catalog order.
+pub static PROPERTIES: &[Property<Server>] = &[
+    Property {
+        meta: meta(
+            "server.echo.byte-exact",
+            "Every byte a client sends comes back to it, in order, none lost or duplicated, NUL bytes included.",
+            ECHO,
+            Scope::All,
+        ),
+        check: echo::byte_exact,
+    },
+    Property {
+        meta: meta(
+            "server.echo.slow-reader",
+            "A client that reads only after the server had to stop writing still receives every byte: the server blocks, it does not drop.",
+            ECHO,
+            Scope::All,
+        ),
+        check: echo::slow_reader,
+    },
+    Property {
+        meta: meta(
+            "server.eof.after-half-close",
+            "After a client half-closes its side, the server closes the connection once it has echoed everything.",
+            V1,
+            Scope::All,
+        ),
+        check: echo::eof_after_half_close,
+    },
+    Property {
+        meta: meta(
+            "server.isolation.concurrent-clients",
+            "Clients connected at the same time each receive exactly their own bytes, never another client's.",
+            CONCURRENT,
+            Scope::All,
+        ),
+        check: echo::isolation,
+    },
+    Property {
+        meta: meta(
+            "server.concurrency.serves-while-busy",
+            "A concurrent server serves a second client while a first, idle client stays connected.",
+            CONCURRENT,
+            Scope::Only(CONCURRENT_KINDS),
+        ),
+        check: concurrency::serves_while_busy,
+    },
+    Property {
+        meta: meta(
+            "server.concurrency.one-at-a-time",
+            "A sequential or fork-wait server does not serve a second client until the first leaves, and then serves it without losing its bytes.",
+            CONCURRENT,
+            Scope::Only(SERIAL_KINDS),
+        ),
+        check: concurrency::one_at_a_time,
+    },
+    Property {
+        meta: meta(
+            "server.process.connection-owner",
+            "A connection is served in a child process by fork variants, in a thread other than the accepting one by thread and pool, and in the server process by sequential.",
+            CONCURRENT,
+            Scope::All,
+        ),
+        check: process::connection_owner,
+    },
+    Property {
+        meta: meta(
+            "server.pool.bounded",
+            "A pool of N serves at most N clients at once, makes client N+1 wait its turn, and keeps its thread count bounded.",
+            POOL,
+            Scope::Only(&["pool"]),
+        ),
+        check: concurrency::pool_bounded,
+    },
+    Property {
+        meta: meta(
+            "server.leaks.no-zombies",
+            "Once its clients are gone, a forking server leaves no zombie children.",
+            CONCURRENT,
+            Scope::Only(&["fork", "fork-wait"]),
+        ),
+        check: leaks::no_zombies,
+    },
+    Property {
+        meta: meta(
+            "server.leaks.back-to-baseline",
+            "After any number of connections have come and gone, the server's open descriptors, threads and processes return to what they were before.",
+            CONCURRENT,
+            Scope::All,
+        ),
+        check: leaks::back_to_baseline,
+    },
+    Property {
+        meta: meta(
+            "server.resilience.reset-client",
+            "A client that sends a lot and resets the connection without reading neither kills nor wedges the server.",
+            ECHO,
+            Scope::All,
+        ),
+        check: resilience::reset_client,
+    },
+    Property {
+        meta: meta(
+            "server.resilience.many-in-sequence",
+            "Two hundred short connections in a row are all served.",
+            V1,
+            Scope::All,
+        ),
+        check: resilience::many_in_sequence,
+    },
+    Property {
+        meta: meta(
+            "server.resilience.many-at-once",
+            "Thirty-two clients connecting at once are all served, those beyond a pool's size in turn.",
+            CONCURRENT,
+            Scope::All,
+        ),
+        check: resilience::many_at_once,
+    },
+    Property {
+        meta: meta(
+            "server.idle.blocked",
+            "With no client, and with one idle client connected, the server sleeps in blocking calls instead of burning CPU.",
+            POOL,
+            Scope::All,
+        ),
+        check: resilience::idle_blocked,
+    },
+];
+
+/// The variants the references come in, as `serve --variant` spells them.
+pub const REFERENCE_VARIANTS: &[&str] = &["sequential", "fork-wait", "fork", "thread", "pool:4"];
+
+/// Starts `command` once, as `target_suite` would, and waits until it listens:
+/// a server that cannot run at all is refused in one line before any property.
+pub fn preflight(command: &CommandSpec, ctx: &Ctx) -> Result<(), TargetError> {
+    let server = Server {
+        command: command.clone(),
+        variant: Variant::Sequential,
+    };
+    match Instance::start(&server, ctx) {
+        Ok(_) => Ok(()),
+        Err(super::Finding::Broken(e)) => Err(e),
+        Err(_) => Ok(()),
+    }
+}
+
+/// The reference servers' suites: every variant, over TCP and over Unix.
+pub fn reference_suites(refs: &References) -> Vec<Suite> {
+    let bin = refs.bin.to_string_lossy().into_owned();
+    REFERENCE_VARIANTS
+        .iter()
+        .flat_map(|variant| {
+            [("tcp", "--port", "{port}"), ("unix", "--unix", "{socket}")].map(
+                |(transport, flag, placeholder)| {
+                    let argv = [&bin, "serve", "--variant", variant, flag, placeholder]
+                        .map(str::to_string);
+                    let command = CommandSpec::new(&argv).expect("a non-empty argv");
+                    let mut suite = target_suite(command, Some(variant), refs)
+                        .expect("reference variants parse");
+                    suite.label = format!("reference {variant} over {transport}");
+                    suite
+                },
+            )
+        })
+        .collect()
+}
+
+/// The suite for a target command claiming `variant`.
+pub fn target_suite(
+    command: CommandSpec,
+    variant: Option<&str>,
+    _refs: &References,
+) -> Result<Suite, TargetError> {
+    let claimed = variant.ok_or_else(|| {
+        TargetError::Command("say which variant the server claims: --variant".into())
+    })?;
+    let variant: Variant = claimed
+        .parse()
+        .map_err(|e: UnknownVariant| TargetError::Command(e.to_string()))?;
+    if !command.uses("port") && !command.uses("socket") {
+        return Err(TargetError::Command(format!(
+            "{}: put {{port}} or {{socket}} where the server takes its address",
+            command.display()
+        )));
+    }
+    let label = command.display();
+    let kind = variant.kind();
+    let server = Server { command, variant };
+    Ok(Suite::new(
+        Profile::Server,
+        label,
+        Some(claimed),
+        Some(kind),
+        PROPERTIES,
+        Arc::new(server),
+    ))
+}
+
+/// [`Ctx::forall`] over one instance of `server` shared by the cases; a case
+/// that finds it dead (killed by an earlier case) starts a fresh one.
+fn forall_on<S>(
+    server: &Server,
+    ctx: &Ctx,
+    strategy: S,
+    test: impl Fn(&mut Instance, &S::Value) -> Outcome,
+) -> Outcome
+where
+    S: proptest::strategy::Strategy,
+    S::Value: std::fmt::Debug,
+{
+    // Started before the cases, so that a server that cannot start is reported once, not shrunk.
+    let shared = std::cell::RefCell::new(Instance::start(server, ctx)?);
+    ctx.forall(strategy, |input| {
+        let mut instance = shared.borrow_mut();
+        if instance.alive().is_err() {
+            *instance = Instance::start(server, ctx)?;
+        }
+        test(&mut instance, input).map_err(|f| instance.explain(f))
+    })
+}

@@ -1,0 +1,33 @@
+//! Every reference server variant passes every server property that applies
+//! to it, over TCP and over Unix sockets; and each is rejected when claimed
+//! as a variant whose semantics differ.
+
+mod server_support;
+
+use server_support::{assert_conforms, assert_rejected_by, check, refs};
+use rstest::rstest;
+
+#[rstest]
+fn server_reference_conforms(
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:4")] variant: &str,
+    #[values("--port {port}", "--unix {socket}")] place: &str,
+) {
+    let bin = refs().bin.to_string_lossy().into_owned();
+    let (flag, placeholder) = place.split_once(' ').expect("flag and placeholder");
+    let report = check(&[&bin, "serve", "--variant", variant, flag, placeholder], variant, &[]);
+    assert_conforms(&report);
+}
+
+#[rstest]
+#[case::thread_as_sequential("thread", "sequential", "server.concurrency.one-at-a-time")]
+#[case::fork_as_sequential("fork", "sequential", "server.concurrency.one-at-a-time")]
+#[case::fork_as_thread("fork", "thread", "server.process.connection-owner")]
+#[case::thread_as_pool("thread", "pool:4", "server.pool.bounded")]
+#[case::sequential_as_thread("sequential", "thread", "server.concurrency.serves-while-busy")]
+#[case::sequential_as_fork_wait("sequential", "fork-wait", "server.process.connection-owner")]
+#[case::fork_wait_as_sequential("fork-wait", "sequential", "server.process.connection-owner")]
+fn server_reference_wrong_claim_is_rejected(#[case] real: &str, #[case] claimed: &str, #[case] id: &str) {
+    let bin = refs().bin.to_string_lossy().into_owned();
+    let report = check(&[&bin, "serve", "--variant", real, "--port", "{port}"], claimed, &[id]);
+    assert_rejected_by(&report, id);
+}

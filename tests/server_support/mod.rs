@@ -1,0 +1,103 @@
+//! Shared by the server tests: the fixtures built once with `cc`, and a way
+//! to run a server suite through the library and read its verdicts.
+
+#![allow(dead_code)] // Each test file uses part of this module.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use ipcspec::report::Report;
+use ipcspec::spec::{self, Ctx, Profile, References, Selection, Verdict};
+use ipcspec::target::CommandSpec;
+
+/// The fixture sources.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/servers")
+}
+
+/// The reference binary.
+pub fn refs() -> References {
+    References {
+        bin: PathBuf::from(env!("CARGO_BIN_EXE_ipcspec")),
+    }
+}
+
+/// The C fixture `name` (e.g. `strlen`), compiled once per test process.
+pub fn built(name: &str) -> PathBuf {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let dir = DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        for entry in std::fs::read_dir(fixtures()).expect("fixtures/servers") {
+            let source = entry.expect("a directory entry").path();
+            if source.extension().is_some_and(|e| e == "c") {
+                let out = dir.path().join(source.file_stem().expect("a file name"));
+                let status = Command::new("cc")
+                    .args(["-O1", "-pthread", "-o"])
+                    .arg(&out)
+                    .arg(&source)
+                    .status()
+                    .expect("cc runs");
+                assert!(status.success(), "cc {} failed", source.display());
+            }
+        }
+        dir
+    });
+    dir.path().join(name)
+}
+
+/// Runs `argv` as a server claiming `variant`, on the properties `only` selects.
+pub fn check(argv: &[&str], variant: &str, only: &[&str]) -> Report {
+    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+    let command = CommandSpec::new(&argv).expect("a command");
+    let suite = spec::target_suite(Profile::Server, command, Some(variant), &refs()).expect("a valid request");
+    let selection = Selection {
+        only: only.iter().map(|s| s.to_string()).collect(),
+    };
+    suite.run(&Ctx::default(), &selection, None, |_| {})
+}
+
+/// Every property's ID and verdict name, for assertion messages.
+pub fn verdicts(report: &Report) -> Vec<(String, String)> {
+    report
+        .results
+        .iter()
+        .map(|r| (r.meta.id.to_string(), describe(&r.verdict)))
+        .collect()
+}
+
+fn describe(verdict: &Verdict) -> String {
+    match verdict {
+        Verdict::Pass => "pass".into(),
+        Verdict::Skip { reason } => format!("skip: {reason}"),
+        Verdict::Error { message } => format!("error: {message}"),
+        Verdict::Fail(f) | Verdict::Hang(f) => format!(
+            "{}: expected {}; observed {}; threads {:?}; output {:?}",
+            verdict.name(),
+            f.expected,
+            f.observed,
+            f.threads,
+            f.output
+        ),
+    }
+}
+
+/// Asserts that every property checked passed.
+pub fn assert_conforms(report: &Report) {
+    let bad: Vec<_> = verdicts(report).into_iter().filter(|(_, v)| v != "pass").collect();
+    assert!(!report.results.is_empty(), "no property was checked");
+    assert!(bad.is_empty(), "{}: {bad:#?}", report.target);
+}
+
+/// Asserts that property `id` was checked and failed or hung.
+pub fn assert_rejected_by(report: &Report, id: &str) {
+    let result = report.results.iter().find(|r| r.meta.id == id);
+    let result = result.unwrap_or_else(|| panic!("{id} was not checked on {}", report.target));
+    assert!(
+        result.verdict.is_failure(),
+        "{id} must reject {} as {:?}, was {}",
+        report.target,
+        report.variant,
+        describe(&result.verdict)
+    );
+}
