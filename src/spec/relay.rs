@@ -204,6 +204,7 @@ fn relay_input(
     });
     let mut progress = (0, 0);
     let mut deadline = Instant::now() + ctx.timeout;
+    let mut stillness = Stillness::default();
     let stuck = loop {
         if reader.done() && writer.done() {
             break Vec::new();
@@ -221,7 +222,7 @@ fn relay_input(
             .filter(|w| !w.done())
             .map(|w| w.tid)
             .collect();
-        if let Some(threads) = stuck(&target, &ours) {
+        if let Some(threads) = stuck(&target, &ours, &mut stillness) {
             break threads;
         }
         if Instant::now() >= deadline {
@@ -246,7 +247,7 @@ fn relay_input(
 /// The target's threads, if the target is quiescent while each of the
 /// check's threads `ours` sleeps in a call without timeout: then no byte can
 /// move any more.
-fn stuck(target: &Target, ours: &[Pid]) -> Option<Vec<ThreadState>> {
+fn stuck(target: &Target, ours: &[Pid], stillness: &mut Stillness) -> Option<Vec<ThreadState>> {
     let me = nix::unistd::getpid();
     let sample = || {
         ours.iter()
@@ -254,12 +255,12 @@ fn stuck(target: &Target, ours: &[Pid]) -> Option<Vec<ThreadState>> {
             .collect::<Option<Vec<_>>>()
     };
     let before = sample()?;
-    let threads = observe::quiescent(&target.processes()).ok()?;
+    let (_, threads, still) = stillness.look(target)?;
     let after = sample()?;
     let asleep = before.iter().zip(&after).all(|(a, b)| {
         a.asleep_indefinitely() && b.asleep_indefinitely() && a.switches == b.switches
     });
-    asleep.then_some(threads)
+    (still && asleep).then_some(threads)
 }
 
 /// Names, for each thread asleep reading a pipe, who still holds that pipe's
@@ -308,16 +309,102 @@ pub fn pipe_holders(threads: &[ThreadState]) -> String {
     lines.join("\n")
 }
 
+/// The target's live processes and their threads, if they are settled for
+/// good: quiescent; no parent about to reap a zombie child ([`reaping`]);
+/// not one context switch since the quiescent sample, so no zombie was
+/// reaped while we looked; and the same processes listed before and after,
+/// so none was forked between the listing and the sample.
+pub fn settled(target: &Target) -> Option<(Vec<Pid>, Vec<ThreadState>)> {
+    let pids = target.processes();
+    let threads = observe::quiescent(&pids).ok()?;
+    // A process that vanished between the listing and the sample changed state.
+    let complete = pids.iter().all(|&pid| threads.iter().any(|t| t.pid == pid));
+    if !complete || reaping(target.pid(), &threads) {
+        return None;
+    }
+    let again = observe::threads(&pids);
+    let unchanged = again.len() == threads.len()
+        && again
+            .iter()
+            .zip(&threads)
+            .all(|(a, b)| a.tid == b.tid && a.switches == b.switches && a.asleep_indefinitely());
+    let ok = unchanged && target.processes() == pids;
+    ok.then_some((pids, threads))
+}
+
+/// Looks a settled target must pass in a row, unchanged, before it counts
+/// as stuck: `/proc` can show a thread asleep in `wait4` for the instant it
+/// reaps a child on its way out, so one settled look is not proof.
+const STILL_LOOKS: u32 = 3;
+
+/// Tracks successive looks at a target until it is settled and unchanged
+/// for [`STILL_LOOKS`] looks.
+#[derive(Default)]
+pub struct Stillness {
+    last: Option<Vec<(Pid, u64)>>,
+    seen: u32,
+}
+
+impl Stillness {
+    /// Looks once. Returns the settled processes and threads (see
+    /// [`settled`]) and whether they have been the same, context switches
+    /// included, for [`STILL_LOOKS`] looks in a row.
+    pub fn look(&mut self, target: &Target) -> Option<(Vec<Pid>, Vec<ThreadState>, bool)> {
+        let Some((pids, threads)) = settled(target) else {
+            self.last = None;
+            self.seen = 0;
+            return None;
+        };
+        let key: Vec<(Pid, u64)> = threads.iter().map(|t| (t.tid, t.switches)).collect();
+        if self.last.as_ref() == Some(&key) {
+            self.seen += 1;
+        } else {
+            self.last = Some(key);
+            self.seen = 1;
+        }
+        Some((pids, threads, self.seen >= STILL_LOOKS))
+    }
+}
+
+/// Whether a thread of `threads` waits in `wait4`/`waitid` for a zombie
+/// descendant of `root`: then it is about to be woken, and the sample that
+/// looked quiescent caught the instant between a child's death and its
+/// parent's wake-up.
+pub fn reaping(root: Pid, threads: &[ThreadState]) -> bool {
+    let zombies: Vec<observe::Stat> = observe::descendants(root)
+        .into_iter()
+        .filter_map(observe::stat)
+        .filter(|s| s.state == 'Z')
+        .collect();
+    threads.iter().any(|t| {
+        let observe::Syscall::In { args, .. } = t.syscall else {
+            return false;
+        };
+        let awaits = |zombie: &observe::Stat| match t.syscall.name() {
+            // wait4(pid, ...): -1 any child, > 0 that child, otherwise a process group.
+            Some("wait4") => {
+                let pid = args[0] as i32;
+                pid <= 0 || pid == zombie.pid.as_raw()
+            }
+            // waitid(idtype, id, ...): P_PID (1) names one child; P_ALL and groups may match.
+            Some("waitid") => args[0] != 1 || args[1] as i32 == zombie.pid.as_raw(),
+            _ => false,
+        };
+        zombies.iter().any(|z| z.ppid == t.pid && awaits(z))
+    })
+}
+
 /// A hang of a quiescent target: its threads, and who holds which pipe end.
-fn stuck_finding(awaited: &str, threads: &[ThreadState], target: &Target) -> Finding {
+pub fn stuck_finding(awaited: &str, threads: &[ThreadState], target: &Target) -> Finding {
     let holders = pipe_holders(threads);
     let mut finding =
         Finding::hung(awaited, observe::describe(threads)).with_output(target.output());
     if let Some(failure) = finding.failure_mut() {
         failure.observed = if holders.is_empty() {
-            "every process of the relay sleeps, waiting for something that cannot come".into()
+            "every process sleeps in a call without timeout, waiting for something that cannot come"
+                .into()
         } else {
-            format!("every process of the relay sleeps; EOF cannot arrive because:\n{holders}")
+            format!("every process sleeps in a call without timeout; EOF cannot arrive because:\n{holders}")
         };
     }
     finding
@@ -328,6 +415,15 @@ fn bytes_exact(relay: &Relay, ctx: &Ctx) -> Outcome {
     ctx.forall(feed(4 << 20), |feed: &Feed| {
         let input = Arc::new(feed.bytes());
         let relayed = relay_input(relay, input.clone(), &feed.chunks, ctx)?;
+        let short = relayed.output.len() < input.len() && input.starts_with(&relayed.output);
+        if !relayed.eof && short {
+            let awaited = format!(
+                "the rest of the {} bytes on stdout ({} came)",
+                input.len(),
+                relayed.output.len()
+            );
+            return Err(stuck_finding(&awaited, &relayed.stuck, &relayed.target));
+        }
         same_bytes("the relay's stdout", &input, &relayed.output)
             .map_err(|f| f.with_output(relayed.target.output()))
     })
@@ -356,17 +452,14 @@ fn relay_to_exit(relay: &Relay, ctx: &Ctx) -> Result<(Target, ExitStatus), Findi
     }
     let target = &mut relayed.target;
     let deadline = Instant::now() + ctx.timeout;
+    let mut stillness = Stillness::default();
     loop {
         let status = target.try_status();
         let alive = target.processes();
         if let (Some(status), true) = (status, alive.is_empty()) {
             return Ok((relayed.target, status));
         }
-        // A zombie's parent is about to be woken to reap it: not quiescent yet.
-        let reaping = observe::descendants(target.pid())
-            .into_iter()
-            .any(|pid| observe::stat(pid).is_some_and(|s| s.state == 'Z'));
-        if let (false, Ok(threads)) = (reaping, observe::quiescent(&alive)) {
+        if let Some((_, threads, true)) = stillness.look(target) {
             return Err(stuck_finding(
                 "every process of the relay to exit after EOF",
                 &threads,
@@ -422,6 +515,7 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
     let chunk = payload(7, 64 << 10);
     let mut taken = 0usize;
     let mut deadline = Instant::now() + ctx.timeout;
+    let mut stillness = Stillness::default();
     loop {
         match stdin.write(&chunk) {
             Ok(n) => {
@@ -437,11 +531,11 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 // Full for now; full for good only once the relay cannot run.
-                if observe::quiescent(&target.processes()).is_ok() {
+                if let Some((_, _, true)) = stillness.look(&target) {
                     match stdin.write(&chunk) {
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Ok(n) => taken += n,
-                        Err(_) => break,
+                        Err(e) => return Err(stdin_closed(&target, taken, e)),
                     }
                 } else if Instant::now() >= deadline {
                     return Err(Finding::hung(
@@ -454,13 +548,7 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
                     std::thread::sleep(Duration::from_micros(500));
                 }
             }
-            Err(e) => {
-                return Err(Finding::violated(
-                    "the relay to keep its stdin open while its stdout is merely unread",
-                    format!("writing to its stdin failed after {taken} bytes: {e}"),
-                )
-                .with_output(target.output()));
-            }
+            Err(e) => return Err(stdin_closed(&target, taken, e)),
         }
     }
     super::ensure(
@@ -469,6 +557,15 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
         || format!("{taken} bytes taken before it blocked"),
     )
     .map_err(|f| f.with_output(target.output()))
+}
+
+/// The relay closed its stdin (or died) while its stdout was merely unread.
+fn stdin_closed(target: &Target, taken: usize, error: std::io::Error) -> Finding {
+    Finding::violated(
+        "the relay to keep its stdin open while its stdout is merely unread",
+        format!("writing to its stdin failed after {taken} bytes: {error}"),
+    )
+    .with_output(target.output())
 }
 
 /// `relay.sigpipe.stops`

@@ -371,6 +371,8 @@ pub fn wait_quiescent(
 
 /// Waits, at most `bound`, until thread `tid` of this process is asleep
 /// indefinitely and stays so across two samples. `Err` carries the last sample.
+// The large `Err` is the hang's evidence, built once per check: not worth a box.
+#[allow(clippy::result_large_err)]
 pub fn wait_thread_asleep(tid: Pid, bound: Duration) -> Result<ThreadState, Option<ThreadState>> {
     let pid = nix::unistd::getpid();
     let deadline = Instant::now() + bound;
