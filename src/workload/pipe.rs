@@ -42,15 +42,15 @@ pub fn stream_len() -> impl Strategy<Value = usize> {
     ]
 }
 
-/// How a stream of `len` bytes is cut into calls: sizes used in turn, cyclically.
-/// Sizes are at least `len / 256`, so a case makes a bounded number of calls.
-pub fn chunking(len: usize) -> impl Strategy<Value = Vec<usize>> {
-    let least = (len / 256).max(1);
-    let most = len.max(least);
+/// Sizes of successive calls on a stream, used cyclically: small, around
+/// `PIPE_BUF` and the capacity, or large. Independent of the stream's length,
+/// so both shrink on their own; [`Transfer::sizes`] raises them to at least
+/// `len / 256`, so a case makes a bounded number of calls.
+pub fn chunking() -> impl Strategy<Value = Vec<usize>> {
     let size = prop_oneof![
-        2 => least..=most,
-        1 => prop::sample::select(vec![PIPE_BUF - 1, PIPE_BUF, PIPE_BUF + 1, DEFAULT_CAPACITY + 1])
-            .prop_map(move |s| s.max(least)),
+        2 => 1..=3 * PIPE_BUF,
+        1 => prop::sample::select(vec![PIPE_BUF - 1, PIPE_BUF, PIPE_BUF + 1, DEFAULT_CAPACITY + 1]),
+        1 => 1..=1usize << 20,
     ];
     prop::collection::vec(size, 1..=4)
 }
@@ -62,21 +62,29 @@ pub struct Transfer {
     pub len: usize,
     /// Seed of the bytes (see [`payload`]).
     pub seed: u64,
-    /// Sizes of successive writes, used cyclically.
+    /// Sizes of successive writes, used cyclically (see [`Transfer::sizes`]).
     pub writes: Vec<usize>,
-    /// Sizes of successive read buffers, used cyclically.
+    /// Sizes of successive read buffers, used cyclically (see [`Transfer::sizes`]).
     pub reads: Vec<usize>,
+}
+
+impl Transfer {
+    /// `sizes` as used on this stream: each at least `len / 256`.
+    pub fn sizes(&self, sizes: &[usize]) -> Vec<usize> {
+        let least = (self.len / 256).max(1);
+        sizes.iter().map(|&s| s.max(least)).collect()
+    }
 }
 
 /// A random [`Transfer`].
 pub fn transfer() -> impl Strategy<Value = Transfer> {
-    (stream_len(), any::<u64>()).prop_flat_map(|(len, seed)| {
-        (chunking(len), chunking(len)).prop_map(move |(writes, reads)| Transfer {
+    (stream_len(), any::<u64>(), chunking(), chunking()).prop_map(|(len, seed, writes, reads)| {
+        Transfer {
             len,
             seed,
             writes,
             reads,
-        })
+        }
     })
 }
 
@@ -97,4 +105,28 @@ pub fn page_size() -> usize {
         .flatten()
         .and_then(|n| usize::try_from(n).ok())
         .unwrap_or(4096)
+}
+
+/// A random case with the names of its parts, so a counterexample reads
+/// `(bytes before, read buffer, seed) = (0, 1, 42)`, not a bare tuple.
+#[derive(Clone)]
+pub struct Labelled<T> {
+    /// What each part of `value` is, in order.
+    pub names: &'static str,
+    /// The case itself.
+    pub value: T,
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Labelled<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} = {:?}", self.names, self.value)
+    }
+}
+
+/// `strategy`'s cases, labelled with `names`.
+pub fn labelled<S: Strategy>(
+    names: &'static str,
+    strategy: S,
+) -> impl Strategy<Value = Labelled<S::Value>> {
+    strategy.prop_map(move |value| Labelled { names, value })
 }

@@ -15,6 +15,9 @@
 //!
 //! Blocking is a [`Condvar::wait`] with no timeout, so a blocked thread sleeps
 //! in `futex(2)` and the suite can see it blocked in /proc.
+//!
+//! # References
+//! - [pipe(7)](https://man7.org/linux/man-pages/man7/pipe.7.html): the semantics copied here
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};

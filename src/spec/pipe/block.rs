@@ -14,7 +14,7 @@ use super::{bounded, failed, no_fork, open, Ends};
 use crate::reference::pipe::{PipeImpl, PipeReader, PIPE_BUF};
 use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
-use crate::workload::pipe::{capacity, order, page_size, payload};
+use crate::workload::pipe::{capacity, labelled, order, page_size, payload};
 
 /// A read of up to `len` bytes on its own thread.
 fn spawn_read(
@@ -85,8 +85,12 @@ fn close_in_order<H, T: std::fmt::Debug + Send + 'static>(
 pub(super) fn read_on_empty(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     ctx.forall(
-        (0..=2 * PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()),
-        |&(pre, len, seed)| {
+        labelled(
+            "(bytes through first, read buffer, seed)",
+            (0..=2 * PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()),
+        ),
+        |case| {
+            let &(pre, len, seed) = &case.value;
             let (reader, writer) = open(pipe, None)?;
             let data = payload(pre, seed);
             let (writer, wrote) = bounded(writer, "the first write", ctx.timeout, move |w| {
@@ -123,15 +127,25 @@ pub(super) fn read_on_empty(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 pub(super) fn write_after_capacity(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     sigpipe_ignored()?;
-    let page = page_size();
-    let case = (capacity(), 0..=page.trailing_zeros() + 1, any::<u64>());
-    ctx.forall(case, |&(requested, exponent, seed)| {
+    // Writes of a power of two up to the page size (at most 1024 of them to
+    // fill the pipe), or a single write of the whole capacity.
+    let case = capacity().prop_flat_map(|capacity| {
+        let sizes: Vec<usize> = (0..=page_size().trailing_zeros())
+            .map(|e| 1usize << e)
+            .filter(|&size| size >= capacity / 1024)
+            .chain([capacity])
+            .collect();
+        (Just(capacity), prop::sample::select(sizes))
+    });
+    ctx.forall(labelled("(capacity, write size)", case), |case| {
+        let &(requested, chunk) = &case.value;
         let (reader, mut writer) = open(pipe, Some(requested))?;
-        let capacity = writer.capacity().map_err(|e| failed("asking the capacity", &e))?;
-        // exponent past the page size means: one write of the whole capacity.
-        let chunk = if exponent > page.trailing_zeros() { capacity } else { (1usize << exponent).max(capacity / 1024) };
-        let chunk = chunk.min(capacity).max(1);
-        let data = payload(chunk, seed);
+        let capacity = writer
+            .capacity()
+            .map_err(|e| failed("asking the capacity", &e))?;
+        // A pipe that rounds the capacity differently is filled in one write.
+        let chunk = if capacity == requested { chunk } else { capacity };
+        let data = payload(chunk, requested as u64);
         let written = Arc::new(AtomicUsize::new(0));
         let progress = written.clone();
         let writes = capacity / chunk + 1;
@@ -145,13 +159,16 @@ pub(super) fn write_after_capacity(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         let blocked = op.blocked(ctx.timeout);
         let so_far = written.load(Ordering::SeqCst);
         drop(reader);
-        // The writer now fails with EPIPE, which frees its thread.
-        let _ = op.finish("EPIPE once the reader closed", ctx.timeout);
+        // A blocked writer now fails with EPIPE, which frees its thread.
+        let result = op.finish("EPIPE once the reader closed", ctx.timeout);
         match blocked {
-            Err(Finding::Violated(_)) => Err(Finding::violated(
-                format!("a write to block once the pipe holds its capacity of {capacity} bytes"),
-                format!("{} bytes went in without blocking, in writes of {chunk}", writes * chunk),
-            )),
+            Err(Finding::Violated(_)) => match result? {
+                Ok(()) => Err(Finding::violated(
+                    format!("a write to block once the pipe holds its capacity of {capacity} bytes"),
+                    format!("{} bytes went in without blocking, in writes of {chunk}", writes * chunk),
+                )),
+                Err(e) => Err(failed(&format!("the writes of {chunk} bytes up to the capacity"), &e)),
+            },
             Err(other) => Err(other),
             Ok(()) => ensure(
                 so_far == capacity,
@@ -166,24 +183,28 @@ pub(super) fn write_after_capacity(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 /// with the start of the bytes, once they are written.
 pub(super) fn reader_on_data(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
-    ctx.forall((1..=PIPE_BUF, any::<u64>()), |&(len, seed)| {
-        let (reader, mut writer) = open(pipe, None)?;
-        let read = spawn_read(reader, len)?;
-        read.blocked(ctx.timeout)?;
-        let data = payload(len, seed);
-        writer
-            .write_all(&data)
-            .map_err(|e| failed("the write", &e))?;
-        let got = read
-            .finish("the bytes just written", ctx.timeout)?
-            .map_err(|e| failed("the woken read", &e))?;
-        ensure(
-            !got.is_empty(),
-            || "at least one byte".into(),
-            || "end-of-file".into(),
-        )?;
-        same_bytes("the first bytes written", &data[..got.len()], &got)
-    })
+    ctx.forall(
+        labelled("(bytes written, seed)", (1..=PIPE_BUF, any::<u64>())),
+        |case| {
+            let &(len, seed) = &case.value;
+            let (reader, mut writer) = open(pipe, None)?;
+            let read = spawn_read(reader, len)?;
+            read.blocked(ctx.timeout)?;
+            let data = payload(len, seed);
+            writer
+                .write_all(&data)
+                .map_err(|e| failed("the write", &e))?;
+            let got = read
+                .finish("the bytes just written", ctx.timeout)?
+                .map_err(|e| failed("the woken read", &e))?;
+            ensure(
+                !got.is_empty(),
+                || "at least one byte".into(),
+                || "end-of-file".into(),
+            )?;
+            same_bytes("the first bytes written", &data[..got.len()], &got)
+        },
+    )
 }
 
 /// `pipe.wake.reader-on-last-writer-close`: with 1–4 write handles open, a
@@ -191,28 +212,32 @@ pub(super) fn reader_on_data(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 /// reader stays blocked until the last closes, then reads end-of-file.
 pub(super) fn reader_on_last_writer_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
-    ctx.forall(order(1..=4), |order| {
-        let (reader, writer) = open(pipe, None)?;
-        let mut writers = vec![Some(writer)];
-        for _ in 1..order.len() {
-            let clone = writers[0].as_ref().map(|w| w.try_clone()).transpose();
-            writers.push(clone.map_err(|e| failed("cloning the write end", &e))?);
-        }
-        let read = spawn_read(reader, 1)?;
-        read.blocked(ctx.timeout)?;
-        close_in_order(writers, order, &read, ctx)?;
-        let got = read
-            .finish(
-                "end-of-file after the last write handle closed",
-                ctx.timeout,
-            )?
-            .map_err(|e| failed("the woken read", &e))?;
-        ensure(
-            got.is_empty(),
-            || "end-of-file (a read of 0 bytes)".into(),
-            || format!("{} bytes", got.len()),
-        )
-    })
+    ctx.forall(
+        labelled("write handles in closing order", order(1..=4)),
+        |case| {
+            let order = &case.value;
+            let (reader, writer) = open(pipe, None)?;
+            let mut writers = vec![Some(writer)];
+            for _ in 1..order.len() {
+                let clone = writers[0].as_ref().map(|w| w.try_clone()).transpose();
+                writers.push(clone.map_err(|e| failed("cloning the write end", &e))?);
+            }
+            let read = spawn_read(reader, 1)?;
+            read.blocked(ctx.timeout)?;
+            close_in_order(writers, order, &read, ctx)?;
+            let got = read
+                .finish(
+                    "end-of-file after the last write handle closed",
+                    ctx.timeout,
+                )?
+                .map_err(|e| failed("the woken read", &e))?;
+            ensure(
+                got.is_empty(),
+                || "end-of-file (a read of 0 bytes)".into(),
+                || format!("{} bytes", got.len()),
+            )
+        },
+    )
 }
 
 /// `pipe.wake.writer-on-space`: a writer blocks on a full pipe; the pipe is
@@ -221,8 +246,12 @@ pub(super) fn writer_on_space(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     let small = prop::sample::select(vec![1usize, 2, 4, 16]).prop_map(|pages| pages * page_size());
     ctx.forall(
-        (small, 1..=PIPE_BUF, any::<u64>()),
-        |&(capacity, len, seed)| {
+        labelled(
+            "(capacity, bytes in the blocked write, seed)",
+            (small, 1..=PIPE_BUF, any::<u64>()),
+        ),
+        |case| {
+            let &(capacity, len, seed) = &case.value;
             let ((mut reader, mut writer), mut expected) = full_pipe(pipe, capacity, seed, ctx)?;
             let data = payload(len, !seed);
             expected.extend_from_slice(&data);
@@ -259,8 +288,12 @@ pub(super) fn writer_on_reader_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome 
     let _no_fork = no_fork();
     sigpipe_ignored()?;
     ctx.forall(
-        (order(1..=3), 1..=PIPE_BUF, any::<u64>()),
-        |(order, len, seed)| {
+        labelled(
+            "(read handles in closing order, bytes in the blocked write, seed)",
+            (order(1..=3), 1..=PIPE_BUF, any::<u64>()),
+        ),
+        |case| {
+            let (order, len, seed) = &case.value;
             let ((reader, mut writer), _) = full_pipe(pipe, page_size(), *seed, ctx)?;
             let mut readers = vec![Some(reader)];
             for _ in 1..order.len() {
@@ -286,7 +319,8 @@ pub(super) fn writer_on_reader_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome 
 /// fail with EAGAIN.
 pub(super) fn nonblock_would_block(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
-    ctx.forall((0..=PIPE_BUF, 1..=PIPE_BUF, any::<u64>()), |&(pre, len, seed)| {
+    ctx.forall(labelled("(bytes through first, bytes in the refused write, seed)", (0..=PIPE_BUF, 1..=PIPE_BUF, any::<u64>())), |case| {
+        let &(pre, len, seed) = &case.value;
         let (mut reader, mut writer) = open(pipe, None)?;
         reader.set_nonblocking(true).map_err(|e| failed("entering non-blocking mode", &e))?;
         writer.set_nonblocking(true).map_err(|e| failed("entering non-blocking mode", &e))?;

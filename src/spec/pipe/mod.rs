@@ -215,9 +215,8 @@ fn write_chunks(writer: &mut dyn Write, data: &[u8], sizes: &[usize]) -> io::Res
 fn read_chunks(reader: &mut dyn Read, sizes: &[usize]) -> io::Result<Vec<u8>> {
     let mut sizes = sizes.iter().copied().filter(|&s| s > 0).cycle();
     let mut got = Vec::new();
-    let mut buf = Vec::new();
     loop {
-        buf.resize(sizes.next().unwrap_or(4096), 0);
+        let mut buf = vec![0; sizes.next().unwrap_or(4096)];
         match reader.read(&mut buf) {
             Ok(0) => return Ok(got),
             Ok(n) => got.extend_from_slice(&buf[..n]),

@@ -77,7 +77,7 @@ impl<T: Debug + Send + 'static> Op<T> {
             }
             let slice = deadline
                 .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(20));
+                .min(Duration::from_millis(5));
             if observe::wait_thread_asleep(self.tid, slice).is_ok() {
                 // It slept across both samples; whether it returned since decides.
                 return Ok(if self.returned()? {

@@ -17,7 +17,7 @@
 #![allow(unsafe_code)]
 
 use std::io::{self, Write};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -30,8 +30,8 @@ use super::{bounded, failed, no_fork, open, PoisonError, FORKING};
 use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
-use crate::target::TargetError;
-use crate::workload::pipe::{order, payload};
+use crate::target::{observe, TargetError};
+use crate::workload::pipe::{labelled, order, payload};
 
 /// `Ok` when this process ignores `SIGPIPE`, as the Rust runtime arranges;
 /// otherwise a write with no reader would kill the suite itself, so the
@@ -59,8 +59,9 @@ pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     sigpipe_ignored()?;
     ctx.forall(
-        (order(1..=3), 0..=PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>()),
-        |(order, pre, len, seed)| {
+        labelled("(read handles in closing order, bytes written first, bytes in the refused write, seed)", (order(1..=3), 0..=PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>())),
+        |case| {
+            let (order, pre, len, seed) = &case.value;
             let (reader, mut writer) = open(pipe, None)?;
             writer
                 .write_all(&payload(*pre, *seed))
@@ -91,6 +92,51 @@ pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     )
 }
 
+/// Waits, at most `bound`, until no other process holds a descriptor of the
+/// kernel pipe behind `fd`.
+///
+/// Whoever forks in this process (another check starting a program) copies
+/// every descriptor into the child until it `exec`s and close-on-exec drops
+/// them. A read end closed here may live on there for that moment, and a write
+/// then succeeds. Once the read end is closed in this process no new copy can
+/// appear, so when no descendant holds the pipe, the pipe truly has no reader.
+fn sole_holder(fd: BorrowedFd<'_>, bound: Duration) -> Outcome {
+    let Ok(stat) = nix::sys::stat::fstat(fd.as_raw_fd()) else {
+        return Ok(());
+    };
+    let name = format!("pipe:[{}]", stat.st_ino);
+    let holds = |pid: &Pid| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                std::fs::read_link(entry.path())
+                    .is_ok_and(|target| target.as_os_str() == name.as_str())
+            })
+    };
+    let deadline = Instant::now() + bound;
+    loop {
+        let others: Vec<Pid> = observe::descendants(nix::unistd::getpid())
+            .into_iter()
+            .filter(holds)
+            .collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(Finding::hung(
+                format!(
+                    "processes {others:?}, forked from this one, to drop their copies of the pipe"
+                ),
+                observe::describe(&observe::threads(&others)),
+            ));
+        }
+        // Pacing only: each look is itself the observation.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// How the forked writer ended when its `write` failed with `EPIPE`.
 const EXIT_EPIPE: i32 = 3;
 /// How it ended when `write` failed otherwise.
@@ -116,6 +162,7 @@ pub(super) fn default_kills_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             )));
         };
         drop(reader);
+        sole_holder(fd, ctx.timeout)?;
         let seen = run_writer(fd, disposition, ctx.timeout)?;
         let ok = match disposition {
             SigpipeDisposition::Default => seen == WaitOutcome::Signaled(Signal::SIGPIPE),
@@ -219,5 +266,33 @@ fn wait_child(child: Pid, bound: Duration) -> Result<WaitOutcome, Finding> {
                 )))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reference::pipe::Kernel;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn a_write_waits_out_a_child_holding_the_read_end() {
+        let (reader, mut writer) = Kernel.open(None).unwrap();
+        let copy = reader.as_fd().unwrap().try_clone_to_owned().unwrap();
+        let mut child = Command::new("sleep")
+            .arg("0.2")
+            .stdin(Stdio::from(copy))
+            .spawn()
+            .unwrap();
+        drop(reader);
+        sole_holder(writer.as_fd().unwrap(), Duration::from_secs(5)).unwrap();
+        // The only other holder was the child: it must be gone now.
+        assert!(
+            child.try_wait().unwrap().is_some()
+                || !observe::is_alive(Pid::from_raw(child.id() as i32))
+        );
+        let error = writer.write(b"x").unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
+        let _ = child.wait();
     }
 }

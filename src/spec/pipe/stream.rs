@@ -10,7 +10,7 @@ use super::{bounded, failed, no_fork, open, read_chunks, write_chunks};
 use crate::reference::pipe::{PipeImpl, PipeWriter, PIPE_BUF};
 use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
-use crate::workload::pipe::{order, page_size, payload, transfer};
+use crate::workload::pipe::{labelled, order, page_size, payload, transfer};
 
 /// `pipe.order.lossless`: a writer thread and a reader thread move a random
 /// stream with random write and read sizes; the reader must get it byte-exact.
@@ -20,8 +20,8 @@ pub(super) fn order_lossless(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         let (mut reader, mut writer) = open(pipe, None)?;
         let data = payload(t.len, t.seed);
         let sent = data.clone();
-        let writes = t.writes.clone();
-        let reads = t.reads.clone();
+        let writes = t.sizes(&t.writes);
+        let reads = t.sizes(&t.reads);
         let write = Op::spawn("the writer", move || {
             write_chunks(&mut writer, &sent, &writes)
         })?;
@@ -48,36 +48,40 @@ pub(super) fn read_partial(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         any::<u64>(),
         prop::collection::vec(1..=PIPE_BUF, 1..=4),
     );
-    ctx.forall(case, |&(k, extra, seed, ref writes)| {
-        let (reader, writer) = open(pipe, None)?;
-        let data = payload(k, seed);
-        let sent = data.clone();
-        let writes = writes.clone();
-        let (_writer, wrote) = bounded(writer, "the writes", ctx.timeout, move |w| {
-            write_chunks(w, &sent, &writes)
-        })?;
-        wrote.map_err(|e| failed("the writes", &e))?;
-        let (_reader, read) = bounded(
-            reader,
-            "a read with a larger buffer",
-            ctx.timeout,
-            move |r| {
-                let mut buf = vec![0; k + extra];
-                r.read(&mut buf).map(|n| {
-                    buf.truncate(n);
-                    buf
-                })
-            },
-        )?;
-        same_bytes(
-            &format!(
-                "one read with a {}-byte buffer on a pipe holding {k}",
-                k + extra
-            ),
-            &data,
-            &read.map_err(|e| failed("the read", &e))?,
-        )
-    })
+    ctx.forall(
+        labelled("(bytes in the pipe, extra buffer, seed, write sizes)", case),
+        |case| {
+            let &(k, extra, seed, ref writes) = &case.value;
+            let (reader, writer) = open(pipe, None)?;
+            let data = payload(k, seed);
+            let sent = data.clone();
+            let writes = writes.clone();
+            let (_writer, wrote) = bounded(writer, "the writes", ctx.timeout, move |w| {
+                write_chunks(w, &sent, &writes)
+            })?;
+            wrote.map_err(|e| failed("the writes", &e))?;
+            let (_reader, read) = bounded(
+                reader,
+                "a read with a larger buffer",
+                ctx.timeout,
+                move |r| {
+                    let mut buf = vec![0; k + extra];
+                    r.read(&mut buf).map(|n| {
+                        buf.truncate(n);
+                        buf
+                    })
+                },
+            )?;
+            same_bytes(
+                &format!(
+                    "one read with a {}-byte buffer on a pipe holding {k}",
+                    k + extra
+                ),
+                &data,
+                &read.map_err(|e| failed("the read", &e))?,
+            )
+        },
+    )
 }
 
 /// `pipe.eof.after-last-writer`: several write handles each write a part and
@@ -91,67 +95,76 @@ pub(super) fn eof_after_last_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         prop::collection::vec(0..=PIPE_BUF, 4),
         any::<u64>(),
     );
-    ctx.forall(case, |(order, sizes, seed)| {
-        let (mut reader, writer) = open(pipe, None)?;
-        let mut writers: Vec<Option<Box<dyn PipeWriter>>> = vec![Some(writer)];
-        for _ in 1..order.len() {
-            let clone = writers[0].as_ref().map(|w| w.try_clone()).transpose();
-            writers.push(clone.map_err(|e| failed("cloning the write end", &e))?);
-        }
-        if let Err(e) = reader.set_nonblocking(true) {
-            return Err(Finding::Skipped(format!(
-                "the pipe has no non-blocking mode: {e}"
-            )));
-        }
-        let data = payload(sizes.iter().sum(), *seed);
-        let (mut expected, mut got) = (Vec::new(), Vec::new());
-        let mut rest = &data[..];
-        for (step, &i) in order.iter().enumerate() {
-            let (part, tail) = rest.split_at(sizes[step]);
-            rest = tail;
-            let mut writer = writers[i]
-                .take()
-                .unwrap_or_else(|| unreachable!("each handle closes once"));
-            writer.write_all(part).map_err(|e| failed("a write", &e))?;
-            expected.extend_from_slice(part);
-            drop(writer);
-            let open_left = order.len() - step - 1;
-            if open_left == 0 {
-                break;
+    ctx.forall(
+        labelled(
+            "(write handles in closing order, bytes each writes, seed)",
+            case,
+        ),
+        |case| {
+            let (order, sizes, seed) = &case.value;
+            let (mut reader, writer) = open(pipe, None)?;
+            let mut writers: Vec<Option<Box<dyn PipeWriter>>> = vec![Some(writer)];
+            for _ in 1..order.len() {
+                let clone = writers[0].as_ref().map(|w| w.try_clone()).transpose();
+                writers.push(clone.map_err(|e| failed("cloning the write end", &e))?);
             }
-            let mut buf = [0u8; 4096];
-            loop {
-                match reader.read(&mut buf) {
-                    Ok(0) => {
-                        return Err(Finding::violated(
-                            format!("no end-of-file while {open_left} write handle(s) are open"),
-                            format!(
-                                "end-of-file after {} of {} handles closed",
-                                step + 1,
-                                order.len()
-                            ),
-                        ))
-                    }
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e) => return Err(failed("a non-blocking read", &e)),
+            if let Err(e) = reader.set_nonblocking(true) {
+                return Err(Finding::Skipped(format!(
+                    "the pipe has no non-blocking mode: {e}"
+                )));
+            }
+            let data = payload(sizes.iter().sum(), *seed);
+            let (mut expected, mut got) = (Vec::new(), Vec::new());
+            let mut rest = &data[..];
+            for (step, &i) in order.iter().enumerate() {
+                let (part, tail) = rest.split_at(sizes[step]);
+                rest = tail;
+                let mut writer = writers[i]
+                    .take()
+                    .unwrap_or_else(|| unreachable!("each handle closes once"));
+                writer.write_all(part).map_err(|e| failed("a write", &e))?;
+                expected.extend_from_slice(part);
+                drop(writer);
+                let open_left = order.len() - step - 1;
+                if open_left == 0 {
+                    break;
                 }
+                let mut buf = [0u8; 4096];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) => {
+                            return Err(Finding::violated(
+                                format!(
+                                    "no end-of-file while {open_left} write handle(s) are open"
+                                ),
+                                format!(
+                                    "end-of-file after {} of {} handles closed",
+                                    step + 1,
+                                    order.len()
+                                ),
+                            ))
+                        }
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) => return Err(failed("a non-blocking read", &e)),
+                    }
+                }
+                same_bytes("the bytes written so far, all readable", &expected, &got)?;
             }
-            same_bytes("the bytes written so far, all readable", &expected, &got)?;
-        }
-        reader
-            .set_nonblocking(false)
-            .map_err(|e| failed("leaving non-blocking mode", &e))?;
-        let read = Op::spawn("the read after the last close", move || {
-            read_chunks(&mut reader, &[4096])
-        })?;
-        let tail = read.finish(
-            "end-of-file after the last write handle closed",
-            ctx.timeout,
-        )?;
-        got.extend(tail.map_err(|e| failed("the final reads", &e))?);
-        same_bytes("every byte written, then end-of-file", &expected, &got)
-    })
+            reader
+                .set_nonblocking(false)
+                .map_err(|e| failed("leaving non-blocking mode", &e))?;
+            let read = Op::spawn("the read after the last close", move || {
+                read_chunks(&mut reader, &[4096])
+            })?;
+            let tail = read.finish(
+                "end-of-file after the last write handle closed",
+                ctx.timeout,
+            )?;
+            got.extend(tail.map_err(|e| failed("the final reads", &e))?);
+            same_bytes("every byte written, then end-of-file", &expected, &got)
+        },
+    )
 }
 
 /// `pipe.atomic.up-to-pipe-buf`: 2–4 writer threads each write records of
@@ -168,8 +181,12 @@ pub(super) fn atomic_up_to_pipe_buf(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         1..=PIPE_BUF
     ];
     ctx.forall(
-        (2..=4usize, 4..=24usize, size),
-        |&(writers, records, size)| {
+        labelled(
+            "(writers, records each, record size)",
+            (2..=4usize, 4..=24usize, size),
+        ),
+        |case| {
+            let &(writers, records, size) = &case.value;
             let (mut reader, writer) = open(pipe, Some(page_size()))?;
             let mut ops = Vec::new();
             for tag in 1..=writers {
