@@ -16,7 +16,8 @@
 use std::io::{self, Read};
 use std::mem::MaybeUninit;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr};
-use std::sync::Arc;
+use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -294,14 +295,25 @@ fn summarize(seen: &[String]) -> String {
 /// `socket.write.sigpipe-after-peer-closed`: under the default disposition the
 /// writer dies of SIGPIPE; checked in a forked child, which the parent waits for.
 fn sigpipe_after_peer_closed(transport: &Transport, ctx: &super::Ctx) -> Outcome {
+    // One such fork at a time: a child forked by a concurrent check must not
+    // inherit (and so keep open) the peer this check has just closed.
+    static FORK: Mutex<()> = Mutex::new(());
+    let _one_at_a_time = FORK.lock().unwrap_or_else(|e| e.into_inner());
     let (a, b) = transport.pair(ctx.timeout)?;
     drop(b);
     // Computed before the fork: the child must not allocate.
     let attempts = ctx.timeout.as_millis().max(1) as usize;
-    // SAFETY: the child only calls sigaction (set_sigpipe), write, nanosleep and
-    // _exit, all async-signal-safe, on data that exists before the fork.
+    let fd = a.as_raw_fd() as libc::c_uint;
+    // SAFETY: the child only calls close_range, sigaction (set_sigpipe), write,
+    // nanosleep and _exit, all async-signal-safe, on data that exists before the fork.
     let child = match unsafe { sys::fork() }.map_err(|e| setup("fork", e.into()))? {
         ForkResult::Child => {
+            // SAFETY: close_range(2) only closes descriptors; none but `a` is used
+            // from here on, and dropping none of them runs code in this child.
+            unsafe {
+                libc::close_range(3, fd - 1, 0);
+                libc::close_range(fd + 1, libc::c_uint::MAX, 0);
+            }
             let code = if sys::set_sigpipe(SigpipeDisposition::Default).is_err() {
                 3
             } else {

@@ -1,0 +1,136 @@
+//! The reference servers (`ipcspec serve`): every variant echoes byte for byte
+//! over TCP/IPv4, TCP/IPv6 and Unix sockets, and a client that vanishes
+//! mid-echo never takes a server down.
+
+use std::io::Read;
+use std::net::Shutdown;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use ipcspec::reference::server::send_all;
+use ipcspec::reference::socket::{connect, Endpoint};
+use ipcspec::target::{CommandSpec, Target, TargetConfig};
+use rstest::rstest;
+use socket2::Socket;
+
+const BOUND: Duration = Duration::from_secs(10);
+
+/// A running `ipcspec serve`, and where it listens.
+struct Server {
+    target: Target,
+    endpoint: Endpoint,
+    _dir: tempfile::TempDir,
+}
+
+fn start(variant: &str, transport: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("echo.sock");
+    let mut args = vec!["serve".to_string(), "--variant".into(), variant.into()];
+    match transport {
+        "tcp4" => args.extend(["--port", "0"].map(String::from)),
+        "tcp6" => args.extend(["--host", "::1", "--port", "0"].map(String::from)),
+        _ => args.extend(["--unix".to_string(), socket.to_string_lossy().into_owned()]),
+    }
+    let command = CommandSpec {
+        program: env!("CARGO_BIN_EXE_ipcspec").into(),
+        args,
+    };
+    let mut target = Target::spawn(TargetConfig::new(command)).unwrap();
+    let deadline = Instant::now() + BOUND;
+    let addr = loop {
+        let said = target
+            .output()
+            .iter()
+            .find_map(|l| l.strip_prefix("stderr: listening on ").map(str::to_string));
+        if let Some(addr) = said {
+            break addr;
+        }
+        assert!(
+            target.try_status().is_none(),
+            "serve exited at start: {:?}",
+            target.output()
+        );
+        assert!(Instant::now() < deadline, "serve never said `listening on`");
+        // Pacing only: the line is the readiness signal.
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let endpoint = match transport {
+        "unix" => Endpoint::Unix(PathBuf::from(&addr)),
+        _ => {
+            let (host, port) = addr.rsplit_once(':').unwrap();
+            Endpoint::Tcp {
+                host: host.trim_matches(['[', ']']).to_string(),
+                port: port.parse().unwrap(),
+            }
+        }
+    };
+    Server {
+        target,
+        endpoint,
+        _dir: dir,
+    }
+}
+
+fn client(server: &Server) -> Socket {
+    let conn = connect(&server.endpoint).unwrap();
+    conn.set_read_timeout(Some(BOUND)).unwrap();
+    conn.set_write_timeout(Some(BOUND)).unwrap();
+    conn
+}
+
+/// Sends `payload` (from a thread, so a large one cannot deadlock), half-closes, reads to EOF.
+fn echo_through(conn: Socket, payload: Vec<u8>) -> Vec<u8> {
+    let sender = conn.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        send_all(&sender, &payload).unwrap();
+        sender.shutdown(Shutdown::Write).unwrap();
+    });
+    let mut back = Vec::new();
+    (&conn).read_to_end(&mut back).unwrap();
+    writer.join().unwrap();
+    back
+}
+
+fn binary_payload(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| if i % 7 == 0 { 0 } else { (i * 31 % 251) as u8 })
+        .collect()
+}
+
+#[rstest]
+fn serve_echoes_bytes_exactly(
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("tcp4", "tcp6", "unix")] transport: &str,
+) {
+    let server = start(variant, transport);
+    for len in [0, 1, 3 << 20] {
+        let payload = binary_payload(len);
+        let back = echo_through(client(&server), payload.clone());
+        assert!(
+            back == payload,
+            "{variant} over {transport}: {len} bytes sent, {} came back",
+            back.len()
+        );
+    }
+}
+
+#[rstest]
+fn serve_survives_a_client_that_vanishes_mid_echo(
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+) {
+    let server = start(variant, "tcp4");
+    // 8 MiB never read back: the server's sends hit a closed peer (EPIPE or ECONNRESET).
+    let conn = client(&server);
+    conn.set_nonblocking(true).unwrap();
+    // As much as the buffers take, without ever blocking; the rest is never sent.
+    let _ = send_all(&conn, &binary_payload(8 << 20));
+    drop(conn);
+    let mut server = server;
+    let payload = binary_payload(100_000);
+    assert_eq!(echo_through(client(&server), payload.clone()), payload);
+    assert!(
+        server.target.try_status().is_none(),
+        "the server died: {:?}",
+        server.target.output()
+    );
+}
