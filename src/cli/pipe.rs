@@ -33,7 +33,7 @@ pub fn run(args: &PipeArgs) -> anyhow::Result<i32> {
         .map(|v| v.get_name().to_string());
     let suites: Vec<_> = spec::reference_suites(Profile::Pipe, &super::references()?)
         .into_iter()
-        .filter(|s| wanted.as_ref().map_or(true, |w| *w == s.label))
+        .filter(|s| wanted.as_ref().is_none_or(|w| *w == s.label))
         .collect();
     super::run_suites(&suites, &args.opts)
 }

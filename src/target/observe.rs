@@ -165,6 +165,36 @@ impl Syscall {
         }
     }
 
+    /// The file descriptor the call works on, for calls whose first argument is one.
+    pub fn fd(&self) -> Option<i64> {
+        let fd_first = matches!(
+            self.name()?,
+            "read"
+                | "write"
+                | "readv"
+                | "writev"
+                | "pread64"
+                | "pwrite64"
+                | "recvfrom"
+                | "sendto"
+                | "recvmsg"
+                | "sendmsg"
+                | "accept"
+                | "accept4"
+                | "connect"
+                | "flock"
+                | "splice"
+                | "epoll_wait"
+                | "epoll_pwait"
+                | "epoll_pwait2"
+                | "close"
+        );
+        match self {
+            Syscall::In { args, .. } if fd_first => Some(args[0] as i32 as i64),
+            _ => None,
+        }
+    }
+
     /// Whether the call can only return on an outside event (no timeout).
     pub fn is_indefinite(&self) -> bool {
         let Syscall::In { nr, args } = self else {
@@ -259,7 +289,10 @@ impl fmt::Display for ThreadState {
             Syscall::In { nr, args } => {
                 let name =
                     syscall_name(*nr).map_or_else(|| format!("syscall {nr}"), str::to_string);
-                write!(f, ", in {name}(fd/arg0 {})", args[0] as i64)?;
+                match self.syscall.fd() {
+                    Some(fd) => write!(f, ", in {name}(fd {fd})")?,
+                    None => write!(f, ", in {name}(0x{:x}, ...)", args[0])?,
+                }
             }
             Syscall::Unknown => {}
         }
@@ -384,7 +417,8 @@ pub fn wait_thread_asleep(tid: Pid, bound: Duration) -> Result<ThreadState, Opti
                 return Ok(b.clone());
             }
         }
-        if Instant::now() >= deadline {
+        // A thread that has exited will never fall asleep: no need to wait out the bound.
+        if second.is_none() || Instant::now() >= deadline {
             return Err(second);
         }
         // Pacing only.
