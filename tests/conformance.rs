@@ -141,7 +141,7 @@ fn trials() -> Result<Vec<Trial>, String> {
                 Profile::Shell,
             ]
             .into_iter()
-            .filter(|p| profile.map_or(true, |wanted| wanted == *p))
+            .filter(|p| profile.is_none_or(|wanted| wanted == *p))
             .flat_map(|p| spec::reference_suites(p, &refs))
             .collect()
         }
