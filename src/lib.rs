@@ -6,10 +6,12 @@
 //! - [`target`]: launching and observing a program under test;
 //! - [`workload`]: proptest strategies for payloads, chunkings and schedules;
 //! - [`report`]: rendering results for people and machines;
+//! - [`grade`]: grading many submissions from a manifest;
 //! - [`sys`]: the only `unsafe` code.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod grade;
 pub mod reference;
 pub mod report;
 pub mod spec;

@@ -1,1 +1,202 @@
-fn main() {}
+//! The whole spec as named tests: `cargo test --test conformance`.
+//!
+//! Every applicable property of every reference suite (the kernel and the
+//! built-in references, for every profile) becomes one test named
+//! `ID::LABEL`, e.g. `pipe.eof.after-last-writer::kernel` (`ID::target` for
+//! the program `IPCSPEC_TARGET` names, relative to the crate's root), so
+//! `cargo test --test conformance -- eof` filters as users expect and
+//! `cargo nextest run --test conformance` partitions and reports them like
+//! any other test. A failing check fails its test with the human
+//! explanation and the command that replays it; a skipped check is an
+//! ignored test with the reason.
+//!
+//! Environment variables point the same tests at any program instead:
+//!
+//! | variable           | meaning                                                        |
+//! |--------------------|----------------------------------------------------------------|
+//! | `IPCSPEC_TARGET`   | the command to check, split like a shell (`./echo {port}`)     |
+//! | `IPCSPEC_PROFILE`  | its profile (`server`, `client`, `relay`, `shell`); without a target, only this profile's references |
+//! | `IPCSPEC_VARIANT`  | the variant the target claims (`fork`, `pool:4`, ...)          |
+//! | `IPCSPEC_SEED`     | the seed of the random workloads                               |
+//! | `IPCSPEC_CASES`    | random cases per randomized property                           |
+//! | `IPCSPEC_TIMEOUT`  | the bound, in seconds, on any single wait                      |
+//!
+//! An invalid combination stops the run with one line on stderr and exit 2.
+//!
+//! Tests run one at a time (checks fork, and a forked child would inherit
+//! the pipes of checks running on other threads); `--test-threads N` or
+//! `RUST_TEST_THREADS` override that, and nextest runs each test in a
+//! process of its own anyway.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::ValueEnum;
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+
+use ipcspec::report::explanation;
+use ipcspec::spec::{self, Ctx, Profile, PropertyResult, References, Suite, Verdict};
+use ipcspec::target::command::shell_quote;
+use ipcspec::target::CommandSpec;
+
+/// The variables this harness reads, in the order a replay line sets them.
+const VARIABLES: [&str; 6] = [
+    "IPCSPEC_TARGET",
+    "IPCSPEC_PROFILE",
+    "IPCSPEC_VARIANT",
+    "IPCSPEC_SEED",
+    "IPCSPEC_CASES",
+    "IPCSPEC_TIMEOUT",
+];
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // Checks fork inside this process: a child forked for one check inherits
+    // the pipe ends another thread holds open, and that thread's EOF never
+    // comes. One at a time unless asked (nextest runs each in its own process).
+    args.test_threads = args
+        .test_threads
+        .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok())
+        .or(Some(1));
+    match trials() {
+        Ok(trials) => libtest_mimic::run(&args, trials).exit(),
+        Err(message) => {
+            eprintln!("ipcspec conformance: {message}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// A variable's value; an empty one counts as unset.
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &str, what: &str) -> Result<Option<T>, String> {
+    var(name)
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| format!("{name}=`{v}` is not {what}"))
+        })
+        .transpose()
+}
+
+fn trials() -> Result<Vec<Trial>, String> {
+    let profile = var("IPCSPEC_PROFILE")
+        .map(|p| {
+            Profile::from_str(&p, true).map_err(|_| {
+                format!("IPCSPEC_PROFILE=`{p}` is not a profile (pipe, socket, server, client, relay, shell)")
+            })
+        })
+        .transpose()?;
+    let variant = var("IPCSPEC_VARIANT");
+    let mut ctx = Ctx::default();
+    if let Some(seed) = parsed("IPCSPEC_SEED", "a number")? {
+        ctx.seed = seed;
+    }
+    if let Some(cases) = parsed("IPCSPEC_CASES", "a number of cases")? {
+        ctx.cases = cases;
+    }
+    if let Some(seconds) = parsed::<f64>("IPCSPEC_TIMEOUT", "a number of seconds")? {
+        if !(seconds > 0.0 && seconds.is_finite()) {
+            return Err(format!(
+                "IPCSPEC_TIMEOUT=`{seconds}` is not a positive number of seconds"
+            ));
+        }
+        ctx.timeout = Duration::from_secs_f64(seconds);
+    }
+    let refs = References {
+        bin: env!("CARGO_BIN_EXE_ipcspec").into(),
+    };
+    let target = var("IPCSPEC_TARGET").is_some();
+    let suites = match var("IPCSPEC_TARGET") {
+        Some(line) => {
+            let profile = profile
+                .ok_or("IPCSPEC_TARGET needs IPCSPEC_PROFILE (server, client, relay or shell)")?;
+            let argv =
+                shell_words::split(&line).map_err(|e| format!("IPCSPEC_TARGET=`{line}`: {e}"))?;
+            let command = CommandSpec::new(&argv).map_err(|e| format!("IPCSPEC_TARGET: {e}"))?;
+            vec![
+                spec::target_suite(profile, command, variant.as_deref(), &refs)
+                    .map_err(|e| e.to_string())?,
+            ]
+        }
+        None => {
+            if variant.is_some() {
+                return Err(
+                    "IPCSPEC_VARIANT needs IPCSPEC_TARGET: it is the variant the target claims"
+                        .into(),
+                );
+            }
+            // Kernel and references must never fail: keep what proptest finds there forever.
+            ctx.regressions =
+                Some(concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions").into());
+            [
+                Profile::Pipe,
+                Profile::Socket,
+                Profile::Server,
+                Profile::Client,
+                Profile::Relay,
+                Profile::Shell,
+            ]
+            .into_iter()
+            .filter(|p| profile.is_none_or(|wanted| wanted == *p))
+            .flat_map(|p| spec::reference_suites(p, &refs))
+            .collect()
+        }
+    };
+    let mut trials = Vec::new();
+    for suite in suites.into_iter().map(Arc::new) {
+        for index in 0..suite.checks.len() {
+            let label = if target { "target" } else { &suite.label };
+            let name = trial_name(suite.checks[index].meta.id, label);
+            let (suite, ctx) = (suite.clone(), ctx.clone());
+            trials.push(Trial::ignorable_test(name.clone(), move || {
+                run(&suite, index, &ctx, &name)
+            }));
+        }
+    }
+    Ok(trials)
+}
+
+/// `ID::LABEL` (`ID::target` for `IPCSPEC_TARGET`), with the label's blanks
+/// made dashes so that every test runner passes the name around as one word.
+fn trial_name(id: &str, label: &str) -> String {
+    let label: String = label.split_whitespace().collect::<Vec<_>>().join("-");
+    format!("{id}::{label}")
+}
+
+fn run(suite: &Suite, index: usize, ctx: &Ctx, name: &str) -> Result<Completion, Failed> {
+    let check = &suite.checks[index];
+    let started = Instant::now();
+    let verdict = Verdict::from(check.check(ctx));
+    match verdict {
+        Verdict::Pass => Ok(Completion::Completed),
+        Verdict::Skip { reason } => Ok(Completion::ignored_with(reason)),
+        verdict => {
+            let result = PropertyResult {
+                meta: check.meta,
+                verdict,
+                seconds: started.elapsed(),
+                replay: Some(replay(ctx, name)),
+            };
+            Err(format!("{}\n{}", suite.label, explanation(&result)).into())
+        }
+    }
+}
+
+/// The command that reruns one test with the same workload.
+fn replay(ctx: &Ctx, name: &str) -> String {
+    let mut words: Vec<String> = VARIABLES
+        .iter()
+        .filter(|&&v| v != "IPCSPEC_SEED")
+        .filter_map(|&v| var(v).map(|value| format!("{v}={}", shell_quote(&value))))
+        .collect();
+    words.insert(0, format!("IPCSPEC_SEED={}", ctx.seed));
+    words.push(format!(
+        "cargo test --test conformance -- --exact {}",
+        shell_quote(name)
+    ));
+    words.join(" ")
+}

@@ -6,7 +6,9 @@
 //! could not be run (one line on stderr, never a panic).
 
 mod client;
+mod grade;
 mod pipe;
+mod progress;
 mod relay;
 mod serve;
 mod server;
@@ -14,11 +16,13 @@ mod shell;
 mod socket;
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use ipcspec::report::{self, Format, Report};
+use ipcspec::report::{self, Format, Report, Weights};
 use ipcspec::spec::{self, Ctx, Profile, References, Selection, Suite};
 
 /// A property-tested conformance suite for pipes, sockets and echo servers.
@@ -36,6 +40,8 @@ enum Command {
     /// Check an implementation against the spec.
     #[command(subcommand)]
     Check(CheckCommand),
+    /// Build and check every submission a manifest lists; write reports and a summary.
+    Grade(grade::GradeArgs),
     /// The reference relay: stdin to stdout through a pipe to a forked child.
     Relay,
     /// The reference mini-shell: runs each line of stdin as a pipeline.
@@ -102,6 +108,23 @@ pub struct CheckOpts {
     /// List the properties that would be checked, and stop.
     #[arg(long)]
     pub list: bool,
+    /// Points per property, for `--format gradescope`: a TOML file of `"ID-pattern" = points`.
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// Also write the reports in FORMAT to PATH (e.g. `junit:report.xml`); repeatable.
+    #[arg(long, value_name = "FORMAT:PATH", value_parser = report_destination)]
+    pub report: Vec<(Format, PathBuf)>,
+}
+
+fn report_destination(text: &str) -> Result<(Format, PathBuf), String> {
+    let (format, path) = text
+        .split_once(':')
+        .filter(|(_, path)| !path.is_empty())
+        .ok_or_else(|| format!("`{text}` is not FORMAT:PATH (e.g. junit:report.xml)"))?;
+    let format = Format::from_str(format, true).map_err(|_| {
+        format!("`{format}` is not a format (human, json, junit, gradescope, markdown)")
+    })?;
+    Ok((format, PathBuf::from(path)))
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -130,42 +153,50 @@ impl CheckOpts {
     }
 }
 
-/// The command line that reproduces this run, without `--only`/`--seed`,
-/// to which a failure's replay appends its own.
-pub fn replay_base() -> String {
+/// The command line that reproduces this run for a person: without
+/// `--only`, `--seed`, `--report` and `--format` (a replay explains itself
+/// in the human format), split where a failure's `--only ID --seed S` goes: the
+/// options part, and the ` -- TARGET...` part (empty when there is none),
+/// since nothing may follow the `--` but the target.
+pub fn replay_base() -> (String, String) {
     let mut args = std::env::args();
     let program = args.next().unwrap_or_else(|| "ipcspec".into());
-    let mut words = vec![program];
+    let mut head = vec![program];
     let mut skip_value = false;
-    for arg in args {
-        if skip_value {
-            skip_value = false;
+    for arg in args.by_ref() {
+        if arg == "--" {
+            break;
+        }
+        if std::mem::take(&mut skip_value) {
             continue;
         }
-        if arg == "--only" || arg == "--seed" {
+        let dropped = ["--only", "--seed", "--report", "--format"];
+        if dropped.contains(&arg.as_str()) {
             skip_value = true;
-            continue;
-        }
-        if arg.starts_with("--only=") || arg.starts_with("--seed=") {
-            continue;
-        }
-        words.push(arg);
-    }
-    // The `--` separator must stay last before the target: insert before it.
-    let split = words.iter().position(|w| w == "--").unwrap_or(words.len());
-    let (head, tail) = words.split_at(split);
-    head.iter()
-        .map(|w| ipcspec::target::command::shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
-        + &tail
+        } else if !dropped
             .iter()
-            .map(|w| format!(" {}", ipcspec::target::command::shell_quote(w)))
-            .collect::<String>()
+            .any(|flag| arg.starts_with(&format!("{flag}=")))
+        {
+            head.push(arg);
+        }
+    }
+    let quote = |w: &String| ipcspec::target::command::shell_quote(w);
+    let tail: String = args.map(|w| format!(" {}", quote(&w))).collect();
+    let head = head.iter().map(quote).collect::<Vec<_>>().join(" ");
+    (
+        head,
+        if tail.is_empty() {
+            tail
+        } else {
+            format!(" --{tail}")
+        },
+    )
 }
 
-/// Runs `suites` as `opts` say and prints the reports; returns the exit code.
-/// With `--list`, prints the IDs that would be checked instead.
+/// Runs `suites` as `opts` say and prints the reports (and writes the
+/// `--report` files); returns the exit code. With `--list`, prints the IDs
+/// that would be checked instead. A progress bar on stderr shows which
+/// property runs, when stderr is a terminal.
 pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
     let selection = opts.selection();
     if opts.list {
@@ -176,15 +207,40 @@ pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
         }
         return Ok(0);
     }
+    // A bad weights file must stop the run before any check starts.
+    let weights = match &opts.weights {
+        Some(path) => Weights::load(path)?,
+        None => Weights::default(),
+    };
     let ctx = opts.ctx();
-    let replay = replay_base();
+    let (replay, target) = replay_base();
+    let bar = progress::bar(suites, &selection);
+    let mut done = 0;
     let reports: Vec<Report> = suites
         .iter()
-        .map(|suite| suite.run(&ctx, &selection, Some(&replay), |_| {}))
+        .map(|suite| {
+            let mut report = suite.run(&ctx, &selection, Some(&replay), |meta| {
+                progress::step(&bar, done, &suite.label, meta.id);
+                done += 1;
+            });
+            // `Suite::run` appends `--only ID --seed S`; the target goes after them.
+            for line in report.results.iter_mut().filter_map(|r| r.replay.as_mut()) {
+                line.push_str(&target);
+            }
+            report
+        })
         .collect();
+    bar.finish_and_clear();
+    for (format, path) in &opts.report {
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?,
+        );
+        report::render_weighted(&reports, *format, &weights, &mut file)?;
+        file.flush()?;
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    report::render(&reports, opts.format, &mut out)?;
+    report::render_weighted(&reports, opts.format, &weights, &mut out)?;
     out.flush()?;
     Ok(report::exit_code(&reports))
 }
@@ -230,9 +286,9 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    // Only checks start targets to kill on Ctrl-C; the handler's thread would make
-    // the reference programs multi-threaded, and the forking ones must not be.
-    if matches!(cli.command, Command::Check(_)) {
+    // Only checks and grading start targets to kill on Ctrl-C; the handler's thread
+    // would make the reference programs multi-threaded, and the forking ones must not be.
+    if matches!(cli.command, Command::Check(_) | Command::Grade(_)) {
         if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
             eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
         }
@@ -240,6 +296,7 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::List(args) => list(args),
         Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
+        Command::Grade(args) => grade::run(args),
         Command::Check(CheckCommand::Relay(args)) => relay::check(args),
         Command::Check(CheckCommand::Shell(args)) => shell::check(args),
         Command::Relay => relay::relay(),

@@ -2,49 +2,25 @@
 //! failure the rule, expected vs observed, the smallest input, the target's
 //! last words and the command that replays it.
 
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use super::Report;
-use crate::spec::{Failure, Verdict};
+use crate::spec::{PropertyResult, Verdict};
 
 pub(super) fn render(reports: &[Report], out: &mut dyn Write) -> io::Result<()> {
     for report in reports {
-        let variant = report
-            .variant
-            .as_deref()
-            .map(|v| format!(" as {v}"))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{} {}{variant}  (seed {})",
-            report.profile.name(),
-            report.target,
-            report.seed
-        )?;
+        writeln!(out, "{}  (seed {})", report.title(), report.seed)?;
         for result in &report.results {
-            let (mark, word) = match &result.verdict {
-                Verdict::Pass => ("✓", "pass"),
-                Verdict::Fail(_) => ("✗", "FAIL"),
-                Verdict::Hang(_) => ("⧗", "HANG"),
-                Verdict::Skip { .. } => ("-", "skip"),
-                Verdict::Error { .. } => ("!", "ERROR"),
-            };
+            let (mark, word) = mark(&result.verdict);
             writeln!(
                 out,
                 "  {mark} {word:<5} {:<48} {:>6.2} s",
                 result.meta.id,
                 result.seconds.as_secs_f64()
             )?;
-            match &result.verdict {
-                Verdict::Fail(failure) | Verdict::Hang(failure) => {
-                    explain(out, result.meta.statement, result.meta.source, failure)?;
-                    if let Some(replay) = &result.replay {
-                        writeln!(out, "      replay:   {replay}")?;
-                    }
-                }
-                Verdict::Skip { reason } => writeln!(out, "      why:      {reason}")?,
-                Verdict::Error { message } => writeln!(out, "      error:    {message}")?,
-                Verdict::Pass => {}
+            for line in explanation(result).lines() {
+                writeln!(out, "      {line}")?;
             }
         }
         let (pass, fail, skip, error) = report.counts();
@@ -56,38 +32,86 @@ pub(super) fn render(reports: &[Report], out: &mut dyn Write) -> io::Result<()> 
     Ok(())
 }
 
-fn explain(
-    out: &mut dyn Write,
-    statement: &str,
-    source: &str,
-    failure: &Failure,
-) -> io::Result<()> {
-    writeln!(out, "      rule:     {statement} (lecture: {source})")?;
-    writeln!(out, "      expected: {}", indent(&failure.expected))?;
-    writeln!(out, "      observed: {}", indent(&failure.observed))?;
-    if let Some(input) = &failure.counterexample {
-        writeln!(out, "      smallest input:\n{}", block(input))?;
+/// The mark and word the human and Markdown reports show for a verdict.
+pub(super) fn mark(verdict: &Verdict) -> (&'static str, &'static str) {
+    match verdict {
+        Verdict::Pass => ("✓", "pass"),
+        Verdict::Fail(_) => ("✗", "FAIL"),
+        Verdict::Hang(_) => ("⧗", "HANG"),
+        Verdict::Skip { .. } => ("-", "skip"),
+        Verdict::Error { .. } => ("!", "ERROR"),
     }
-    if let Some(threads) = &failure.threads {
-        writeln!(out, "      threads:\n{}", block(threads))?;
+}
+
+/// Everything a reader needs about one result, as plain text: for a failure
+/// the rule, expected vs observed, the smallest input, the threads, the
+/// target's last output and the replay command; for a skip or an error the
+/// reason; nothing for a pass. Every format that explains a result uses this.
+pub fn explanation(result: &PropertyResult) -> String {
+    let mut text = String::new();
+    match &result.verdict {
+        Verdict::Fail(failure) | Verdict::Hang(failure) => {
+            let meta = result.meta;
+            let _ = writeln!(
+                text,
+                "rule:     {} (lecture: {})",
+                meta.statement, meta.source
+            );
+            let _ = writeln!(text, "expected: {}", indent(&failure.expected));
+            let _ = writeln!(text, "observed: {}", indent(&failure.observed));
+            for (title, body) in [
+                ("smallest input", failure.counterexample.clone()),
+                ("threads", failure.threads.clone()),
+                (
+                    "target's last output",
+                    (!failure.output.is_empty()).then(|| failure.output.join("\n")),
+                ),
+            ] {
+                if let Some(body) = body {
+                    let _ = writeln!(text, "{title}:\n{}", block(&body));
+                }
+            }
+            if let Some(replay) = &result.replay {
+                let _ = writeln!(text, "replay:   {replay}");
+            }
+        }
+        Verdict::Skip { reason } => {
+            let _ = writeln!(text, "why:      {reason}");
+        }
+        Verdict::Error { message } => {
+            let _ = writeln!(text, "error:    {message}");
+        }
+        Verdict::Pass => {}
     }
-    if !failure.output.is_empty() {
-        writeln!(
-            out,
-            "      target's last output:\n{}",
-            block(&failure.output.join("\n"))
-        )?;
+    text
+}
+
+/// The one-line summary of a result that is not a pass: "expected X, was Y".
+pub(super) fn headline(result: &PropertyResult) -> String {
+    match &result.verdict {
+        Verdict::Fail(f) => format!(
+            "expected {}, was {}",
+            first_line(&f.expected),
+            first_line(&f.observed)
+        ),
+        Verdict::Hang(f) => format!("hang: awaited {}", first_line(&f.expected)),
+        Verdict::Skip { reason } => format!("skipped: {reason}"),
+        Verdict::Error { message } => message.clone(),
+        Verdict::Pass => "pass".into(),
     }
-    Ok(())
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
 }
 
 fn indent(text: &str) -> String {
-    text.replace('\n', "\n                ")
+    text.replace('\n', "\n          ")
 }
 
 fn block(text: &str) -> String {
     text.lines()
-        .map(|l| format!("        | {l}"))
+        .map(|l| format!("  | {l}"))
         .collect::<Vec<_>>()
         .join("\n")
 }

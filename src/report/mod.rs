@@ -5,14 +5,21 @@
 //! renders the same reports; [`exit_code`] turns them into the process's
 //! exit status: 0 conforms, 1 a property failed, 2 the target could not be run.
 
+mod gradescope;
 mod human;
 mod json;
+mod junit;
+mod markdown;
+pub mod weights;
 
 use std::io::{self, Write};
 
 use serde::Serialize;
 
 use crate::spec::{Profile, PropertyResult, Verdict};
+
+pub use human::explanation;
+pub use weights::Weights;
 
 /// Output formats for `check`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +28,12 @@ pub enum Format {
     Human,
     /// One JSON document: every report with each property's ID and verdict.
     Json,
+    /// JUnit XML: a testsuite per report, a testcase per property.
+    Junit,
+    /// Gradescope's `results.json`, with points from `--weights`.
+    Gradescope,
+    /// Markdown for a pull-request comment: a table, then each failure explained.
+    Markdown,
 }
 
 /// One subject checked against one profile.
@@ -39,6 +52,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// "PROFILE TARGET as VARIANT": what this report is about, in one line.
+    pub fn title(&self) -> String {
+        let variant = self
+            .variant
+            .as_deref()
+            .map(|v| format!(" as {v}"))
+            .unwrap_or_default();
+        format!("{} {}{variant}", self.profile.name(), self.target)
+    }
+
     /// How many results have each verdict: (pass, fail or hang, skip, error).
     pub fn counts(&self) -> (usize, usize, usize, usize) {
         self.results
@@ -65,10 +88,23 @@ pub fn exit_code(reports: &[Report]) -> i32 {
     }
 }
 
-/// Writes `reports` to `out` in `format`.
+/// Writes `reports` to `out` in `format`, every property worth one point.
 pub fn render(reports: &[Report], format: Format, out: &mut dyn Write) -> io::Result<()> {
+    render_weighted(reports, format, &Weights::default(), out)
+}
+
+/// Writes `reports` to `out` in `format`, with points per property from `weights`.
+pub fn render_weighted(
+    reports: &[Report],
+    format: Format,
+    weights: &Weights,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
         Format::Human => human::render(reports, out),
         Format::Json => json::render(reports, out),
+        Format::Junit => junit::render(reports, out),
+        Format::Gradescope => gradescope::render(reports, weights, out),
+        Format::Markdown => markdown::render(reports, out),
     }
 }

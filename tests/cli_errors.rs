@@ -1,0 +1,205 @@
+//! Bad input gets one clear line on stderr and exit 2: malformed weights,
+//! manifests and shards, unknown formats; and `list` prints the catalog.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use rstest::rstest;
+
+fn ipcspec() -> Command {
+    Command::cargo_bin("ipcspec").unwrap()
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+/// Exit 2 and exactly one line on stderr, containing `wanted`.
+fn one_line_error(command: &mut Command, wanted: &str) {
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(wanted), "{stderr:?} should say {wanted:?}");
+}
+
+#[rstest]
+#[case("\"relay.*\" = \"lots\"\n", "must be a number of points")]
+#[case("\"relay.*\" = -2\n", "zero or more")]
+#[case("\"relay.* = 2\n", "line 1")]
+fn check_refuses_a_malformed_weights_file(#[case] text: &str, #[case] wanted: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let weights = write(dir.path(), "weights.toml", text);
+    one_line_error(
+        ipcspec().args([
+            "check",
+            "relay",
+            "--format",
+            "gradescope",
+            "--weights",
+            &weights,
+            "--",
+            "cat",
+        ]),
+        wanted,
+    );
+}
+
+#[test]
+fn check_refuses_a_missing_weights_file() {
+    one_line_error(
+        ipcspec().args([
+            "check",
+            "relay",
+            "--weights",
+            "/no/such/weights.toml",
+            "--",
+            "cat",
+        ]),
+        "weights file /no/such/weights.toml",
+    );
+}
+
+#[rstest]
+#[case(&["--format", "yaml"])]
+#[case(&["--report", "yaml:out.txt"])]
+#[case(&["--report", "junit"])]
+fn check_refuses_an_unknown_format(#[case] args: &[&str]) {
+    ipcspec()
+        .args(["check", "relay"])
+        .args(args)
+        .args(["--", "cat"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("error: invalid value"));
+}
+
+#[rstest]
+#[case("[[submission]\nname = \"a\"\n", "line 1")]
+#[case(
+    "[[submission]]\nname = \"a\"\nprofile = \"relay\"\n",
+    "missing field `run`"
+)]
+#[case(
+    "[[submission]]\nname = \"a\"\nprofile = \"printer\"\nrun = \"cat\"\n",
+    "unknown profile `printer`"
+)]
+#[case(
+    "[[submission]]\nname = \"a/b\"\nprofile = \"relay\"\nrun = \"cat\"\n",
+    "name `a/b`"
+)]
+#[case("", "no [[submission]] to grade")]
+fn grade_refuses_a_malformed_manifest(#[case] text: &str, #[case] wanted: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(dir.path(), "grade.toml", text);
+    let out = dir.path().join("out");
+    one_line_error(
+        ipcspec().args(["grade", &manifest, "--out"]).arg(&out),
+        &format!("manifest {manifest}: "),
+    );
+    one_line_error(
+        ipcspec().args(["grade", &manifest, "--out"]).arg(&out),
+        wanted,
+    );
+    assert!(!out.exists(), "nothing is graded from a bad manifest");
+}
+
+#[test]
+fn grade_refuses_a_missing_manifest() {
+    one_line_error(
+        ipcspec().args(["grade", "/no/such/grade.toml"]),
+        "manifest /no/such/grade.toml",
+    );
+}
+
+#[rstest]
+#[case("0/2")]
+#[case("3/2")]
+#[case("two")]
+fn grade_refuses_a_bad_shard(#[case] shard: &str) {
+    ipcspec()
+        .args(["grade", "grade.toml", "--shard", shard])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a shard K/N"));
+}
+
+#[test]
+fn grade_refuses_a_malformed_weights_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = write(
+        dir.path(),
+        "grade.toml",
+        "[[submission]]\nname = \"a\"\nprofile = \"relay\"\nrun = \"cat\"\n",
+    );
+    let weights = write(dir.path(), "weights.toml", "x = [1]\n");
+    one_line_error(
+        ipcspec().args(["grade", &manifest, "--weights", &weights]),
+        "must be a number of points",
+    );
+}
+
+#[test]
+fn list_prints_every_property_with_its_statement() {
+    let output = ipcspec().arg("list").output().unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for meta in ipcspec::spec::catalog() {
+        assert!(
+            text.contains(meta.id) && text.contains(meta.statement),
+            "{} listed",
+            meta.id
+        );
+    }
+}
+
+#[test]
+fn list_json_gives_id_statement_source_and_profile_for_every_entry() {
+    let output = ipcspec()
+        .args(["list", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let entries: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(entries.len(), ipcspec::spec::catalog().len());
+    assert!(!entries.is_empty());
+    for entry in &entries {
+        for field in ["id", "statement", "source", "profile"] {
+            assert!(
+                entry[field].as_str().is_some_and(|s| !s.is_empty()),
+                "{field} in {entry}"
+            );
+        }
+    }
+}
+
+#[test]
+fn check_refuses_a_missing_or_unexecutable_program() {
+    one_line_error(
+        ipcspec().args(["check", "relay", "--", "/no/such/relay"]),
+        "/no/such/relay: command not found",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let plain = write(dir.path(), "relay.c", "int main(void) { return 0; }\n");
+    one_line_error(
+        ipcspec().args(["check", "relay", "--", &plain]),
+        "not executable",
+    );
+}
+
+#[test]
+fn check_list_prints_the_selected_ids_and_runs_nothing() {
+    let output = ipcspec()
+        .args(["check", "relay", "--list", "--only", "relay.eof"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !text.is_empty() && text.lines().all(|l| l.starts_with("relay.eof")),
+        "{text}"
+    );
+}
