@@ -215,7 +215,7 @@ impl Remains {
         }
         reap(&members);
         if let Some(cgroup) = &self.cgroup {
-            let _ = fs::remove_dir(cgroup);
+            remove_cgroup(cgroup);
         }
         for path in &self.paths {
             let _ = if path.is_dir() {
@@ -232,6 +232,53 @@ fn reap(pids: &[Pid]) {
     for &pid in pids {
         let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
     }
+}
+
+/// Removes a cgroup whose members were killed. A killed task still counts
+/// (`pids.current`) until it is reaped, and rmdir fails with EBUSY until then:
+/// reap those that became our children, and wait for the rest to be released.
+fn remove_cgroup(cgroup: &Path) {
+    let name = cgroup
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let me = nix::unistd::getpid();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while fs::remove_dir(cgroup).is_err() && cgroup.exists() && Instant::now() < deadline {
+        let ours: Vec<Pid> = observe::children(me)
+            .into_iter()
+            .filter(|s| s.state == 'Z')
+            .filter(|s| {
+                fs::read_to_string(format!("/proc/{}/cgroup", s.pid))
+                    .is_ok_and(|groups| groups.lines().any(|l| l.ends_with(&format!("/{name}"))))
+            })
+            .map(|s| s.pid)
+            .collect();
+        reap(&ours);
+        // Pacing only: the kernel releases killed tasks asynchronously.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Removes the empty cgroups that ipcspec processes which are gone left
+/// behind (e.g. a run killed by SIGKILL); once per process.
+fn sweep_stale_cgroups(root: &Path) {
+    static SWEPT: OnceLock<()> = OnceLock::new();
+    SWEPT.get_or_init(|| {
+        let Ok(dir) = fs::read_dir(root) else { return };
+        for entry in dir.flatten() {
+            let name = entry.file_name();
+            let owner = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("ipcspec-"))
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|pid| pid.parse::<i32>().ok());
+            if owner.is_some_and(|pid| observe::stat(Pid::from_raw(pid)).is_none()) {
+                // Fails, harmlessly, if something still lives in it.
+                let _ = fs::remove_dir(entry.path());
+            }
+        }
+    });
 }
 
 fn cgroup_members(cgroup: &Path) -> Vec<Pid> {
@@ -264,6 +311,7 @@ fn make_cgroup(max: u64, id: u64) -> Option<(PathBuf, fs::File)> {
     if !root.join("cgroup.procs").exists() {
         return None;
     }
+    sweep_stale_cgroups(root);
     let dir = root.join(format!("ipcspec-{}-{id}", std::process::id()));
     fs::create_dir(&dir).ok()?;
     let procs = fs::write(dir.join("pids.max"), max.to_string()).and_then(|()| {
@@ -539,6 +587,17 @@ mod tests {
         for pid in spawned {
             assert!(!observe::is_alive(pid), "{pid} survived the kill");
         }
+    }
+
+    #[test]
+    fn kill_removes_the_cgroup_once_its_tasks_are_released() {
+        let mut target = Target::spawn(sh("sleep 300 & sleep 300 & wait")).unwrap();
+        let Some(cgroup) = target.cgroup.clone() else {
+            eprintln!("skipped: no writable pids cgroup on this machine");
+            return;
+        };
+        target.kill();
+        assert!(!cgroup.exists(), "{} is left behind", cgroup.display());
     }
 
     #[test]
