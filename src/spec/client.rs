@@ -28,6 +28,7 @@ use super::socket::Transport;
 use super::{Ctx, Finding, Meta, Outcome, Profile, Property, References, Scope, Suite};
 use crate::reference::server::send_all;
 use crate::target::process::describe_status;
+use crate::target::settle::Stillness;
 use crate::target::{observe, CommandSpec, Stream, Target, TargetConfig, TargetError};
 use crate::workload::socket::{concat, lines};
 
@@ -129,31 +130,27 @@ impl ClientCommand {
         let helpers: Vec<Pid> = ours.iter().take(helpers).collect();
         let mut stdout = Vec::new();
         let mut last_progress = Instant::now();
-        let mut still = 0;
+        let mut stillness = Stillness::default();
         loop {
             match rx.recv_timeout(LOOK) {
                 Ok(bytes) => {
                     stdout.extend_from_slice(&bytes);
                     last_progress = Instant::now();
-                    still = 0;
+                    stillness = Stillness::default();
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {
-                    still = if all_asleep(&target, &helpers) {
-                        still + 1
-                    } else {
-                        0
-                    };
-                    // Quiet looks in a row, nothing printed in between: nothing can move any more.
-                    if still >= QUIET_LOOKS || last_progress.elapsed() >= ctx.timeout {
+                    // Settled looks in a row, with the check's server, feeder and reader
+                    // asleep too and nothing printed in between: nothing can move any more.
+                    let still = matches!(stillness.look(&target, &helpers), Some((_, _, true)));
+                    if still || last_progress.elapsed() >= ctx.timeout {
                         let threads = observe::describe(&observe::threads(&target.processes()));
                         let awaited = format!(
                             "the client to print every reply and then close its stdout (it printed {} bytes)",
                             stdout.len()
                         );
                         let mut finding = Finding::hung(awaited, threads);
-                        if let (true, Some(failure)) = (still >= QUIET_LOOKS, finding.failure_mut())
-                        {
+                        if let (true, Some(failure)) = (still, finding.failure_mut()) {
                             failure.observed = "the client, and the check's server and stdin feeder, all asleep in calls \
                                 that nothing pending can end (seen three times in a row)"
                                 .into();
@@ -183,37 +180,6 @@ impl ClientCommand {
 
 /// How often the check looks at a client that printed nothing new.
 const LOOK: Duration = Duration::from_millis(20);
-
-/// Quiescent looks in a row that make a hang: more than one, so bytes a
-/// sender has handed to loopback but the receiver has not yet been woken for
-/// have long landed.
-const QUIET_LOOKS: u32 = 3;
-
-/// Whether the client and the check's own helper threads (server, stdin
-/// feeder) are all asleep in calls that only an outside event ends: the
-/// helpers are sampled before and after the client, and must not have run in
-/// between, so no one was left to wake anyone.
-fn all_asleep(target: &Target, helpers: &[Pid]) -> bool {
-    let me = nix::unistd::getpid();
-    let sample = || {
-        helpers
-            .iter()
-            .filter_map(|&tid| observe::thread(me, tid))
-            .collect::<Vec<_>>()
-    };
-    let before = sample();
-    if observe::quiescent(&target.processes()).is_err() {
-        return false;
-    }
-    let after = sample();
-    before.len() == after.len()
-        && before.iter().zip(&after).all(|(a, b)| {
-            a.tid == b.tid
-                && a.switches == b.switches
-                && a.asleep_indefinitely()
-                && b.asleep_indefinitely()
-        })
-}
 
 /// Serves one connection as `server` says.
 fn serve(conn: &Socket, server: &Server, timeout: Duration) -> io::Result<()> {

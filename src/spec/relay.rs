@@ -22,6 +22,7 @@ use super::diff::same_bytes;
 use super::{Ctx, Finding, Meta, Outcome, Profile, Property, References, Scope, Suite};
 use crate::target::observe::{self, ThreadState};
 use crate::target::process::describe_status;
+use crate::target::settle::Stillness;
 use crate::target::{CommandSpec, Stream, Target, TargetConfig, TargetError};
 use crate::workload::relay::{feed, payload, Feed};
 
@@ -222,7 +223,8 @@ fn relay_input(
             .filter(|w| !w.done())
             .map(|w| w.tid)
             .collect();
-        if let Some(threads) = stuck(&target, &ours, &mut stillness) {
+        // Settled with our feeder and reader asleep too: no byte can move any more.
+        if let Some((_, threads, true)) = stillness.look(&target, &ours) {
             break threads;
         }
         if Instant::now() >= deadline {
@@ -242,25 +244,6 @@ fn relay_input(
         eof: reader.done(),
         stuck,
     })
-}
-
-/// The target's threads, if the target is quiescent while each of the
-/// check's threads `ours` sleeps in a call without timeout: then no byte can
-/// move any more.
-fn stuck(target: &Target, ours: &[Pid], stillness: &mut Stillness) -> Option<Vec<ThreadState>> {
-    let me = nix::unistd::getpid();
-    let sample = || {
-        ours.iter()
-            .map(|&tid| observe::thread(me, tid))
-            .collect::<Option<Vec<_>>>()
-    };
-    let before = sample()?;
-    let (_, threads, still) = stillness.look(target)?;
-    let after = sample()?;
-    let asleep = before.iter().zip(&after).all(|(a, b)| {
-        a.asleep_indefinitely() && b.asleep_indefinitely() && a.switches == b.switches
-    });
-    (still && asleep).then_some(threads)
 }
 
 /// Names, for each thread asleep reading a pipe, who still holds that pipe's
@@ -307,91 +290,6 @@ pub fn pipe_holders(threads: &[ThreadState]) -> String {
         }
     }
     lines.join("\n")
-}
-
-/// The target's live processes and their threads, if they are settled for
-/// good: quiescent; no parent about to reap a zombie child ([`reaping`]);
-/// not one context switch since the quiescent sample, so no zombie was
-/// reaped while we looked; and the same processes listed before and after,
-/// so none was forked between the listing and the sample.
-pub fn settled(target: &Target) -> Option<(Vec<Pid>, Vec<ThreadState>)> {
-    let pids = target.processes();
-    let threads = observe::quiescent(&pids).ok()?;
-    // A process that vanished between the listing and the sample changed state.
-    let complete = pids.iter().all(|&pid| threads.iter().any(|t| t.pid == pid));
-    if !complete || reaping(target.pid(), &threads) {
-        return None;
-    }
-    let again = observe::threads(&pids);
-    let unchanged = again.len() == threads.len()
-        && again
-            .iter()
-            .zip(&threads)
-            .all(|(a, b)| a.tid == b.tid && a.switches == b.switches && a.asleep_indefinitely());
-    let ok = unchanged && target.processes() == pids;
-    ok.then_some((pids, threads))
-}
-
-/// Looks a settled target must pass in a row, unchanged, before it counts
-/// as stuck: `/proc` can show a thread asleep in `wait4` for the instant it
-/// reaps a child on its way out, so one settled look is not proof.
-const STILL_LOOKS: u32 = 3;
-
-/// Tracks successive looks at a target until it is settled and unchanged
-/// for [`STILL_LOOKS`] looks.
-#[derive(Default)]
-pub struct Stillness {
-    last: Option<Vec<(Pid, u64)>>,
-    seen: u32,
-}
-
-impl Stillness {
-    /// Looks once. Returns the settled processes and threads (see
-    /// [`settled`]) and whether they have been the same, context switches
-    /// included, for [`STILL_LOOKS`] looks in a row.
-    pub fn look(&mut self, target: &Target) -> Option<(Vec<Pid>, Vec<ThreadState>, bool)> {
-        let Some((pids, threads)) = settled(target) else {
-            self.last = None;
-            self.seen = 0;
-            return None;
-        };
-        let key: Vec<(Pid, u64)> = threads.iter().map(|t| (t.tid, t.switches)).collect();
-        if self.last.as_ref() == Some(&key) {
-            self.seen += 1;
-        } else {
-            self.last = Some(key);
-            self.seen = 1;
-        }
-        Some((pids, threads, self.seen >= STILL_LOOKS))
-    }
-}
-
-/// Whether a thread of `threads` waits in `wait4`/`waitid` for a zombie
-/// descendant of `root`: then it is about to be woken, and the sample that
-/// looked quiescent caught the instant between a child's death and its
-/// parent's wake-up.
-pub fn reaping(root: Pid, threads: &[ThreadState]) -> bool {
-    let zombies: Vec<observe::Stat> = observe::descendants(root)
-        .into_iter()
-        .filter_map(observe::stat)
-        .filter(|s| s.state == 'Z')
-        .collect();
-    threads.iter().any(|t| {
-        let observe::Syscall::In { args, .. } = t.syscall else {
-            return false;
-        };
-        let awaits = |zombie: &observe::Stat| match t.syscall.name() {
-            // wait4(pid, ...): -1 any child, > 0 that child, otherwise a process group.
-            Some("wait4") => {
-                let pid = args[0] as i32;
-                pid <= 0 || pid == zombie.pid.as_raw()
-            }
-            // waitid(idtype, id, ...): P_PID (1) names one child; P_ALL and groups may match.
-            Some("waitid") => args[0] != 1 || args[1] as i32 == zombie.pid.as_raw(),
-            _ => false,
-        };
-        zombies.iter().any(|z| z.ppid == t.pid && awaits(z))
-    })
 }
 
 /// A hang of a quiescent target: its threads, and who holds which pipe end.
@@ -459,7 +357,7 @@ fn relay_to_exit(relay: &Relay, ctx: &Ctx) -> Result<(Target, ExitStatus), Findi
         if let (Some(status), true) = (status, alive.is_empty()) {
             return Ok((relayed.target, status));
         }
-        if let Some((_, threads, true)) = stillness.look(target) {
+        if let Some((_, threads, true)) = stillness.look(target, &[]) {
             return Err(stuck_finding(
                 "every process of the relay to exit after EOF",
                 &threads,
@@ -531,7 +429,7 @@ fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 // Full for now; full for good only once the relay cannot run.
-                if let Some((_, _, true)) = stillness.look(&target) {
+                if let Some((_, _, true)) = stillness.look(&target, &[]) {
                     match stdin.write(&chunk) {
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Ok(n) => taken += n,

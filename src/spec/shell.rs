@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
-use super::relay::{stuck_finding, Stillness};
+use super::relay::stuck_finding;
 use super::{ensure, Ctx, Finding, Meta, Outcome, Profile, Property, References, Scope, Suite};
 use crate::reference::stage::{read_report, StageReport};
 use crate::target::observe;
 use crate::target::process::describe_status;
+use crate::target::settle::Stillness;
 use crate::target::{CommandSpec, Stream, Target, TargetConfig, TargetError};
 use crate::workload::relay::length;
 
@@ -214,7 +215,7 @@ impl Session {
             if self.target.try_status().is_some() {
                 return Err(self.exited(line, "it exited"));
             }
-            let look = stillness.look(&self.target);
+            let look = stillness.look(&self.target, &[]);
             if let Some((alive, threads, _)) = &look {
                 let done = reports.iter().all(|r| r.exists())
                     && *alive == [shell]

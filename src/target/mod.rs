@@ -5,11 +5,13 @@
 //! machine allows, its own pids cgroup) under resource limits, drains its
 //! output, and kills everything it spawned when the check ends, times out or
 //! the user presses Ctrl-C; [`observe`] reads `/proc` to tell what its threads
-//! are doing — asleep in which call, quiescent, leaking — without perturbing it.
+//! are doing — asleep in which call, quiescent, leaking — without perturbing it;
+//! [`settle`] decides, look by look, when a target can no longer move.
 
 pub mod command;
 pub mod observe;
 pub mod process;
+pub mod settle;
 
 use std::path::PathBuf;
 

@@ -21,7 +21,7 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::client::{Client, End};
 use super::Server;
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::target::observe;
+use crate::target::{observe, settle};
 use crate::target::{Target, TargetConfig, TargetError};
 
 /// Where a server listens.
@@ -230,12 +230,10 @@ impl Instance {
         }
     }
 
-    /// Whether the server is quiescent right now: without new input, it will
-    /// never act again. The process list is taken again after the samples: a
-    /// child forked meanwhile (which the samples could not see) means it is not.
+    /// Whether the server is settled right now (quiescent, complete, none
+    /// about to reap): without new input, it will never act again.
     pub fn idle(&self) -> bool {
-        let before = self.target.processes();
-        observe::quiescent(&before).is_ok() && self.target.processes() == before
+        settle::settled(&self.target, &[]).is_some()
     }
 
     /// The result of `outcome` once it is `Some`, polled until the bound — or
