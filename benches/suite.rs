@@ -65,6 +65,10 @@ fn scenarios() -> Vec<Scenario> {
             &format!("check shell -- {shell}"),
         ));
     }
+    all.push(scenario(
+        "grade 20 C servers (fixtures/grading/servers.toml)",
+        "grade fixtures/grading/servers.toml --out target/bench-grades",
+    ));
     all
 }
 

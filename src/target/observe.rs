@@ -289,9 +289,10 @@ impl fmt::Display for ThreadState {
             Syscall::In { nr, args } => {
                 let name =
                     syscall_name(*nr).map_or_else(|| format!("syscall {nr}"), str::to_string);
-                match self.syscall.fd() {
-                    Some(fd) => write!(f, ", in {name}(fd {fd})")?,
-                    None => write!(f, ", in {name}(0x{:x}, ...)", args[0])?,
+                match (self.syscall.fd(), name.as_str()) {
+                    (Some(fd), _) => write!(f, ", in {name}(fd {fd})")?,
+                    (_, "wait4") => write!(f, ", in wait4(pid {})", args[0] as i32)?,
+                    _ => write!(f, ", in {name}(0x{:x}, ...)", args[0])?,
                 }
             }
             Syscall::Unknown => {}
