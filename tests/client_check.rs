@@ -1,45 +1,14 @@
 //! `check client`: the reference client and a correct C client pass; each
 //! buggy fixture in `fixtures/clients/` fails with the property it breaks.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod support;
+
 use std::time::Duration;
 
-use ipcspec::spec::{self, Ctx, Profile, References, Selection, Verdict};
+use ipcspec::spec::{self, Ctx, Profile, Selection, Verdict};
 use ipcspec::target::CommandSpec;
 use rstest::rstest;
-
-fn refs() -> References {
-    References {
-        bin: env!("CARGO_BIN_EXE_ipcspec").into(),
-    }
-}
-
-/// The fixtures, built once with `cc` into a temp dir that lives as long as the tests.
-fn fixture(name: &str) -> PathBuf {
-    static BUILT: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = BUILT.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/clients");
-        for name in [
-            "echo_client",
-            "lecture_client",
-            "quits_at_eof_client",
-            "no_half_close_client",
-        ] {
-            let status = Command::new("cc")
-                .args(["-O1", "-pthread", "-o"])
-                .arg(dir.path().join(name))
-                .arg(src.join(format!("{name}.c")))
-                .status()
-                .expect("cc must be installed");
-            assert!(status.success(), "cc failed on {name}.c");
-        }
-        dir
-    });
-    dir.path().join(name)
-}
+use support::{built, refs};
 
 fn ctx() -> Ctx {
     Ctx {
@@ -71,7 +40,7 @@ fn verdict(argv: Option<Vec<String>>, id: &str) -> Verdict {
 
 fn fixture_argv(name: &str) -> Option<Vec<String>> {
     Some(vec![
-        fixture(name).to_string_lossy().into_owned(),
+        built("clients", name).to_string_lossy().into_owned(),
         "{host}".into(),
         "{port}".into(),
     ])
@@ -184,7 +153,7 @@ fn check_client_fails_the_lecture_client_with_a_replay_line() {
             "when-server-closes-first",
             "--",
         ])
-        .arg(fixture("lecture_client"))
+        .arg(built("clients", "lecture_client"))
         .args(["{host}", "{port}"])
         .timeout(Duration::from_secs(60))
         .assert()

@@ -2,13 +2,15 @@
 //! property's verdict on each fixture, and the reference relay conforming.
 
 mod relay_support;
+mod support;
 
 use rstest::rstest;
 
-use relay_support::{assert_verdict, fixture, ipcspec};
+use relay_support::{assert_verdict, ipcspec};
+use support::built;
 
 fn check(id: &str, name: &str, expected: &str) {
-    let relay = fixture("relays", name);
+    let relay = built("relays", name);
     assert_verdict("relay", id, &[relay.to_str().unwrap()], expected);
 }
 
@@ -62,7 +64,7 @@ fn relay_reference_conforms() {
 
 #[test]
 fn relay_hang_names_the_process_holding_the_write_end() {
-    let relay = fixture("relays", "child_keeps_write_end");
+    let relay = built("relays", "child_keeps_write_end");
     let output = ipcspec()
         .args(["check", "relay", "--only", "relay.eof.exits", "--"])
         .arg(&relay)

@@ -2,13 +2,14 @@
 //! request is unusable or the target cannot run — in one line, quickly.
 
 mod server_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 use rstest::rstest;
-use server_support::built;
+use support::built;
 
 fn check(args: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("ipcspec")
@@ -53,7 +54,7 @@ fn server_cli_never_listening_is_exit_2_quickly() {
 
 #[test]
 fn server_cli_conforming_server_exits_0() {
-    let program = built("thread");
+    let program = built("servers", "thread");
     check(&[
         "--variant",
         "thread",
@@ -67,7 +68,7 @@ fn server_cli_conforming_server_exits_0() {
 
 #[test]
 fn server_cli_failing_server_exits_1_with_replay() {
-    let program = built("strlen");
+    let program = built("servers", "strlen");
     check(&[
         "--only",
         "server.echo.byte-exact",

@@ -3,9 +3,11 @@
 //! its bug violates. This table is the record of expected verdicts.
 
 mod server_support;
+mod support;
 
 use rstest::rstest;
-use server_support::{assert_conforms, assert_rejected_by, built, check, fixtures};
+use server_support::{assert_conforms, assert_rejected_by, check, fixtures};
+use support::built;
 
 #[rstest]
 #[case::sequential("sequential", "sequential")]
@@ -14,7 +16,7 @@ use server_support::{assert_conforms, assert_rejected_by, built, check, fixtures
 #[case::thread("thread", "thread")]
 #[case::pool("pool", "pool:4")]
 fn server_correct_fixture_conforms(#[case] fixture: &str, #[case] variant: &str) {
-    let program = built(fixture);
+    let program = built("servers", fixture);
     let report = check(
         &[program.to_str().expect("a UTF-8 path"), "{port}", "4"],
         variant,
@@ -27,7 +29,7 @@ fn server_correct_fixture_conforms(#[case] fixture: &str, #[case] variant: &str)
 #[case::unix_thread("thread", "thread")]
 #[case::unix_fork_wait("fork_wait", "fork-wait")]
 fn server_correct_fixture_conforms_over_unix(#[case] fixture: &str, #[case] variant: &str) {
-    let program = built(fixture);
+    let program = built("servers", fixture);
     let report = check(
         &[program.to_str().expect("a UTF-8 path"), "{socket}"],
         variant,
@@ -54,7 +56,7 @@ fn server_buggy_fixture_is_rejected(
     #[case] variant: &str,
     #[case] id: &str,
 ) {
-    let program = built(fixture);
+    let program = built("servers", fixture);
     let report = check(
         &[program.to_str().expect("a UTF-8 path"), "{port}", "4"],
         variant,

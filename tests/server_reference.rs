@@ -3,9 +3,11 @@
 //! as a variant whose semantics differ.
 
 mod server_support;
+mod support;
 
 use rstest::rstest;
-use server_support::{assert_conforms, assert_rejected_by, check, refs};
+use server_support::{assert_conforms, assert_rejected_by, check};
+use support::refs;
 
 #[rstest]
 fn server_reference_conforms(

@@ -2,13 +2,15 @@
 //! reference shell and the installed shells: each property's verdict.
 
 mod relay_support;
+mod support;
 
 use rstest::rstest;
 
-use relay_support::{assert_verdict, fixture, ipcspec};
+use relay_support::{assert_verdict, ipcspec};
+use support::built;
 
 fn check(id: &str, name: &str, expected: &str) {
-    let shell = fixture("shells", name);
+    let shell = built("shells", name);
     assert_verdict("shell", id, &[shell.to_str().unwrap()], expected);
 }
 
@@ -92,7 +94,7 @@ fn shell_reference_shell_conforms() {
 
 #[test]
 fn shell_hang_names_the_shell_holding_a_write_end() {
-    let shell = fixture("shells", "parent_keeps_pipes");
+    let shell = built("shells", "parent_keeps_pipes");
     let output = ipcspec()
         .args([
             "check",

@@ -1,41 +1,13 @@
-//! Shared by the relay and shell tests: the fixtures built with `cc`, and
-//! running `ipcspec check` on them with a JSON report.
+//! Shared by the relay and shell tests: running `ipcspec check` on a target
+//! with a JSON report (fixtures are built by `support`).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use assert_cmd::cargo::CommandCargoExt;
 
 /// The `ipcspec` executable under test.
 pub fn ipcspec() -> Command {
     Command::cargo_bin("ipcspec").expect("the ipcspec binary is built")
-}
-
-/// `fixtures/KIND/NAME.c` compiled with `cc` into a temp dir kept for the whole test run.
-pub fn fixture(kind: &str, name: &str) -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("a temp dir"));
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(kind)
-        .join(format!("{name}.c"));
-    let binary = dir.path().join(format!("{kind}-{name}"));
-    if !binary.exists() {
-        // Build under a unique name and rename, so parallel tests never run a half-written file.
-        let partial = dir
-            .path()
-            .join(format!("{kind}-{name}.{:?}", std::thread::current().id()));
-        let status = Command::new("cc")
-            .args(["-O1", "-w", "-o"])
-            .arg(&partial)
-            .arg(&source)
-            .status()
-            .expect("cc runs");
-        assert!(status.success(), "cc failed on {}", source.display());
-        std::fs::rename(&partial, &binary).expect("rename the built fixture");
-    }
-    binary
 }
 
 /// Runs `ipcspec check PROFILE --only ID --format json [-- TARGET...]`;

@@ -1,14 +1,12 @@
-//! Shared by the server tests: the fixtures built once with `cc`, and a way
-//! to run a server suite through the library and read its verdicts.
+//! Shared by the server tests: a way to run a server suite through the
+//! library and read its verdicts (fixtures are built by `support`).
 
 #![allow(dead_code)] // Each test file uses part of this module.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
 use ipcspec::report::Report;
-use ipcspec::spec::{self, Ctx, Profile, References, Selection, Verdict};
+use ipcspec::spec::{self, Ctx, Profile, Selection, Verdict};
 use ipcspec::target::CommandSpec;
 
 /// The fixture sources.
@@ -16,42 +14,17 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/servers")
 }
 
-/// The reference binary.
-pub fn refs() -> References {
-    References {
-        bin: PathBuf::from(env!("CARGO_BIN_EXE_ipcspec")),
-    }
-}
-
-/// The C fixture `name` (e.g. `strlen`), compiled once per test process.
-pub fn built(name: &str) -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().expect("a temp dir");
-        for entry in std::fs::read_dir(fixtures()).expect("fixtures/servers") {
-            let source = entry.expect("a directory entry").path();
-            if source.extension().is_some_and(|e| e == "c") {
-                let out = dir.path().join(source.file_stem().expect("a file name"));
-                let status = Command::new("cc")
-                    .args(["-O1", "-pthread", "-o"])
-                    .arg(&out)
-                    .arg(&source)
-                    .status()
-                    .expect("cc runs");
-                assert!(status.success(), "cc {} failed", source.display());
-            }
-        }
-        dir
-    });
-    dir.path().join(name)
-}
-
 /// Runs `argv` as a server claiming `variant`, on the properties `only` selects.
 pub fn check(argv: &[&str], variant: &str, only: &[&str]) -> Report {
     let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
     let command = CommandSpec::new(&argv).expect("a command");
-    let suite = spec::target_suite(Profile::Server, command, Some(variant), &refs())
-        .expect("a valid request");
+    let suite = spec::target_suite(
+        Profile::Server,
+        command,
+        Some(variant),
+        &crate::support::refs(),
+    )
+    .expect("a valid request");
     let selection = Selection {
         only: only.iter().map(|s| s.to_string()).collect(),
     };
