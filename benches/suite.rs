@@ -50,6 +50,14 @@ fn scenarios() -> Vec<Scenario> {
         "check server fork (socat)",
         "check server --variant fork -- socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork EXEC:cat",
     ));
+    for (variant, script) in [("thread", "thread_server.py"), ("fork", "fork_server.py")] {
+        all.push(scenario(
+            &format!("check server {variant} (Python socketserver)"),
+            &format!(
+                "check server --variant {variant} -- python3 fixtures/servers/{script} {{port}}"
+            ),
+        ));
+    }
     all.push(scenario(
         "check client (reference)",
         "check client -- IPCSPEC client --host {host} --port {port}",
