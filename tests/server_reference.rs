@@ -1,28 +1,13 @@
-//! Every reference server variant passes every server property that applies
-//! to it, over TCP and over Unix sockets; and each is rejected when claimed
-//! as a variant whose semantics differ.
+//! Each reference server variant is rejected when claimed as a variant whose
+//! semantics differ. (That every variant passes every property that applies
+//! to it, over TCP and Unix, is checked once, in `tests/conformance.rs`.)
 
 mod server_support;
 mod support;
 
 use rstest::rstest;
-use server_support::{assert_conforms, assert_rejected_by, check};
+use server_support::{assert_rejected_by, check};
 use support::refs;
-
-#[rstest]
-fn server_reference_conforms(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:4")] variant: &str,
-    #[values("--port {port}", "--unix {socket}")] place: &str,
-) {
-    let bin = refs().bin.to_string_lossy().into_owned();
-    let (flag, placeholder) = place.split_once(' ').expect("flag and placeholder");
-    let report = check(
-        &[&bin, "serve", "--variant", variant, flag, placeholder],
-        variant,
-        &[],
-    );
-    assert_conforms(&report);
-}
 
 #[rstest]
 #[case::thread_as_sequential("thread", "sequential", "server.concurrency.one-at-a-time")]
