@@ -541,6 +541,7 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
             tx.send(nix::unistd::gettid()).unwrap();
+            // The workload itself: a sleep with a timeout, which is not "blocked".
             std::thread::sleep(Duration::from_secs(3));
         });
         let tid = rx.recv().unwrap();

@@ -580,6 +580,7 @@ mod tests {
         let mut target = Target::spawn(sh("setsid sleep 300 & sleep 300 & wait")).unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
         while target.processes().len() < 3 && Instant::now() < deadline {
+            // Pacing only: each look at the process list is the observation.
             std::thread::sleep(Duration::from_millis(5));
         }
         let spawned = target.processes();
