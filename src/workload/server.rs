@@ -19,18 +19,9 @@ pub struct Payload {
 }
 
 impl Payload {
-    /// The bytes themselves (xorshift64*, deterministic in `seed`).
+    /// The bytes themselves, deterministic in `seed`.
     pub fn bytes(&self) -> Vec<u8> {
-        let mut state = self.seed | 1;
-        let mut out = Vec::with_capacity(self.len + 8);
-        while out.len() < self.len {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            out.extend_from_slice(&state.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-        }
-        out.truncate(self.len);
-        out
+        super::seeded(self.len, self.seed)
     }
 }
 

@@ -14,7 +14,8 @@ use super::{bounded, failed, no_fork, open, Ends};
 use crate::reference::pipe::{PipeImpl, PipeReader, PIPE_BUF};
 use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
-use crate::workload::pipe::{capacity, labelled, order, page_size, payload};
+use crate::workload::pipe::{capacity, labelled, order, page_size};
+use crate::workload::seeded;
 
 /// A read of up to `len` bytes on its own thread.
 fn spawn_read(
@@ -42,7 +43,7 @@ fn full_pipe(
     let capacity = writer
         .capacity()
         .map_err(|e| failed("asking the capacity", &e))?;
-    let fill = payload(capacity, seed);
+    let fill = seeded(capacity, seed);
     let sent = fill.clone();
     let (writer, wrote) = bounded(
         writer,
@@ -92,7 +93,7 @@ pub(super) fn read_on_empty(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         |case| {
             let &(pre, len, seed) = &case.value;
             let (reader, writer) = open(pipe, None)?;
-            let data = payload(pre, seed);
+            let data = seeded(pre, seed);
             let (writer, wrote) = bounded(writer, "the first write", ctx.timeout, move |w| {
                 w.write_all(&data)
             })?;
@@ -145,7 +146,7 @@ pub(super) fn write_after_capacity(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             .map_err(|e| failed("asking the capacity", &e))?;
         // A pipe that rounds the capacity differently is filled in one write.
         let chunk = if capacity == requested { chunk } else { capacity };
-        let data = payload(chunk, requested as u64);
+        let data = seeded(chunk, requested as u64);
         let written = Arc::new(AtomicUsize::new(0));
         let progress = written.clone();
         let writes = capacity / chunk + 1;
@@ -190,7 +191,7 @@ pub(super) fn reader_on_data(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             let (reader, mut writer) = open(pipe, None)?;
             let read = spawn_read(reader, len)?;
             read.blocked(ctx.timeout)?;
-            let data = payload(len, seed);
+            let data = seeded(len, seed);
             writer
                 .write_all(&data)
                 .map_err(|e| failed("the write", &e))?;
@@ -253,7 +254,7 @@ pub(super) fn writer_on_space(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         |case| {
             let &(capacity, len, seed) = &case.value;
             let ((mut reader, mut writer), mut expected) = full_pipe(pipe, capacity, seed, ctx)?;
-            let data = payload(len, !seed);
+            let data = seeded(len, !seed);
             expected.extend_from_slice(&data);
             let write = Op::spawn("the write on the full pipe", move || {
                 writer.write_all(&data)
@@ -300,7 +301,7 @@ pub(super) fn writer_on_reader_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome 
                 let clone = readers[0].as_ref().map(|r| r.try_clone()).transpose();
                 readers.push(clone.map_err(|e| failed("cloning the read end", &e))?);
             }
-            let data = payload(*len, *seed);
+            let data = seeded(*len, *seed);
             let write = Op::spawn("the write on the full pipe", move || writer.write(&data))?;
             write.blocked(ctx.timeout)?;
             close_in_order(readers, order, &write, ctx)?;
@@ -325,12 +326,12 @@ pub(super) fn nonblock_would_block(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         reader.set_nonblocking(true).map_err(|e| failed("entering non-blocking mode", &e))?;
         writer.set_nonblocking(true).map_err(|e| failed("entering non-blocking mode", &e))?;
         let capacity = writer.capacity().map_err(|e| failed("asking the capacity", &e))?;
-        let first = payload(pre, seed);
+        let first = seeded(pre, seed);
         writer.write_all(&first).map_err(|e| failed("a first small write", &e))?;
         let mut back = vec![0; pre];
         reader.read_exact(&mut back).map_err(|e| failed("reading the first bytes back", &e))?;
         would_block("a read on the empty pipe", reader.read(&mut [0; 1]))?;
-        let fill = payload(capacity, !seed);
+        let fill = seeded(capacity, !seed);
         let mut total = 0;
         // A correct pipe refuses within a capacity's worth of bytes; bound the loop by twice that.
         loop {
@@ -348,7 +349,7 @@ pub(super) fn nonblock_would_block(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         }
         would_block(
             &format!("a write of {len} bytes on the full pipe"),
-            writer.write(&payload(len, seed)),
+            writer.write(&seeded(len, seed)),
         )
     })
 }

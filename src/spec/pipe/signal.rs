@@ -31,7 +31,8 @@ use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
 use crate::target::{observe, TargetError};
-use crate::workload::pipe::{labelled, order, payload};
+use crate::workload::pipe::{labelled, order};
+use crate::workload::seeded;
 
 /// `Ok` when this process ignores `SIGPIPE`, as the Rust runtime arranges;
 /// otherwise a write with no reader would kill the suite itself, so the
@@ -64,7 +65,7 @@ pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             let (order, pre, len, seed) = &case.value;
             let (reader, mut writer) = open(pipe, None)?;
             writer
-                .write_all(&payload(*pre, *seed))
+                .write_all(&seeded(*pre, *seed))
                 .map_err(|e| failed("a first write", &e))?;
             let mut readers = vec![Some(reader)];
             for _ in 1..order.len() {
@@ -74,7 +75,7 @@ pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             for &i in order {
                 drop(readers[i].take());
             }
-            let data = payload(*len, !*seed);
+            let data = seeded(*len, !*seed);
             let (_writer, result) =
                 bounded(writer, "a write with no reader", ctx.timeout, move |w| {
                     w.write(&data)

@@ -10,7 +10,8 @@ use super::{bounded, failed, no_fork, open, read_chunks, write_chunks};
 use crate::reference::pipe::{PipeImpl, PipeWriter, PIPE_BUF};
 use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
-use crate::workload::pipe::{labelled, order, page_size, payload, transfer};
+use crate::workload::pipe::{labelled, order, page_size, transfer};
+use crate::workload::seeded;
 
 /// `pipe.order.lossless`: a writer thread and a reader thread move a random
 /// stream with random write and read sizes; the reader must get it byte-exact.
@@ -18,7 +19,7 @@ pub(super) fn order_lossless(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     ctx.forall(transfer(), |t| {
         let (mut reader, mut writer) = open(pipe, None)?;
-        let data = payload(t.len, t.seed);
+        let data = seeded(t.len, t.seed);
         let sent = data.clone();
         let writes = t.sizes(&t.writes);
         let reads = t.sizes(&t.reads);
@@ -53,7 +54,7 @@ pub(super) fn read_partial(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         |case| {
             let &(k, extra, seed, ref writes) = &case.value;
             let (reader, writer) = open(pipe, None)?;
-            let data = payload(k, seed);
+            let data = seeded(k, seed);
             let sent = data.clone();
             let writes = writes.clone();
             let (_writer, wrote) = bounded(writer, "the writes", ctx.timeout, move |w| {
@@ -113,7 +114,7 @@ pub(super) fn eof_after_last_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
                     "the pipe has no non-blocking mode: {e}"
                 )));
             }
-            let data = payload(sizes.iter().sum(), *seed);
+            let data = seeded(sizes.iter().sum(), *seed);
             let (mut expected, mut got) = (Vec::new(), Vec::new());
             let mut rest = &data[..];
             for (step, &i) in order.iter().enumerate() {
