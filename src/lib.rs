@@ -2,7 +2,7 @@
 //! servers, as an operating-systems course teaches them.
 //!
 //! - [`spec`]: the properties, one module per area, and the engine that runs them;
-//! - [`reference`]: reference implementations (pipe, servers, client, relay, shell);
+//! - [`reference`](mod@reference): reference implementations (pipe, servers, client, relay, shell);
 //! - [`target`]: launching and observing a program under test;
 //! - [`workload`]: proptest strategies for payloads, chunkings and schedules;
 //! - [`report`]: rendering results for people and machines;

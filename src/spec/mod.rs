@@ -4,9 +4,9 @@
 //! section, profile, variants it applies to) with one check function over a
 //! *subject* — a pipe implementation, a server command, a relay, a shell. Each
 //! area lists its properties in a `PROPERTIES` slice; [`catalog`] gathers their
-//! metadata and [`run`] checks a subject against a slice, turning each outcome
-//! into a [`Verdict`]. Checks never panic on a bad target: they return a
-//! [`Finding`].
+//! metadata, and a [`Suite`] binds a subject to the properties that apply to
+//! it; [`Suite::run`] turns each outcome into a [`Verdict`]. Checks never
+//! panic on a bad target: they return a [`Finding`].
 //!
 //! Randomized checks go through [`Ctx::forall`], which drives proptest with the
 //! run's seed, so a failure carries the shrunk counterexample and replays
@@ -211,7 +211,7 @@ pub struct Ctx {
     /// Directory for proptest regression files; set only for runs that must
     /// never fail (kernel and reference), so a failure found there is replayed forever.
     pub regressions: Option<PathBuf>,
-    /// The ID of the property being checked (set by [`run`]).
+    /// The ID of the property being checked (set by [`SuiteCheck::check`]).
     pub property: &'static str,
 }
 

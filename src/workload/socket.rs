@@ -33,7 +33,7 @@ impl fmt::Debug for Bytes {
 
 /// Bytes of any value, about one in four a NUL, so `strlen`-based code truncates early.
 ///
-/// Drawn as a length and a seed, expanded by [`expand`]: a 256 KiB payload
+/// Drawn as a length and a seed, expanded by `expand`: a 256 KiB payload
 /// costs one value tree, not 256 Ki of them, and shrinks by length and seed.
 pub fn payload(max_len: usize) -> impl Strategy<Value = Bytes> {
     (0..=max_len, any::<u64>()).prop_map(|(len, seed)| {

@@ -3,7 +3,7 @@
 //!
 //! Every property is written once against the [`PipeImpl`] traits and must
 //! hold on the kernel: the kernel is the oracle. "Blocks" is observed, not
-//! guessed: the operation runs on a helper thread ([`op::Op`]) that must be
+//! guessed: the operation runs on a helper thread (`op::Op`) that must be
 //! seen asleep in a call with no timeout while it has not returned. Every wait
 //! is bounded by `ctx.timeout`, and a check unblocks its helpers (by closing
 //! the other end) before it returns, except on a pipe that ignores the close.
