@@ -203,3 +203,47 @@ fn check_list_prints_the_selected_ids_and_runs_nothing() {
         "{text}"
     );
 }
+
+#[rstest]
+#[case::typo(&["check", "pipe", "--only", "nomatch"], "--only `nomatch` selects no property")]
+#[case::with_list(&["check", "pipe", "--list", "--only", "pipe.eof.after-last-writr"], "closest: pipe.eof.after-last-writer")]
+#[case::out_of_scope(&["check", "server", "--variant", "thread", "--only", "server.pool.bounded"], "selects no property checked here")]
+fn check_refuses_an_only_pattern_that_selects_nothing(#[case] args: &[&str], #[case] wanted: &str) {
+    one_line_error(ipcspec().args(args), wanted);
+}
+
+#[test]
+fn check_server_refuses_an_unknown_variant_even_with_list() {
+    one_line_error(
+        ipcspec().args(["check", "server", "--variant", "bogus", "--list"]),
+        "unknown server variant `bogus`",
+    );
+}
+
+#[test]
+fn check_server_runs_the_reference_of_any_pool_size() {
+    ipcspec()
+        .args(["check", "server", "--variant", "pool:2", "--list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "server.pool.bounded  (reference pool:2 over tcp)",
+        ));
+}
+
+#[test]
+fn a_run_that_checks_only_inapplicable_properties_is_no_pass() {
+    let output = ipcspec()
+        .args([
+            "check",
+            "pipe",
+            "--impl",
+            "reference",
+            "--only",
+            "pipe.sigpipe.default-kills-writer",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nothing was checked"));
+}

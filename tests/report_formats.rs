@@ -97,10 +97,11 @@ fn json_carries_every_verdict_and_the_exit_code() {
 
 #[rstest]
 #[case(Format::Human, "")]
-#[case(Format::Json, "\"exit_code\": 0")]
+#[case(Format::Json, "\"exit_code\": 2")]
 #[case(Format::Junit, r#"<testsuites name="ipcspec" tests="0""#)]
 #[case(Format::Gradescope, "\"max_score\": 0.0")]
 #[case(Format::Markdown, "")]
+/// A run that checked nothing is no pass: exit code 2.
 fn every_format_renders_an_empty_run(#[case] format: Format, #[case] wanted: &str) {
     let text = common::rendered(&[], format, &Weights::default());
     assert!(text.contains(wanted), "{text}");

@@ -39,7 +39,7 @@ pub struct CheckClientArgs {
 }
 
 /// Runs `check client`.
-pub fn check(args: &CheckClientArgs) -> anyhow::Result<i32> {
+pub fn check(args: &CheckClientArgs) -> anyhow::Result<ipcspec::report::ExitCode> {
     let refs = super::references()?;
     let suites = if args.command.is_empty() {
         spec::reference_suites(Profile::Client, &refs)

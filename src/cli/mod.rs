@@ -22,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use ipcspec::report::{self, Format, Report, Weights};
+use ipcspec::report::{self, ExitCode, Format, Report, Weights};
 use ipcspec::spec::{self, Ctx, Profile, References, Selection, Suite};
 
 /// A property-tested conformance suite for pipes, sockets and echo servers.
@@ -195,17 +195,23 @@ pub fn replay_base() -> (String, String) {
 
 /// Runs `suites` as `opts` say and prints the reports (and writes the
 /// `--report` files); returns the exit code. With `--list`, prints the IDs
-/// that would be checked instead. A progress bar on stderr shows which
+/// that would be checked instead. Before any property, an `--only` pattern
+/// that selects nothing and a target that cannot run at all (each suite's
+/// preflight) are refused in one line. A progress bar on stderr shows which
 /// property runs, when stderr is a terminal.
-pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
+pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<ExitCode> {
     let selection = opts.selection();
+    let ids = suites
+        .iter()
+        .flat_map(|s| s.checks.iter().map(|c| c.meta.id));
+    selection.check_against(ids)?;
     if opts.list {
         for suite in suites {
             for check in suite.checks.iter().filter(|c| selection.selects(c.meta.id)) {
                 println!("{}  ({})", check.meta.id, suite.label);
             }
         }
-        return Ok(0);
+        return Ok(ExitCode::Conforms);
     }
     // A bad weights file must stop the run before any check starts.
     let weights = match &opts.weights {
@@ -213,6 +219,9 @@ pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
         None => Weights::default(),
     };
     let ctx = opts.ctx();
+    for suite in suites {
+        suite.preflight(&ctx)?;
+    }
     let (replay, target) = replay_base();
     let bar = progress::bar(suites, &selection);
     let mut done = 0;
@@ -242,7 +251,15 @@ pub fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<i32> {
     let mut out = stdout.lock();
     report::render_weighted(&reports, opts.format, &weights, &mut out)?;
     out.flush()?;
-    Ok(report::exit_code(&reports))
+    let code = report::exit_code(&reports);
+    let ran = reports
+        .iter()
+        .flat_map(|r| &r.results)
+        .any(|r| !matches!(r.verdict, spec::Verdict::Skip { .. }));
+    if !ran {
+        eprintln!("ipcspec: nothing was checked: every selected property is inapplicable here");
+    }
+    Ok(code)
 }
 
 /// The built-in references: this very executable.
@@ -281,9 +298,13 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let code = if e.use_stderr() {
+                ExitCode::Unusable
+            } else {
+                ExitCode::Conforms
+            };
             let _ = e.print();
-            return code;
+            return code.into();
         }
     };
     // Only checks and grading start targets to kill on Ctrl-C; the handler's thread
@@ -295,21 +316,27 @@ pub fn main() -> i32 {
     }
     let result = match &cli.command {
         Command::List(args) => list(args),
-        Command::Check(CheckCommand::Pipe(args)) => pipe::run(args),
+        Command::Check(check) => self::check(check).map(i32::from),
         Command::Grade(args) => grade::run(args),
-        Command::Check(CheckCommand::Relay(args)) => relay::check(args),
-        Command::Check(CheckCommand::Shell(args)) => shell::check(args),
         Command::Relay => relay::relay(),
         Command::Shell => shell::shell(),
         Command::Stage(stage) => shell::stage(stage),
-        Command::Check(CheckCommand::Server(args)) => server::run(args),
-        Command::Check(CheckCommand::Socket(args)) => socket::run(args),
-        Command::Check(CheckCommand::Client(args)) => client::check(args),
         Command::Serve(args) => serve::serve(args),
         Command::Client(args) => client::client(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");
-        2
+        ExitCode::Unusable.into()
     })
+}
+
+fn check(command: &CheckCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        CheckCommand::Pipe(args) => pipe::run(args),
+        CheckCommand::Relay(args) => relay::check(args),
+        CheckCommand::Shell(args) => shell::check(args),
+        CheckCommand::Server(args) => server::run(args),
+        CheckCommand::Socket(args) => socket::run(args),
+        CheckCommand::Client(args) => client::check(args),
+    }
 }

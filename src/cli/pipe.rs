@@ -26,7 +26,7 @@ pub enum Implementation {
 }
 
 /// Runs `check pipe`.
-pub fn run(args: &PipeArgs) -> anyhow::Result<i32> {
+pub fn run(args: &PipeArgs) -> anyhow::Result<ipcspec::report::ExitCode> {
     let wanted = args
         .implementation
         .and_then(|i| i.to_possible_value())

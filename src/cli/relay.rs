@@ -18,7 +18,7 @@ pub struct CheckRelayArgs {
 }
 
 /// Runs `check relay`.
-pub fn check(args: &CheckRelayArgs) -> anyhow::Result<i32> {
+pub fn check(args: &CheckRelayArgs) -> anyhow::Result<ipcspec::report::ExitCode> {
     let refs = super::references()?;
     let suites = if args.command.is_empty() {
         spec::reference_suites(Profile::Relay, &refs)

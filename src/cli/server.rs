@@ -2,6 +2,7 @@
 
 use clap::Args;
 
+use ipcspec::report::ExitCode;
 use ipcspec::spec::{self, Profile};
 use ipcspec::target::CommandSpec;
 
@@ -10,7 +11,8 @@ use super::CheckOpts;
 /// Arguments of `check server`.
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// The variant the server claims: sequential, fork-wait, fork, thread or pool:N.
+    /// The variant the server claims: sequential, fork-wait, fork, thread or
+    /// pool:N. Without a command, the reference of that variant is checked.
     #[arg(long)]
     pub variant: Option<String>,
     #[command(flatten)]
@@ -23,22 +25,21 @@ pub struct ServerArgs {
 }
 
 /// Runs `check server`.
-pub fn run(args: &ServerArgs) -> anyhow::Result<i32> {
+pub fn run(args: &ServerArgs) -> anyhow::Result<ExitCode> {
     let refs = super::references()?;
     let suites = if args.command.is_empty() {
-        let mut suites = spec::reference_suites(Profile::Server, &refs);
-        if let Some(variant) = &args.variant {
-            suites.retain(|s| s.variant.as_ref() == Some(variant));
+        match &args.variant {
+            Some(variant) => spec::server::reference_suites_of(&[variant], &refs)?,
+            None => spec::reference_suites(Profile::Server, &refs),
         }
-        suites
     } else {
         let command = CommandSpec::new(&args.command)?;
-        let variant = args.variant.as_deref();
-        let suite = spec::target_suite(Profile::Server, command.clone(), variant, &refs)?;
-        if !args.opts.list {
-            spec::server::preflight(&command, &args.opts.ctx())?;
-        }
-        vec![suite]
+        vec![spec::target_suite(
+            Profile::Server,
+            command,
+            args.variant.as_deref(),
+            &refs,
+        )?]
     };
     super::run_suites(&suites, &args.opts)
 }

@@ -79,7 +79,7 @@ pub enum StageCommand {
 }
 
 /// Runs `check shell`.
-pub fn check(args: &CheckShellArgs) -> anyhow::Result<i32> {
+pub fn check(args: &CheckShellArgs) -> anyhow::Result<ipcspec::report::ExitCode> {
     let refs = super::references()?;
     let suites = if args.command.is_empty() {
         spec::reference_suites(Profile::Shell, &refs)

@@ -14,7 +14,7 @@ pub struct SocketArgs {
 }
 
 /// Runs `check socket`.
-pub fn run(args: &SocketArgs) -> anyhow::Result<i32> {
+pub fn run(args: &SocketArgs) -> anyhow::Result<ipcspec::report::ExitCode> {
     let suites = spec::reference_suites(Profile::Socket, &super::references()?);
     super::run_suites(&suites, &args.opts)
 }

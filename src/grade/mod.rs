@@ -310,11 +310,13 @@ fn check(
         telling_line(&file("stderr.txt"))
             .unwrap_or_else(|| crate::target::process::describe_status(status))
     };
+    use crate::report::ExitCode;
+    let code = |c: ExitCode| Some(i32::from(c));
     match status.code() {
-        Some(0) if scored => graded.status = Status::Pass,
-        Some(1) if scored => graded.status = Status::Fail,
-        // Exit 2 with a report: some property could not run the target.
-        Some(2) if scored => {
+        c if c == code(ExitCode::Conforms) && scored => graded.status = Status::Pass,
+        c if c == code(ExitCode::Failed) && scored => graded.status = Status::Fail,
+        // Unusable with a report: some property could not run the target.
+        c if c == code(ExitCode::Unusable) && scored => {
             graded.status = Status::Error;
             graded.note = Some(why());
         }

@@ -3,7 +3,7 @@
 //! A [`Report`] is one subject checked against one profile; a run may produce
 //! several (the pipe check covers the kernel and the reference). Every format
 //! renders the same reports; [`exit_code`] turns them into the process's
-//! exit status: 0 conforms, 1 a property failed, 2 the target could not be run.
+//! exit status ([`ExitCode`]).
 
 mod gradescope;
 mod human;
@@ -75,16 +75,42 @@ impl Report {
     }
 }
 
-/// The exit status for a run: 2 if a target could not be run, else 1 if a
-/// property failed or hung, else 0.
-pub fn exit_code(reports: &[Report]) -> i32 {
+/// What a run's exit status means. Scripts and CI read it, so each value
+/// says one thing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(into = "i32")]
+pub enum ExitCode {
+    /// At least one property ran, and every property that ran passed.
+    Conforms = 0,
+    /// A property failed or hung.
+    Failed = 1,
+    /// The command line is wrong, the target could not be run, or nothing
+    /// was checked at all.
+    Unusable = 2,
+    /// The run was stopped (Ctrl-C, SIGTERM, SIGHUP) before it finished.
+    Interrupted = 130,
+}
+
+impl From<ExitCode> for i32 {
+    fn from(code: ExitCode) -> i32 {
+        code as i32
+    }
+}
+
+/// The exit status for a run: [`ExitCode::Unusable`] if a target could not
+/// be run or no property passed (every one selected was inapplicable), else
+/// [`ExitCode::Failed`] if a property failed or hung, else
+/// [`ExitCode::Conforms`].
+pub fn exit_code(reports: &[Report]) -> ExitCode {
     let counts: Vec<_> = reports.iter().map(Report::counts).collect();
     if counts.iter().any(|c| c.3 > 0) {
-        2
+        ExitCode::Unusable
     } else if counts.iter().any(|c| c.1 > 0) {
-        1
+        ExitCode::Failed
+    } else if counts.iter().all(|c| c.0 == 0) {
+        ExitCode::Unusable
     } else {
-        0
+        ExitCode::Conforms
     }
 }
 

@@ -119,8 +119,6 @@ pub enum Finding {
     Violated(Failure),
     /// Something the property awaits never happened within the bound.
     Hung(Failure),
-    /// The property cannot be checked here; the text says why.
-    Skipped(String),
     /// The target could not be run at all (bad command, crash at start, ...).
     Broken(TargetError),
 }
@@ -165,7 +163,7 @@ impl Finding {
     pub fn failure_mut(&mut self) -> Option<&mut Failure> {
         match self {
             Finding::Violated(f) | Finding::Hung(f) => Some(f),
-            Finding::Skipped(_) | Finding::Broken(_) => None,
+            Finding::Broken(_) => None,
         }
     }
 
@@ -213,6 +211,8 @@ pub struct Ctx {
     pub regressions: Option<PathBuf>,
     /// The ID of the property being checked (set by [`SuiteCheck::check`]).
     pub property: &'static str,
+    /// How long a failing randomized property may spend shrinking its input.
+    pub shrink_budget: Duration,
 }
 
 impl Default for Ctx {
@@ -223,6 +223,7 @@ impl Default for Ctx {
             timeout: Duration::from_secs(5),
             regressions: None,
             property: "",
+            shrink_budget: Duration::from_secs(1),
         }
     }
 }
@@ -243,9 +244,8 @@ impl Ctx {
         let config = Config {
             cases: self.cases.max(1),
             failure_persistence: persistence,
-            // Each case may start processes; bound shrinking so a hang shrinks in bounded time.
-            max_shrink_time: 20_000,
-            max_shrink_iters: 256,
+            // `forall` bounds shrinking by time itself, quietly; this is a backstop.
+            max_shrink_iters: 1024,
             max_global_rejects: 4096,
             ..Config::default()
         };
@@ -258,6 +258,11 @@ impl Ctx {
     /// Checks `test` on `cases` random inputs from `strategy`; on failure,
     /// shrinks to a minimal input and returns the finding seen on it, with
     /// the input as its counterexample.
+    ///
+    /// Shrinking gets [`Ctx::shrink_budget`] from the first failure on: after
+    /// that, and at once after a [`Finding::Broken`], every further candidate
+    /// counts as passing, so proptest settles quietly on the smallest failing
+    /// input found so far (its own time limit would print to stderr).
     pub fn forall<S>(&self, strategy: S, test: impl Fn(&S::Value) -> Outcome) -> Outcome
     where
         S: Strategy,
@@ -266,13 +271,26 @@ impl Ctx {
         // proptest keeps the last failing input as the current minimum, so the
         // last finding recorded here belongs to the input it reports.
         let last: RefCell<Option<Finding>> = RefCell::new(None);
-        let result = self.runner().run(&strategy, |input| match test(&input) {
-            Ok(()) => Ok(()),
-            Err(Finding::Skipped(why)) => Err(TestCaseError::reject(why)),
-            Err(finding) => {
-                let reason = finding_summary(&finding);
-                *last.borrow_mut() = Some(finding);
-                Err(TestCaseError::fail(reason))
+        let shrinking_ends: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+        let result = self.runner().run(&strategy, |input| {
+            if shrinking_ends
+                .get()
+                .is_some_and(|end| Instant::now() >= end)
+            {
+                return Ok(());
+            }
+            match test(&input) {
+                Ok(()) => Ok(()),
+                Err(finding) => {
+                    let reason = finding_summary(&finding);
+                    let end = match finding {
+                        Finding::Broken(_) => Instant::now(),
+                        _ => Instant::now() + self.shrink_budget,
+                    };
+                    shrinking_ends.set(Some(shrinking_ends.get().unwrap_or(end).min(end)));
+                    *last.borrow_mut() = Some(finding);
+                    Err(TestCaseError::fail(reason))
+                }
             }
         });
         match result {
@@ -286,8 +304,10 @@ impl Ctx {
                 }
                 Err(finding)
             }
-            Err(TestError::Abort(reason)) => Err(Finding::Skipped(format!(
-                "every random case was rejected: {reason}"
+            // No check rejects a case, so only a strategy that filters too hard gets here.
+            Err(TestError::Abort(reason)) => Err(Finding::Broken(TargetError::setup(
+                "random inputs for the property",
+                std::io::Error::other(reason.to_string()),
             ))),
         }
     }
@@ -297,7 +317,6 @@ fn finding_summary(finding: &Finding) -> String {
     match finding {
         Finding::Violated(f) => format!("expected {}, was {}", f.expected, f.observed),
         Finding::Hung(f) => format!("hang: awaited {}", f.expected),
-        Finding::Skipped(why) => why.clone(),
         Finding::Broken(e) => e.to_string(),
     }
 }
@@ -362,7 +381,15 @@ impl From<Outcome> for Verdict {
             Ok(()) => Verdict::Pass,
             Err(Finding::Violated(f)) => Verdict::Fail(f),
             Err(Finding::Hung(f)) => Verdict::Hang(f),
-            Err(Finding::Skipped(reason)) => Verdict::Skip { reason },
+            // The preflight saw this target start: failing to start again is its
+            // own misbehaviour, not a run that could not happen.
+            Err(Finding::Broken(
+                e @ (TargetError::ExitedAtStart { .. } | TargetError::NeverReady { .. }),
+            )) => Verdict::Fail(Failure {
+                expected: "the target to start as it did before".into(),
+                observed: e.to_string(),
+                ..Failure::default()
+            }),
             Err(Finding::Broken(e)) => Verdict::Error {
                 message: e.to_string(),
             },
@@ -412,6 +439,58 @@ impl Selection {
     pub fn selects(&self, id: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|pattern| matches_pattern(pattern, id))
     }
+
+    /// Checks that every pattern selects at least one of `ids`: a pattern
+    /// that selects nothing is a typo, and a run that checks nothing must
+    /// not pass. The error names the pattern and the closest IDs.
+    pub fn check_against<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<(), UnmatchedPattern> {
+        let Some(pattern) = self
+            .only
+            .iter()
+            .find(|pattern| !ids.clone().any(|id| matches_pattern(pattern, id)))
+        else {
+            return Ok(());
+        };
+        let mut scored: Vec<(f64, &str)> = ids
+            .map(|id| {
+                let last = id.rsplit('.').next().unwrap_or(id);
+                let score =
+                    strsim::jaro_winkler(pattern, id).max(strsim::jaro_winkler(pattern, last));
+                (score, id)
+            })
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+        scored.dedup_by(|a, b| a.1 == b.1);
+        Err(UnmatchedPattern {
+            pattern: pattern.clone(),
+            closest: scored
+                .iter()
+                .take(3)
+                .map(|(_, id)| id.to_string())
+                .collect(),
+        })
+    }
+}
+
+/// An `--only` pattern that selects no property of the run.
+#[derive(Debug, thiserror::Error)]
+#[error("--only `{pattern}` selects no property checked here{}", closest_ids(.closest))]
+pub struct UnmatchedPattern {
+    /// The pattern as given.
+    pub pattern: String,
+    /// The IDs closest to it, best first.
+    pub closest: Vec<String>,
+}
+
+fn closest_ids(ids: &[String]) -> String {
+    if ids.is_empty() {
+        String::new()
+    } else {
+        format!("; closest: {}", ids.join(", "))
+    }
 }
 
 /// `pattern` matches `id` as a `*` glob when it has a `*`, else as a substring.
@@ -450,14 +529,24 @@ pub struct Suite {
     pub label: String,
     /// The claimed variant (e.g. `pool:4`), where the profile has variants.
     pub variant: Option<String>,
-    /// One entry per applicable property, in catalog order.
+    /// One entry per property in scope, in catalog order.
     pub checks: Vec<SuiteCheck>,
+    /// Runs once before any property (not for `--list`): a target that cannot
+    /// run at all is refused in one line instead of failing every property.
+    pub preflight: Option<Preflight>,
 }
+
+/// A suite's start-up check: `Err` means the target could not be run (exit 2).
+pub type Preflight = Box<dyn Fn(&Ctx) -> Result<(), TargetError> + Send + Sync>;
 
 /// One property of a [`Suite`], ready to run.
 pub struct SuiteCheck {
     /// The property.
     pub meta: &'static Meta,
+    /// Why the property cannot apply to this kind of subject, decided when the
+    /// suite was built (the reference pipe has no kernel descriptor to raise
+    /// SIGPIPE on): the only way a property is skipped.
+    pub not_applicable: Option<String>,
     run: Box<dyn Fn(&Ctx) -> Outcome + Send + Sync>,
 }
 
@@ -490,6 +579,7 @@ impl Suite {
                 let subject = subject.clone();
                 SuiteCheck {
                     meta: &p.meta,
+                    not_applicable: None,
                     run: Box::new(move |ctx: &Ctx| (p.check)(&subject, ctx)),
                 }
             })
@@ -499,7 +589,36 @@ impl Suite {
             label: label.into(),
             variant: variant.map(str::to_string),
             checks,
+            preflight: None,
         }
+    }
+
+    /// Declares property `id` inapplicable to this suite's subject, for `why`.
+    ///
+    /// # Panics
+    /// If the suite has no property `id`: a typo here would silently run it.
+    pub fn not_applicable(mut self, id: &str, why: impl Into<String>) -> Suite {
+        let check = self
+            .checks
+            .iter_mut()
+            .find(|c| c.meta.id == id)
+            .unwrap_or_else(|| panic!("{id} is not a property of the {} suite", self.label));
+        check.not_applicable = Some(why.into());
+        self
+    }
+
+    /// The same suite with `preflight` run before its properties.
+    pub fn with_preflight(
+        mut self,
+        preflight: impl Fn(&Ctx) -> Result<(), TargetError> + Send + Sync + 'static,
+    ) -> Suite {
+        self.preflight = Some(Box::new(preflight));
+        self
+    }
+
+    /// Runs the preflight, if any.
+    pub fn preflight(&self, ctx: &Ctx) -> Result<(), TargetError> {
+        self.preflight.as_ref().map_or(Ok(()), |check| check(ctx))
     }
 
     /// Runs the selected checks, calling `progress` before each; `replay` is
@@ -519,7 +638,12 @@ impl Suite {
             .map(|c| {
                 progress(c.meta);
                 let started = Instant::now();
-                let verdict = Verdict::from(c.check(ctx));
+                let verdict = match &c.not_applicable {
+                    Some(why) => Verdict::Skip {
+                        reason: format!("not applicable: {why}"),
+                    },
+                    None => Verdict::from(c.check(ctx)),
+                };
                 let replay = replay
                     .filter(|_| verdict.is_failure())
                     .map(|base| replay_line(base, c.meta.id, ctx.seed));

@@ -80,11 +80,13 @@ impl Transport {
     }
 
     /// A fresh listening socket on a free port or a fresh path.
-    /// IPv6 loopback missing on this machine is a skip, not a failure.
     pub fn listen(self) -> Result<Listening, Finding> {
         let (domain, addr, dir) = match self {
             Transport::Socketpair => {
-                return Err(Finding::Skipped("a socketpair has no listener".into()))
+                return Err(setup(
+                    "a listening socket",
+                    io::Error::other("a socketpair has no listener"),
+                ))
             }
             Transport::Tcp4 => (Domain::IPV4, loopback(Ipv4Addr::LOCALHOST.into()), None),
             Transport::Tcp6 => (Domain::IPV6, loopback(Ipv6Addr::LOCALHOST.into()), None),
@@ -98,14 +100,9 @@ impl Transport {
         };
         let socket =
             Socket::new(domain, Type::STREAM, None).map_err(|e| setup("a listening socket", e))?;
-        match socket.bind(&addr) {
-            Err(e) if self == Transport::Tcp6 && e.kind() == io::ErrorKind::AddrNotAvailable => {
-                return Err(Finding::Skipped(
-                    "no IPv6 loopback (::1) on this machine".into(),
-                ))
-            }
-            other => other.map_err(|e| setup("binding a listening socket", e))?,
-        }
+        socket
+            .bind(&addr)
+            .map_err(|e| setup("binding a listening socket", e))?;
         socket.listen(128).map_err(|e| setup("listen", e))?;
         let addr = socket.local_addr().map_err(|e| setup("getsockname", e))?;
         Ok(Listening {
@@ -567,9 +564,13 @@ pub static PROPERTIES: &[Property<Transport>] = &[
 ];
 
 /// The kernel's suites: one per transport.
+///
+/// A machine without IPv6 loopback has no `tcp6` suite at all: that is the
+/// machine's limit, not the kernel's, so nothing is checked or skipped there.
 pub fn reference_suites() -> Vec<Suite> {
     TRANSPORTS
         .iter()
+        .filter(|&&t| t != Transport::Tcp6 || ipv6_loopback())
         .map(|&t| {
             Suite::new(
                 Profile::Socket,
@@ -581,4 +582,9 @@ pub fn reference_suites() -> Vec<Suite> {
             )
         })
         .collect()
+}
+
+/// Whether `::1` can be bound here.
+fn ipv6_loopback() -> bool {
+    std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
 }

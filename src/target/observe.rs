@@ -195,6 +195,13 @@ impl Syscall {
         }
     }
 
+    fn is_epoll(&self) -> bool {
+        matches!(
+            self.name(),
+            Some("epoll_wait" | "epoll_pwait" | "epoll_pwait2")
+        )
+    }
+
     /// Whether the call can only return on an outside event (no timeout).
     pub fn is_indefinite(&self) -> bool {
         let Syscall::In { nr, args } = self else {
@@ -427,6 +434,114 @@ pub fn wait_thread_asleep(tid: Pid, bound: Duration) -> Result<ThreadState, Opti
     }
 }
 
+/// The descriptors a sleeping thread waits on: the one a `read`, `write`,
+/// `accept`, ... works on; every descriptor of a `poll`/`ppoll` set or of a
+/// `select`/`pselect6` set (read from the process's memory, which only a
+/// process allowed to trace it may do, as its parent may); every descriptor
+/// an `epoll` instance watches (its `fdinfo`). `None` when the call waits on
+/// no descriptor, or they cannot be read.
+///
+/// This is how a check tells "asleep waiting for this client" from "asleep
+/// in the same call for another reason", whatever call the target chose.
+///
+/// # References
+/// - [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html), [select(2)](https://man7.org/linux/man-pages/man2/select.2.html), [epoll_wait(2)](https://man7.org/linux/man-pages/man2/epoll_wait.2.html)
+/// - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `/proc/<pid>/mem`, `/proc/<pid>/fdinfo` (epoll `tfd:` lines)
+pub fn waits_on(thread: &ThreadState) -> Option<Vec<i32>> {
+    let Syscall::In { args, .. } = thread.syscall else {
+        return None;
+    };
+    if let Some(fd) = thread.syscall.fd().filter(|_| !thread.syscall.is_epoll()) {
+        return Some(vec![fd as i32]);
+    }
+    match thread.syscall.name()? {
+        "poll" | "ppoll" => {
+            let count = usize::try_from(args[1]).ok().filter(|&n| n <= 4096)?;
+            let bytes = read_memory(thread.pid, args[0], count * 8)?;
+            Some(
+                bytes
+                    .chunks_exact(8)
+                    .map(|pollfd| i32::from_ne_bytes([pollfd[0], pollfd[1], pollfd[2], pollfd[3]]))
+                    .filter(|&fd| fd >= 0)
+                    .collect(),
+            )
+        }
+        "select" | "pselect6" => {
+            let count = usize::try_from(args[0]).ok().filter(|&n| n <= 65_536)?;
+            let mut fds = Vec::new();
+            for &set in &args[1..4] {
+                if set == 0 {
+                    continue;
+                }
+                let bytes = read_memory(thread.pid, set, count.div_ceil(64) * 8)?;
+                fds.extend((0..count).filter(|&fd| bytes[fd / 8] & (1 << (fd % 8)) != 0));
+            }
+            fds.sort_unstable();
+            fds.dedup();
+            Some(fds.into_iter().map(|fd| fd as i32).collect())
+        }
+        "epoll_wait" | "epoll_pwait" | "epoll_pwait2" => {
+            let info =
+                fs::read_to_string(format!("/proc/{}/fdinfo/{}", thread.pid, args[0] as i32))
+                    .ok()?;
+            Some(
+                info.lines()
+                    .filter_map(|line| {
+                        line.strip_prefix("tfd:")?
+                            .split_whitespace()
+                            .next()?
+                            .parse()
+                            .ok()
+                    })
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// `len` bytes of process `pid`'s memory at `address`.
+fn read_memory(pid: Pid, address: u64, len: usize) -> Option<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mem = fs::File::open(format!("/proc/{pid}/mem")).ok()?;
+    let mut bytes = vec![0u8; len];
+    mem.read_exact_at(&mut bytes, address).ok()?;
+    Some(bytes)
+}
+
+/// A process's I/O counters, from `/proc/<pid>/io`: what its `read`- and
+/// `write`-family calls moved, on any kind of descriptor.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Io {
+    /// Bytes returned by read-family calls.
+    pub rchar: u64,
+    /// Bytes passed to write-family calls.
+    pub wchar: u64,
+    /// Read-family calls made.
+    pub syscr: u64,
+    /// Write-family calls made.
+    pub syscw: u64,
+}
+
+/// `/proc/<pid>/io`, or `None` if the process is gone (or not ours to read).
+///
+/// # References
+/// - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `/proc/<pid>/io`
+pub fn io(pid: Pid) -> Option<Io> {
+    let text = fs::read_to_string(format!("/proc/{pid}/io")).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    Some(Io {
+        rchar: field("rchar")?,
+        wchar: field("wchar")?,
+        syscr: field("syscr")?,
+        syscw: field("syscw")?,
+    })
+}
+
 /// A TCP socket as `/proc/net/tcp{,6}` lists it.
 pub type TcpEntry = procfs::net::TcpNetEntry;
 
@@ -534,6 +649,35 @@ mod tests {
         let tid = rx.recv().unwrap();
         let state = wait_thread_asleep(tid, Duration::from_secs(5)).expect("blocked in read");
         assert_eq!(state.syscall.name(), Some("read"));
+    }
+
+    #[test]
+    fn a_thread_in_poll_is_seen_waiting_on_every_descriptor_of_its_set() {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        use std::os::fd::{AsFd, AsRawFd};
+        let (first, _first_writer) = std::io::pipe().unwrap();
+        let (second, _second_writer) = std::io::pipe().unwrap();
+        let fds = [first.as_raw_fd(), second.as_raw_fd()];
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid()).unwrap();
+            let mut set = [
+                PollFd::new(first.as_fd(), PollFlags::POLLIN),
+                PollFd::new(second.as_fd(), PollFlags::POLLIN),
+            ];
+            let _ = poll(&mut set, PollTimeout::NONE);
+        });
+        let tid = rx.recv().unwrap();
+        let state = wait_thread_asleep(tid, Duration::from_secs(5)).expect("blocked in poll");
+        assert_eq!(waits_on(&state), Some(fds.to_vec()), "{state}");
+    }
+
+    #[test]
+    fn io_counters_see_this_process_read() {
+        let before = io(nix::unistd::getpid()).unwrap();
+        let _ = fs::read("/proc/self/stat").unwrap();
+        let after = io(nix::unistd::getpid()).unwrap();
+        assert!(after.rchar > before.rchar && after.syscr > before.syscr);
     }
 
     #[test]

@@ -301,7 +301,7 @@ pub fn install_interrupt_handler() -> Result<(), ctrlc::Error> {
             r.destroy();
         }
         eprintln!("ipcspec: interrupted; every target was killed");
-        std::process::exit(130);
+        std::process::exit(crate::report::ExitCode::Interrupted.into());
     })
 }
 
@@ -593,10 +593,12 @@ mod tests {
     #[test]
     fn kill_removes_the_cgroup_once_its_tasks_are_released() {
         let mut target = Target::spawn(sh("sleep 300 & sleep 300 & wait")).unwrap();
-        let Some(cgroup) = target.cgroup.clone() else {
-            eprintln!("skipped: no writable pids cgroup on this machine");
-            return;
-        };
+        // The machines ipcspec is tested on (see ci/setup.sh) have the v1 pids
+        // controller; without it this test has nothing to check and must say so.
+        let cgroup = target
+            .cgroup
+            .clone()
+            .expect("a pids cgroup for the target: /sys/fs/cgroup/pids must be writable");
         target.kill();
         assert!(!cgroup.exists(), "{} is left behind", cgroup.display());
     }

@@ -7,8 +7,10 @@ pub mod socket;
 
 /// `seeded()`—`len` pseudo-random bytes determined by `seed` (xorshift64*):
 /// a workload drawn as (length, seed) stays cheap to generate, shrink and print.
+/// Distinct seeds give distinct bytes, neighbours included (`seed + i` is how
+/// concurrent clients get their own streams): the seed is scrambled first.
 pub fn seeded(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
+    let mut state = splitmix64(seed);
     let mut bytes = Vec::with_capacity(len + 8);
     while bytes.len() < len {
         state ^= state >> 12;
@@ -18,4 +20,33 @@ pub fn seeded(len: usize, seed: u64) -> Vec<u8> {
     }
     bytes.truncate(len);
     bytes
+}
+
+/// A bijective scramble of `seed` (SplitMix64's finalizer), never zero so
+/// that xorshift never sticks.
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    match z ^ (z >> 31) {
+        0 => 0x2545_f491_4f6c_dd1d,
+        state => state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seeded;
+
+    #[test]
+    fn neighbouring_seeds_give_different_bytes() {
+        for seed in 0..64 {
+            assert_ne!(
+                seeded(64, seed),
+                seeded(64, seed + 1),
+                "seeds {seed} and {}",
+                seed + 1
+            );
+        }
+    }
 }

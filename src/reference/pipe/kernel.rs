@@ -31,6 +31,10 @@ impl PipeImpl for Kernel {
         "kernel"
     }
 
+    fn kernel_descriptors(&self) -> bool {
+        true
+    }
+
     fn open(
         &self,
         capacity: Option<usize>,

@@ -40,6 +40,13 @@ pub trait PipeImpl: Send + Sync {
         &self,
         capacity: Option<usize>,
     ) -> io::Result<(Box<dyn PipeReader>, Box<dyn PipeWriter>)>;
+
+    /// Whether its ends are kernel descriptors ([`PipeWriter::as_fd`] is
+    /// `Some`): only then can a write raise `SIGPIPE`, so only then does
+    /// `pipe.sigpipe.default-kills-writer` apply.
+    fn kernel_descriptors(&self) -> bool {
+        false
+    }
 }
 
 /// The read end of a pipe. `read` returns what is there (at least one byte),

@@ -143,7 +143,16 @@ pub static PROPERTIES: &[Property<dyn PipeImpl>] = &[
 
 /// `pipe`'s suite on any implementation: how to run the spec on your own pipe.
 pub fn suite(label: impl Into<String>, pipe: Arc<dyn PipeImpl>) -> Suite {
-    Suite::new(Profile::Pipe, label, None, None, PROPERTIES, pipe)
+    let kernel = pipe.kernel_descriptors();
+    let suite = Suite::new(Profile::Pipe, label, None, None, PROPERTIES, pipe);
+    if kernel {
+        suite
+    } else {
+        suite.not_applicable(
+            "pipe.sigpipe.default-kills-writer",
+            "a pipe without kernel descriptors raises no signal; pipe.epipe.no-reader checks its EPIPE",
+        )
+    }
 }
 
 /// The kernel's and the reference's suites, labelled `kernel` and `reference`.

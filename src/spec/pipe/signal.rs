@@ -47,10 +47,10 @@ pub(super) fn sigpipe_ignored() -> Outcome {
     if ignored {
         Ok(())
     } else {
-        Err(Finding::Skipped(
-            "this process does not ignore SIGPIPE, so a write with no reader would kill the suite"
-                .into(),
-        ))
+        Err(Finding::Broken(TargetError::setup(
+            "a checker that survives writes with no reader",
+            io::Error::other("this process does not ignore SIGPIPE, so such a write would kill it"),
+        )))
     }
 }
 
@@ -157,10 +157,10 @@ pub(super) fn default_kills_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     ] {
         let (reader, writer) = open(pipe, None)?;
         let Some(fd) = writer.as_fd() else {
-            return Err(Finding::Skipped(format!(
-                "the {} pipe has no kernel descriptor: a user-space pipe raises no signal, so only EPIPE applies (pipe.epipe.no-reader)",
-                pipe.name()
-            )));
+            return Err(Finding::violated(
+                "a kernel descriptor behind the write end (the pipe declares kernel descriptors)",
+                "PipeWriter::as_fd returned None",
+            ));
         };
         drop(reader);
         sole_holder(fd, ctx.timeout)?;

@@ -197,14 +197,10 @@ pub static PROPERTIES: &[Property<Server>] = &[
 /// The variants the references come in, as `serve --variant` spells them.
 pub const REFERENCE_VARIANTS: &[&str] = &["sequential", "fork-wait", "fork", "thread", "pool:4"];
 
-/// Starts `command` once, as `target_suite` would, and waits until it listens:
-/// a server that cannot run at all is refused in one line before any property.
-pub fn preflight(command: &CommandSpec, ctx: &Ctx) -> Result<(), TargetError> {
-    let server = Server {
-        command: command.clone(),
-        variant: Variant::Sequential,
-    };
-    match Instance::start(&server, ctx) {
+/// Starts the server once and waits until it listens: a server that cannot
+/// run at all is refused in one line before any property.
+fn preflight(server: &Server, ctx: &Ctx) -> Result<(), TargetError> {
+    match Instance::start(server, ctx) {
         Ok(_) => Ok(()),
         Err(super::Finding::Broken(e)) => Err(e),
         Err(_) => Ok(()),
@@ -213,8 +209,26 @@ pub fn preflight(command: &CommandSpec, ctx: &Ctx) -> Result<(), TargetError> {
 
 /// The reference servers' suites: every variant, over TCP and over Unix.
 pub fn reference_suites(refs: &References) -> Vec<Suite> {
+    reference_suites_unchecked(REFERENCE_VARIANTS, refs)
+}
+
+/// The reference servers' suites for `variants` (as `serve --variant`
+/// spells them), over TCP and over Unix; an unknown variant is an error.
+pub fn reference_suites_of(
+    variants: &[&str],
+    refs: &References,
+) -> Result<Vec<Suite>, TargetError> {
+    for variant in variants {
+        variant
+            .parse::<Variant>()
+            .map_err(|e: UnknownVariant| TargetError::Command(e.to_string()))?;
+    }
+    Ok(reference_suites_unchecked(variants, refs))
+}
+
+fn reference_suites_unchecked(variants: &[&str], refs: &References) -> Vec<Suite> {
     let bin = refs.bin.to_string_lossy().into_owned();
-    REFERENCE_VARIANTS
+    variants
         .iter()
         .flat_map(|variant| {
             [("tcp", "--port", "{port}"), ("unix", "--unix", "{socket}")].map(
@@ -252,15 +266,17 @@ pub fn target_suite(
     }
     let label = command.display();
     let kind = variant.kind();
-    let server = Server { command, variant };
+    let server = Arc::new(Server { command, variant });
+    let started = server.clone();
     Ok(Suite::new(
         Profile::Server,
         label,
         Some(claimed),
         Some(kind),
         PROPERTIES,
-        Arc::new(server),
-    ))
+        server,
+    )
+    .with_preflight(move |ctx| preflight(&started, ctx)))
 }
 
 /// [`Ctx::forall`] over one instance of `server` shared by the cases; a case

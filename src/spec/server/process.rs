@@ -113,13 +113,15 @@ pub fn connection_owner(server: &Server, ctx: &Ctx) -> Outcome {
             .find(|found| found.is_some() || Instant::now() >= deadline)
             .flatten();
         let Some((listening, connection)) = found else {
-            return Err(Finding::Skipped(
-                "the connection's server side is not visible in /proc/net".into(),
+            return Err(Finding::violated(
+                "the server side of the connection, listed in /proc/net",
+                "no such socket: the connection was echoed, yet no socket of this machine is its server side",
             ));
         };
         let Some(main) = main_process(instance, listening) else {
-            return Err(Finding::Skipped(
-                "no process of the target holds the listening socket".into(),
+            return Err(Finding::violated(
+                "a process of the server holding its listening socket",
+                "none of the server's processes holds it",
             ));
         };
         match server.variant.kind() {

@@ -1,5 +1,10 @@
 //! The whole spec as named tests: `cargo test --test conformance`.
 //!
+//! Both directions of the spec are checked here: every property passes on
+//! the kernel and the references, and every property fails on a broken
+//! implementation made to break it — the kill matrix of [`killers`], one
+//! test `kill::NAME` per killer and `kill::every-property-has-a-killer`.
+//!
 //! Every applicable property of every reference suite (the kernel and the
 //! built-in references, for every profile) becomes one test named
 //! `ID::LABEL`, e.g. `pipe.eof.after-last-writer::kernel` (`ID::target` for
@@ -7,8 +12,9 @@
 //! `cargo test --test conformance -- eof` filters as users expect and
 //! `cargo nextest run --test conformance` partitions and reports them like
 //! any other test. A failing check fails its test with the human
-//! explanation and the command that replays it; a skipped check is an
-//! ignored test with the reason.
+//! explanation and the command that replays it. A property a suite declares
+//! inapplicable (the reference pipe raises no SIGPIPE) is no test at all;
+//! any other skip would be a check that decided nothing, and fails.
 //!
 //! Environment variables point the same tests at any program instead:
 //!
@@ -32,7 +38,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::ValueEnum;
-use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use libtest_mimic::{Arguments, Failed, Trial};
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod killers;
 
 use ipcspec::report::explanation;
 use ipcspec::spec::{self, Ctx, Profile, PropertyResult, References, Suite, Verdict};
@@ -147,17 +158,56 @@ fn trials() -> Result<Vec<Trial>, String> {
         }
     };
     let mut trials = Vec::new();
+    if !target {
+        // What a killer fails is expected: nothing to keep for replay.
+        let ctx = Ctx {
+            regressions: None,
+            ..ctx.clone()
+        };
+        trials.extend(kill_matrix(&refs, &ctx));
+    }
     for suite in suites.into_iter().map(Arc::new) {
         for index in 0..suite.checks.len() {
+            if suite.checks[index].not_applicable.is_some() {
+                continue;
+            }
             let label = if target { "target" } else { &suite.label };
             let name = trial_name(suite.checks[index].meta.id, label);
             let (suite, ctx) = (suite.clone(), ctx.clone());
-            trials.push(Trial::ignorable_test(name.clone(), move || {
+            trials.push(Trial::test(name.clone(), move || {
                 run(&suite, index, &ctx, &name)
             }));
         }
     }
     Ok(trials)
+}
+
+/// One test per killer, and one that every property of the catalog has one.
+fn kill_matrix(refs: &References, ctx: &Ctx) -> Vec<Trial> {
+    let killers = Arc::new(killers::all());
+    let coverage = {
+        let killers = killers.clone();
+        Trial::test("kill::every-property-has-a-killer", move || {
+            let (unkilled, unknown) = killers::coverage(&killers);
+            if unkilled.is_empty() && unknown.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "properties no killer fails: {unkilled:?}; killers name unknown IDs: {unknown:?}"
+                )
+                .into())
+            }
+        })
+    };
+    let mut trials = vec![coverage];
+    for index in 0..killers.len() {
+        let (killers, refs, ctx) = (killers.clone(), refs.clone(), ctx.clone());
+        let name = format!("kill::{}", killers[index].name);
+        trials.push(Trial::test(name, move || {
+            killers[index].check(&refs, &ctx).map_err(Failed::from)
+        }));
+    }
+    trials
 }
 
 /// `ID::LABEL` (`ID::target` for `IPCSPEC_TARGET`), with the label's blanks
@@ -167,13 +217,12 @@ fn trial_name(id: &str, label: &str) -> String {
     format!("{id}::{label}")
 }
 
-fn run(suite: &Suite, index: usize, ctx: &Ctx, name: &str) -> Result<Completion, Failed> {
+fn run(suite: &Suite, index: usize, ctx: &Ctx, name: &str) -> Result<(), Failed> {
     let check = &suite.checks[index];
     let started = Instant::now();
     let verdict = Verdict::from(check.check(ctx));
     match verdict {
-        Verdict::Pass => Ok(Completion::Completed),
-        Verdict::Skip { reason } => Ok(Completion::ignored_with(reason)),
+        Verdict::Pass => Ok(()),
         verdict => {
             let result = PropertyResult {
                 meta: check.meta,

@@ -1,16 +1,45 @@
-//! The pipe suite has teeth: each mutant — a small wrapper over the
-//! reference pipe that breaks one promise — is rejected by the property that
-//! states that promise, with the right verdict.
+//! Pipe mutants: small wrappers over the reference pipe, each breaking one
+//! promise of pipe(7), and the properties that reject them.
 
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use ipcspec::reference::pipe::{Bounded, PipeImpl, PipeReader, PipeWriter, DEFAULT_CAPACITY};
 use ipcspec::spec::pipe::suite;
-use ipcspec::spec::{Ctx, Verdict};
-use rstest::rstest;
+
+use super::{Killer, Subject};
+
+/// The pipe killers.
+pub fn killers() -> Vec<Killer> {
+    vec![
+        Killer {
+            name: "pipe/eof-while-a-clone-is-open",
+            subject: Subject::Suite(|| suite("mutant", Arc::new(Mutant::EofWhileCloneAlive))),
+            kills: &["pipe.eof.after-last-writer"],
+        },
+        Killer {
+            name: "pipe/drops-the-last-byte-of-each-write",
+            subject: Subject::Suite(|| suite("mutant", Arc::new(Mutant::DropsLastByte))),
+            kills: &["pipe.order.lossless"],
+        },
+        Killer {
+            name: "pipe/never-blocks-a-writer",
+            subject: Subject::Suite(|| suite("mutant", Arc::new(Mutant::NeverBlocks))),
+            kills: &["pipe.block.write-after-capacity"],
+        },
+        Killer {
+            name: "pipe/interleaves-small-writes",
+            subject: Subject::Suite(|| suite("mutant", Arc::new(Mutant::InterleavesSmallWrites))),
+            kills: &["pipe.atomic.up-to-pipe-buf"],
+        },
+        Killer {
+            name: "pipe/wakes-nobody-on-close",
+            subject: Subject::Suite(|| suite("mutant", Arc::new(Mutant::WakesNobodyOnClose))),
+            kills: &["pipe.wake.reader-on-last-writer-close"],
+        },
+    ]
+}
 
 /// How a mutant breaks the reference.
 #[derive(Clone, Copy, Debug)]
@@ -156,42 +185,4 @@ impl Drop for Writer {
             _ => {}
         }
     }
-}
-
-/// A short bound: each hang costs one bound per shrinking step.
-fn ctx() -> Ctx {
-    Ctx {
-        timeout: Duration::from_secs(1),
-        ..Ctx::default()
-    }
-}
-
-#[rstest]
-#[case::eof_while_clone_alive(Mutant::EofWhileCloneAlive, "pipe.eof.after-last-writer", "fail")]
-#[case::drops_last_byte(Mutant::DropsLastByte, "pipe.order.lossless", "fail")]
-#[case::never_blocks(Mutant::NeverBlocks, "pipe.block.write-after-capacity", "fail")]
-#[case::interleaves_small_writes(
-    Mutant::InterleavesSmallWrites,
-    "pipe.atomic.up-to-pipe-buf",
-    "fail"
-)]
-#[case::wakes_nobody_on_close(
-    Mutant::WakesNobodyOnClose,
-    "pipe.wake.reader-on-last-writer-close",
-    "hang"
-)]
-fn mutant_is_rejected(#[case] mutant: Mutant, #[case] id: &str, #[case] verdict: &str) {
-    let suite = suite(format!("{mutant:?}"), Arc::new(mutant));
-    let check = suite
-        .checks
-        .iter()
-        .find(|c| c.meta.id == id)
-        .expect("property in the suite");
-    let seen = Verdict::from(check.check(&ctx()));
-    assert_eq!(seen.name(), verdict, "{mutant:?} on {id}: {seen:?}");
-    let failure = seen.failure().expect("a failure");
-    assert!(
-        failure.counterexample.is_some(),
-        "the shrunk input is reported: {failure:?}"
-    );
 }
