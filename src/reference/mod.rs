@@ -2,6 +2,7 @@
 //! kernel, and what `ipcspec serve|client|relay|shell` run.
 
 pub mod client;
+pub mod http;
 pub mod pipe;
 pub mod relay;
 pub mod server;
