@@ -34,7 +34,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
 use super::{Ctx, Finding, Meta, Profile, Property, References, Scope, Suite};
 use crate::target::process::describe_status;
-use crate::target::settle::Stillness;
+use crate::target::settle::{Pacing, Stillness};
 use crate::target::{CommandSpec, Stream, Target, TargetConfig, TargetError};
 
 pub use evidence::{pipe_holders, stuck_finding, PipeWait};
@@ -166,6 +166,7 @@ pub fn refuse_usage_error(
 ) -> Result<(), TargetError> {
     let deadline = Instant::now() + ctx.timeout;
     let mut stillness = Stillness::default();
+    let mut pacing = Pacing::default();
     loop {
         if let Some(status) = target.try_status() {
             if status.success() {
@@ -182,8 +183,7 @@ pub fn refuse_usage_error(
         if matches!(stillness.look(target, &[]), Some((_, _, true))) || Instant::now() >= deadline {
             return Ok(());
         }
-        // Pacing only: the exit and the stillness are observed, this spaces the looks.
-        std::thread::sleep(Duration::from_millis(1));
+        pacing.pause(&stillness);
     }
 }
 

@@ -27,7 +27,7 @@ use super::{
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe;
 use crate::target::process::describe_status;
-use crate::target::settle::Stillness;
+use crate::target::settle::{Pacing, Stillness};
 use crate::target::Target;
 use crate::workload::relay::filler;
 
@@ -39,6 +39,7 @@ pub fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
     let mut written = 0usize;
     let mut deadline = Instant::now() + ctx.timeout;
     let mut stillness = Stillness::default();
+    let mut pacing = Pacing::default();
     loop {
         let read = read_by_relay(&stdin, written);
         if read > BACKLOG_BOUND {
@@ -52,6 +53,7 @@ pub fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
             Ok(n) => {
                 written += n;
                 deadline = Instant::now() + ctx.timeout;
+                pacing.reset();
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {
                 // Full for now; full for good only once the relay cannot run.
@@ -74,8 +76,7 @@ pub fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
                     )
                     .with_output(target.output()));
                 } else {
-                    // Pacing only: the relay is still moving bytes.
-                    std::thread::sleep(Duration::from_micros(500));
+                    pacing.pause(&stillness);
                 }
             }
             Err(e) => return Err(stdin_closed(&mut target, read, e)),
@@ -104,6 +105,7 @@ pub fn sigpipe_stops(relay: &Relay, ctx: &Ctx) -> Outcome {
     let chunk = filler(16 << 10);
     let deadline = Instant::now() + ctx.timeout;
     let mut stillness = Stillness::default();
+    let mut pacing = Pacing::default();
     let mut open = true;
     let mut written = 0usize;
     loop {
@@ -133,6 +135,7 @@ pub fn sigpipe_stops(relay: &Relay, ctx: &Ctx) -> Outcome {
             }
         }
         if took {
+            pacing.reset();
             continue;
         }
         if let Some((_, threads, true)) = stillness.look(&target, &[]) {
@@ -160,8 +163,7 @@ pub fn sigpipe_stops(relay: &Relay, ctx: &Ctx) -> Outcome {
             }
             return Err(finding.with_output(target.output()));
         }
-        // Pacing only: termination is observed, this spaces the looks.
-        std::thread::sleep(Duration::from_micros(500));
+        pacing.pause(&stillness);
     }
 }
 

@@ -34,7 +34,7 @@ use super::{gone, read_by_relay, set_nonblocking, start, Relay, BACKLOG_BOUND};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe::{self, PipeEnd, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::settle::Stillness;
+use crate::target::settle::{Pacing, Stillness};
 use crate::target::Target;
 use crate::workload::relay::filler;
 
@@ -222,6 +222,7 @@ fn settle(
     let chunk = filler(64 << 10);
     let mut deadline = Instant::now() + ctx.timeout;
     let mut stillness = Stillness::default();
+    let mut pacing = Pacing::default();
     loop {
         if let Some(pipe) = stdin.as_deref_mut() {
             if read_by_relay(pipe, *written) <= BACKLOG_BOUND {
@@ -229,6 +230,7 @@ fn settle(
                     Ok(n) => {
                         *written += n;
                         deadline = Instant::now() + ctx.timeout;
+                        pacing.reset();
                         continue;
                     }
                     // Full, or closed by a relay on its way out: what it does is observed below.
@@ -250,8 +252,7 @@ fn settle(
             )
             .with_output(target.output()));
         }
-        // Pacing only: each pass observes the relay afresh.
-        std::thread::sleep(Duration::from_micros(500));
+        pacing.pause(&stillness);
     }
 }
 

@@ -19,7 +19,7 @@ use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::target::observe::{self, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::settle::Stillness;
+use crate::target::settle::{Pacing, Stillness};
 use crate::target::Target;
 use crate::workload::relay::{feed, Feed};
 
@@ -99,6 +99,7 @@ fn relay_input(
     let mut progress = (0, 0);
     let mut deadline = Instant::now() + ctx.timeout;
     let mut stillness = Stillness::default();
+    let mut pacing = Pacing::default();
     let stuck = loop {
         if reader.done() && writer.done() {
             break Vec::new();
@@ -110,6 +111,7 @@ fn relay_input(
         if now != progress {
             progress = now;
             deadline = Instant::now() + ctx.timeout;
+            pacing.reset();
         }
         let ours: Vec<Pid> = [&writer, &reader]
             .iter()
@@ -127,8 +129,7 @@ fn relay_input(
             )
             .with_output(target.output()));
         }
-        // Pacing only: each pass observes the target afresh.
-        std::thread::sleep(Duration::from_micros(500));
+        pacing.pause(&stillness);
     };
     let output = std::mem::take(&mut *received.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Relayed {
@@ -182,6 +183,7 @@ fn relay_to_exit(relay: &Relay, ctx: &Ctx) -> Result<(Target, ExitStatus), Findi
     let target = &mut relayed.target;
     let deadline = Instant::now() + ctx.timeout;
     let mut stillness = Stillness::default();
+    let mut pacing = Pacing::default();
     loop {
         if gone(target) {
             let status = target.try_status().expect("gone means reaped");
@@ -201,8 +203,7 @@ fn relay_to_exit(relay: &Relay, ctx: &Ctx) -> Result<(Target, ExitStatus), Findi
             )
             .with_output(target.output()));
         }
-        // Pacing only: exits are observed, this spaces the looks.
-        std::thread::sleep(Duration::from_millis(1));
+        pacing.pause(&stillness);
     }
 }
 

@@ -36,7 +36,7 @@ use crate::spec::relay::stuck_finding;
 use crate::spec::{Finding, Outcome};
 use crate::target::observe::{self, PipeEnd, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::settle::Stillness;
+use crate::target::settle::{Pacing, Stillness};
 use crate::target::{Stream, Target, TargetConfig, TargetError};
 
 /// A running shell, the pipe to its stdin, and the directory its probes report into.
@@ -186,6 +186,7 @@ impl Session {
         let deadline = Instant::now() + bound;
         let shell = self.target.pid();
         let mut stillness = Stillness::default();
+        let mut pacing = Pacing::default();
         loop {
             if self.target.try_status().is_some() {
                 return Err(self.exited(line, None));
@@ -220,8 +221,7 @@ impl Session {
                 )
                 .with_output(self.target.output()));
             }
-            // Pacing only: each pass observes the shell afresh.
-            std::thread::sleep(Duration::from_millis(1));
+            pacing.pause(&stillness);
         }
     }
 
@@ -298,6 +298,7 @@ impl Session {
         // A shell that runs stages one after another starts the next ones only now.
         let deadline = Instant::now() + bound;
         let mut stillness = Stillness::default();
+        let mut pacing = Pacing::default();
         loop {
             opened = opened || open_gate();
             if paths.iter().all(|p| p.exists()) {
@@ -310,8 +311,7 @@ impl Session {
             if settled || Instant::now() >= deadline {
                 break;
             }
-            // Pacing only: each pass observes the line afresh.
-            std::thread::sleep(Duration::from_millis(1));
+            pacing.pause(&stillness);
         }
         let reports = reports();
         Ok(Gated {
@@ -339,6 +339,7 @@ impl Session {
     ) -> Result<(Vec<Pid>, Vec<ThreadState>), Finding> {
         let deadline = Instant::now() + bound;
         let mut stillness = Stillness::default();
+        let mut pacing = Pacing::default();
         loop {
             if self.target.try_status().is_some() {
                 return Err(self.exited(line, None));
@@ -353,8 +354,7 @@ impl Session {
                 )
                 .with_output(self.target.output()));
             }
-            // Pacing only: each pass observes the shell afresh.
-            std::thread::sleep(Duration::from_millis(1));
+            pacing.pause(&stillness);
         }
     }
 
