@@ -222,9 +222,10 @@ fn gone(target: &mut Target) -> bool {
 }
 
 /// `finding`, with the relay's exit status added to what was observed if
-/// its first process has exited: why the bytes stopped, in its own words.
-fn with_exit(mut finding: Finding, target: &mut Target) -> Finding {
-    let Some(status) = target.try_status() else {
+/// its first process exits within `grace` (it is on its way out when its
+/// stdin or stdout has closed): why the bytes stopped, in its own words.
+fn with_exit(mut finding: Finding, target: &mut Target, grace: Duration) -> Finding {
+    let Some(status) = target.wait_exit(grace) else {
         return finding.with_output(target.output());
     };
     if let Some(failure) = finding.failure_mut() {
@@ -233,3 +234,7 @@ fn with_exit(mut finding: Finding, target: &mut Target) -> Finding {
     // Its last words may still be in the stderr pipe.
     finding.with_output(target.final_output(Duration::from_millis(200)))
 }
+
+/// How long a relay whose stdin or stdout closed may take to exit before a
+/// finding is reported without its exit status.
+const EXIT_GRACE: Duration = Duration::from_millis(500);

@@ -22,7 +22,7 @@ use nix::sys::signal::Signal;
 
 use super::{
     gone, pipe_holders, read_by_relay, set_nonblocking, start, with_exit, PipeWait, Relay,
-    BACKLOG_BOUND,
+    BACKLOG_BOUND, EXIT_GRACE,
 };
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe;
@@ -90,7 +90,7 @@ fn stdin_closed(target: &mut Target, read: usize, error: std::io::Error) -> Find
         "the relay to keep reading its stdin, and block, while its stdout is merely unread",
         format!("it stopped after reading {read} bytes: writing to its stdin failed ({error})"),
     );
-    with_exit(finding, target)
+    with_exit(finding, target, EXIT_GRACE)
 }
 
 /// What `relay.sigpipe.stops` expects, for every way it can fail.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::{gone, start, stuck_finding, with_exit, Relay};
+use super::{gone, start, stuck_finding, with_exit, Relay, EXIT_GRACE};
 use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::target::observe::{self, ThreadState};
@@ -154,8 +154,14 @@ pub fn bytes_exact(relay: &Relay, ctx: &Ctx) -> Outcome {
             );
             return Err(stuck_finding(&awaited, &relayed.stuck, &relayed.target));
         }
+        // Stdout at EOF: the relay is on its way out, and its status says why.
+        let grace = if relayed.eof {
+            EXIT_GRACE
+        } else {
+            Duration::ZERO
+        };
         same_bytes("the relay's stdout", &input, &relayed.output)
-            .map_err(|f| with_exit(f, &mut relayed.target))
+            .map_err(|f| with_exit(f, &mut relayed.target, grace))
     })
 }
 
@@ -218,7 +224,7 @@ pub fn exit_success(relay: &Relay, ctx: &Ctx) -> Outcome {
     let (target, status) = relay_to_exit(relay, ctx).map_err(|mut finding| {
         if let Some(failure) = finding.failure_mut() {
             failure.expected = format!(
-                "the relay to exit, with status 0, after EOF on its stdin; it is stuck before that, awaiting {}",
+                "exit status 0 after EOF on stdin, which first needs {}",
                 failure.expected
             );
         }
