@@ -118,9 +118,9 @@ impl Snapshot {
         )
     }
 
-    /// Evidence that stdin goes through a shared pipe, given `on_stdout`
-    /// bytes waiting unread on the relay's stdout; `Err` says what is missing.
-    fn carrying(&self, on_stdout: usize) -> Result<String, String> {
+    /// Whether stdin goes through a shared pipe, given `on_stdout` bytes
+    /// waiting unread on the relay's stdout; `Err` says what is missing.
+    fn carrying(&self, on_stdout: usize) -> Result<(), String> {
         if self.pids.len() < 2 {
             let who = self
                 .pids
@@ -143,28 +143,21 @@ impl Snapshot {
                 let waits = observe::waits_on(thread).unwrap_or_default();
                 let holds = |write: bool| {
                     self.ends(inode, write)
-                        .find(|e| e.pid == thread.pid && waits.contains(&e.fd))
+                        .any(|e| e.pid == thread.pid && waits.contains(&e.fd))
                 };
                 let others_hold =
                     |write: bool| self.ends(inode, write).any(|e| e.pid != thread.pid);
-                if let (Some(end), true) = (holds(true), others_hold(false)) {
-                    return Ok(format!(
-                        "{} waits to write into {} (fd {})",
-                        self.who(thread.pid),
-                        self.describe(inode),
-                        end.fd
-                    ));
+                // A writer waiting on the pipe's write end, another process at its read end.
+                if holds(true) && others_hold(false) {
+                    return Ok(());
                 }
+                // Or a reader that drains it: waiting on its read end, another
+                // process at its write end, having read what came out.
                 let reader_only = self.ends(inode, true).all(|e| e.pid != thread.pid);
-                if let (Some(end), true, true) = (holds(false), others_hold(true), reader_only) {
+                if holds(false) && others_hold(true) && reader_only {
                     let read = observe::io(thread.pid).map_or(0, |io| io.rchar);
                     if on_stdout > 0 && read >= on_stdout as u64 {
-                        return Ok(format!(
-                            "{} waits to read {} (fd {}), having read {read} bytes, no fewer than the {on_stdout} waiting on stdout",
-                            self.who(thread.pid),
-                            self.describe(inode),
-                            end.fd
-                        ));
+                        return Ok(());
                     }
                 }
             }
@@ -281,9 +274,9 @@ pub fn pipe_carries_stdin(relay: &Relay, ctx: &Ctx) -> Outcome {
             &format!("after reading {read} bytes of stdin, while its stdout was merely unread"),
         ));
     };
-    let missing = match pressed.carrying(on_stdout(&stdout)) {
-        Ok(_) => return Ok(()),
-        Err(missing) if pressed.pipes().is_empty() => missing,
+    let (seen, missing) = match pressed.carrying(on_stdout(&stdout)) {
+        Ok(()) => return Ok(()),
+        Err(missing) if pressed.pipes().is_empty() => (pressed, missing),
         // A relay that holds stdin until EOF moves it into its pipe only then.
         Err(_) => {
             drop(stdin);
@@ -295,12 +288,12 @@ pub fn pipe_carries_stdin(relay: &Relay, ctx: &Ctx) -> Outcome {
                 ));
             };
             match flushing.carrying(on_stdout(&stdout)) {
-                Ok(_) => return Ok(()),
-                Err(missing) => missing,
+                Ok(()) => return Ok(()),
+                Err(missing) => (flushing, missing),
             }
         }
     };
-    Err(pressed.violated(CARRIES, missing, &target))
+    Err(seen.violated(CARRIES, missing, &target))
 }
 
 /// `relay.shape.one-end-each`
