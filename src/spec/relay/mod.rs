@@ -3,10 +3,10 @@
 //! fork + pipe example does ("Pipes").
 //!
 //! The check owns both ends of the target's stdin and stdout, and looks at
-//! its processes through `/proc`. Shape comes first ([`shape`]): the relay
+//! its processes through `/proc`. Shape comes first (`shape.rs`): the relay
 //! is at least two processes joined by a pipe that stdin's bytes go
 //! through, each holding only the end it uses. Then behaviour: bytes,
-//! EOF and exit ([`stream`]), backpressure and SIGPIPE ([`pressure`]).
+//! EOF and exit (`stream.rs`), backpressure and SIGPIPE (`pressure.rs`).
 //!
 //! Every verdict about "it stopped" is taken by observation: the target's
 //! processes are settled ([`crate::target::settle`]) while the check's own

@@ -4,9 +4,9 @@
 //! The check writes lines whose stages are its own probe, `ipcspec stage`
 //! (see [`crate::reference::stage`]), found through a temp dir put first on
 //! the shell's `PATH`; so it needs nothing from the shell but `|`, `PATH`
-//! lookup, and reading the next line ([`session`]). Shape comes first
-//! ([`shape`]): one process per stage, forked by the shell, joined by pipes,
-//! none of whose ends the shell keeps. Then behaviour ([`pipeline`]).
+//! lookup, and reading the next line (`session.rs`). Shape comes first
+//! (`shape.rs`): one process per stage, forked by the shell, joined by pipes,
+//! none of whose ends the shell keeps. Then behaviour (`pipeline.rs`).
 //!
 //! Shells are beyond the lecture, which stops at one pipe between a parent
 //! and its child: each property cites the manual pages its rule comes from.
