@@ -25,7 +25,7 @@ mod shape;
 mod stream;
 
 use std::os::fd::{AsFd, AsRawFd};
-use std::process::{ChildStdin, ChildStdout};
+use std::process::{ChildStdin, ChildStdout, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -216,9 +216,11 @@ fn read_by_relay(stdin: &ChildStdin, written: usize) -> usize {
     written.saturating_sub(unread)
 }
 
-/// Whether every process of the relay is gone (the first one reaped).
-fn gone(target: &mut Target) -> bool {
-    target.try_status().is_some() && target.processes().is_empty()
+/// The first process's exit status, once every process of the relay is gone.
+fn ended(target: &mut Target) -> Option<ExitStatus> {
+    target
+        .try_status()
+        .filter(|_| target.processes().is_empty())
 }
 
 /// `finding`, with the relay's exit status added to what was observed if

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::{
-    gone, pipe_holders, read_by_relay, set_nonblocking, start, with_exit, PipeWait, Relay,
+    ended, pipe_holders, read_by_relay, set_nonblocking, start, with_exit, PipeWait, Relay,
     BACKLOG_BOUND, EXIT_GRACE,
 };
 use crate::spec::{Ctx, Finding, Outcome};
@@ -63,7 +63,7 @@ pub fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
                         Ok(n) => written += n,
                         Err(e) => return Err(stdin_closed(&mut target, read, e)),
                     }
-                } else if gone(&mut target) {
+                } else if ended(&mut target).is_some() {
                     return Err(stdin_closed(
                         &mut target,
                         read,
@@ -110,8 +110,7 @@ pub fn sigpipe_stops(relay: &Relay, ctx: &Ctx) -> Outcome {
     let mut written = 0usize;
     loop {
         let read = read_by_relay(&stdin, written);
-        if gone(&mut target) {
-            let status = target.try_status().expect("gone means reaped");
+        if let Some(status) = ended(&mut target) {
             return why_it_stopped(status, read)
                 .map_err(|f| f.with_output(target.final_output(Duration::from_millis(200))));
         }

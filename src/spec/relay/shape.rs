@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::{gone, read_by_relay, set_nonblocking, start, Relay, BACKLOG_BOUND};
+use super::{ended, read_by_relay, set_nonblocking, start, Relay, BACKLOG_BOUND};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe::{self, PipeEnd, ThreadState};
 use crate::target::process::describe_status;
@@ -235,7 +235,7 @@ fn settle(
         if let Some((pids, threads, true)) = stillness.look(target, &[]) {
             return Ok(Some(Snapshot::take(pids, threads, ours)));
         }
-        if gone(target) {
+        if ended(target).is_some() {
             return Ok(None);
         }
         if Instant::now() >= deadline {

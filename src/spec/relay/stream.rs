@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use super::{gone, start, stuck_finding, with_exit, Relay, EXIT_GRACE};
+use super::{ended, start, stuck_finding, with_exit, Relay, EXIT_GRACE};
 use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::target::observe::{self, ThreadState};
@@ -191,8 +191,7 @@ fn relay_to_exit(relay: &Relay, ctx: &Ctx) -> Result<(Target, ExitStatus), Findi
     let mut stillness = Stillness::default();
     let mut pacing = Pacing::default();
     loop {
-        if gone(target) {
-            let status = target.try_status().expect("gone means reaped");
+        if let Some(status) = ended(target) {
             return Ok((relayed.target, status));
         }
         if let Some((_, threads, true)) = stillness.look(target, &[]) {
