@@ -34,6 +34,7 @@ fn relay(name: &str) -> Vec<String> {
 #[case::fork_and_copy("good")]
 #[case::child_execs_cat("exec_cat")]
 #[case::both_wait_in_poll("poll")]
+#[case::both_splice("splice")]
 #[case::sh_runs_cat_into_cat("cat-pipe-cat.sh")]
 fn relay_correct_programs_pass_every_property(#[case] name: &str) {
     let argv = relay(name);

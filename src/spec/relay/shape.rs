@@ -32,7 +32,7 @@ use nix::unistd::Pid;
 
 use super::{ended, read_by_relay, set_nonblocking, start, Relay, BACKLOG_BOUND};
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::target::observe::{self, PipeEnd, ThreadState};
+use crate::target::observe::{self, PipeEnd, Syscall, ThreadState};
 use crate::target::process::describe_status;
 use crate::target::settle::{Pacing, Stillness};
 use crate::target::Target;
@@ -49,6 +49,16 @@ fn our_pipes() -> HashSet<u64> {
         .into_iter()
         .map(|e| e.inode)
         .collect()
+}
+
+/// The descriptors a sleeping thread waits on ([`observe::waits_on`]); a
+/// `splice` waits on the pipe it writes into as well as the one it reads.
+fn waits_on(thread: &ThreadState) -> Vec<i32> {
+    let mut fds = observe::waits_on(thread).unwrap_or_default();
+    if let (Some("splice"), Syscall::In { args, .. }) = (thread.syscall.name(), &thread.syscall) {
+        fds.push(args[2] as i32);
+    }
+    fds
 }
 
 /// The relay at a settled moment.
@@ -140,7 +150,7 @@ impl Snapshot {
         }
         for &inode in &pipes {
             for thread in &self.threads {
-                let waits = observe::waits_on(thread).unwrap_or_default();
+                let waits = waits_on(thread);
                 let holds = |write: bool| {
                     self.ends(inode, write)
                         .any(|e| e.pid == thread.pid && waits.contains(&e.fd))
