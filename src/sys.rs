@@ -117,3 +117,20 @@ static RECORD_SIGPIPE_AT_EXEC: extern "C" fn() = record_sigpipe_at_exec;
 pub fn sigpipe_ignored_at_exec() -> bool {
     SIGPIPE_IGNORED_AT_EXEC.load(std::sync::atomic::Ordering::Relaxed)
 }
+
+/// `unread_bytes()`—the bytes written into the pipe `fd` and not yet read
+/// (`FIONREAD`, which Linux answers on either end of a pipe: the writer
+/// learns how much its reader has taken).
+///
+/// # References
+/// - [ioctl(2)](https://man7.org/linux/man-pages/man2/ioctl.2.html),
+///   [pipe(7)](https://man7.org/linux/man-pages/man7/pipe.7.html); Linux `fs/pipe.c`, `pipe_ioctl`
+pub fn unread_bytes(fd: std::os::fd::BorrowedFd<'_>) -> nix::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut count: libc::c_int = 0;
+    // SAFETY: `fd` is open for the borrow's lifetime, and FIONREAD writes one
+    // `int` through the pointer, which points at `count`.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut count) };
+    nix::errno::Errno::result(rc)?;
+    Ok(usize::try_from(count).unwrap_or(0))
+}

@@ -11,8 +11,9 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/relay")
 }
 
-/// A manifest over the relay fixtures, plus a build that fails, a program
-/// that does not exist and a folder that does not exist.
+/// A manifest over the relay fixtures (`exec cat`, which copies but is no
+/// relay, among them), plus a build that fails, a program that does not
+/// exist and a folder that does not exist.
 fn manifest(dir: &Path) -> PathBuf {
     let fixtures = fixtures().display().to_string();
     let text = format!(
@@ -21,7 +22,7 @@ fn manifest(dir: &Path) -> PathBuf {
 name = "correct"
 profile = "relay"
 dir = "{fixtures}"
-run = ["./cat.sh"]
+run = ["./cat-pipe-cat.sh"]
 
 [[submission]]
 name = "swaps-bytes"
@@ -54,6 +55,12 @@ name = "no-folder"
 profile = "relay"
 dir = "does-not-exist"
 run = "./relay"
+
+[[submission]]
+name = "exec-cat"
+profile = "relay"
+dir = "{fixtures}"
+run = "./exec-cat.sh"
 "#
     );
     let path = dir.join("grade.toml");
@@ -118,7 +125,8 @@ fn grade_gives_every_submission_a_result_and_its_reports() {
             "exits-3",
             "no-compile",
             "no-program",
-            "no-folder"
+            "no-folder",
+            "exec-cat"
         ]
     );
 
@@ -128,6 +136,12 @@ fn grade_gives_every_submission_a_result_and_its_reports() {
     assert_eq!((&swaps[3], &swaps[8]), ("fail", "relay.bytes.exact"));
     let exits = row(&rows, "exits-3");
     assert_eq!((&exits[3], &exits[8]), ("fail", "relay.exit.success"));
+    let exec_cat = row(&rows, "exec-cat");
+    assert_eq!(
+        (&exec_cat[3], &exec_cat[8]),
+        ("fail", "relay.shape.pipe-carries-stdin"),
+        "copying stdin to stdout without a fork and a pipe is no relay"
+    );
     let no_compile = row(&rows, "no-compile");
     assert_eq!((&no_compile[3], &no_compile[6]), ("build-failed", "0"));
     assert!(
@@ -176,9 +190,10 @@ fn grade_agrees_with_checking_each_submission_alone() {
     let dir = tempfile::tempdir().unwrap();
     let rows = grade(dir.path(), &["--shard", "1/1"]);
     for (name, program) in [
-        ("correct", "cat.sh"),
+        ("correct", "cat-pipe-cat.sh"),
         ("swaps-bytes", "swaps-bytes.sh"),
         ("exits-3", "exits-3.sh"),
+        ("exec-cat", "exec-cat.sh"),
     ] {
         let alone = Command::cargo_bin("ipcspec")
             .unwrap()
@@ -213,6 +228,6 @@ fn shards_split_the_manifest_between_machines() {
         .iter()
         .map(|r| r[0].to_string())
         .collect();
-    assert_eq!(first, ["correct", "exits-3", "no-program"]);
+    assert_eq!(first, ["correct", "exits-3", "no-program", "exec-cat"]);
     assert_eq!(second, ["swaps-bytes", "no-compile", "no-folder"]);
 }

@@ -1,65 +1,119 @@
-//! `check relay` on student-style C relays, correct and buggy: each
-//! property's verdict on each fixture, and the reference relay conforming.
+//! `check relay` on relays written in different ways that must conform,
+//! on programs that exit at once, and on the evidence a failure gives. What
+//! each broken relay fails is the kill matrix's (`tests/conformance/killers/relay.rs`).
 
 mod relay_support;
 mod support;
 
+use std::path::Path;
+use std::time::{Duration, Instant};
+
 use rstest::rstest;
 
-use relay_support::{assert_verdict, ipcspec};
+use relay_support::{assert_conforms, ipcspec};
 use support::built;
 
-fn check(id: &str, name: &str, expected: &str) {
-    let relay = built("relays", name);
-    assert_verdict("relay", id, &[relay.to_str().unwrap()], expected);
+/// A relay fixture's command line: `fixtures/relays/NAME.c` built, a
+/// script of `tests/fixtures/relay/` by path, or the reference relay.
+fn relay(name: &str) -> Vec<String> {
+    if name == "reference" {
+        let bin = assert_cmd::cargo::cargo_bin("ipcspec");
+        return vec![bin.display().to_string(), "relay".into()];
+    }
+    if name.ends_with(".sh") {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/relay")
+            .join(name);
+        return vec![script.display().to_string()];
+    }
+    vec![built("relays", name).display().to_string()]
 }
 
 #[rstest]
-#[case::good("good", "pass")]
-#[case::single_read("single_read", "fail")]
-fn relay_bytes_exact(#[case] name: &str, #[case] expected: &str) {
-    check("relay.bytes.exact", name, expected);
+#[case::reference("reference")]
+#[case::fork_and_copy("good")]
+#[case::child_execs_cat("exec_cat")]
+#[case::both_wait_in_poll("poll")]
+#[case::both_splice("splice")]
+#[case::sh_runs_cat_into_cat("cat-pipe-cat.sh")]
+fn relay_correct_programs_pass_every_property(#[case] name: &str) {
+    let argv = relay(name);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    assert_conforms("relay", &argv);
 }
 
 #[rstest]
-#[case::good("good", "pass")]
-#[case::child_keeps_write_end("child_keeps_write_end", "hang")]
-#[case::parent_keeps_write_end("parent_keeps_write_end", "hang")]
-fn relay_eof_exits(#[case] name: &str, #[case] expected: &str) {
-    check("relay.eof.exits", name, expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::wrong_status("wrong_status", "fail")]
-#[case::never_exits("child_keeps_write_end", "hang")]
-fn relay_exit_success(#[case] name: &str, #[case] expected: &str) {
-    check("relay.exit.success", name, expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::unbounded_buffer("unbounded_buffer", "fail")]
-fn relay_backpressure_bounded(#[case] name: &str, #[case] expected: &str) {
-    check("relay.backpressure.bounded", name, expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::ignores_epipe("ignores_epipe", "hang")]
-fn relay_sigpipe_stops(#[case] name: &str, #[case] expected: &str) {
-    check("relay.sigpipe.stops", name, expected);
+#[case::cat(&["cat", "--bogus"], "unrecognized option")]
+#[case::missing_library(&["sh", "-c", "echo 'relay: error while loading shared libraries' >&2; exit 127"], "shared libraries")]
+fn relay_that_exits_at_once_with_an_error_could_not_be_run(
+    #[case] argv: &[&str],
+    #[case] said: &str,
+) {
+    let output = ipcspec()
+        .args(["check", "relay", "--"])
+        .args(argv)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "no property ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("exited at start") && stderr.contains(said),
+        "{stderr}"
+    );
 }
 
 #[test]
-fn relay_reference_conforms() {
-    let output = ipcspec().args(["check", "relay"]).output().unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
+fn relay_that_exits_at_once_with_status_0_fails_as_a_relay() {
+    let output = ipcspec()
+        .args(["check", "relay", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("✗ FAIL  relay.shape.pipe-carries-stdin")
+            && text.contains("it exited (exit status 0)"),
+        "{text}"
     );
+}
+
+#[test]
+fn relay_that_exits_mid_property_ends_it_at_once_with_its_status() {
+    // Reads 100 kB, then exits: far less than the bound on what it may read.
+    let started = Instant::now();
+    let output = ipcspec()
+        .args([
+            "check",
+            "relay",
+            "--only",
+            "relay.backpressure.bounded",
+            "--",
+        ])
+        .args(["sh", "-c", "head -c 100000 >/dev/null; exit 4"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("it exited: exit status 4"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn relay_sigpipe_stops_names_a_death_by_another_signal() {
+    let output = ipcspec()
+        .args(["check", "relay", "--only", "relay.sigpipe.stops", "--"])
+        .args(["sh", "-c", "head -c 1 >/dev/null; kill -TERM $$"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("killed by SIGTERM, not by SIGPIPE"), "{text}");
 }
 
 #[test]
@@ -76,6 +130,18 @@ fn relay_hang_names_the_process_holding_the_write_end() {
             && text.contains("(the reader itself)"),
         "{text}"
     );
+}
+
+#[test]
+fn relay_shape_names_the_process_holding_both_ends() {
+    let relay = built("relays", "parent_keeps_read_end");
+    let output = ipcspec()
+        .args(["check", "relay", "--only", "relay.shape.one-end-each", "--"])
+        .arg(&relay)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("holds both ends of pipe:["), "{text}");
 }
 
 #[test]

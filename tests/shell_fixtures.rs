@@ -1,94 +1,70 @@
-//! `check shell` on student-style C shells, correct and buggy, and on the
-//! reference shell and the installed shells: each property's verdict.
+//! `check shell` on shells written in different ways that must conform
+//! (the installed shells, the reference, shells that wait in `select`), on
+//! shells that exit at once, and on the evidence a failure gives. What each
+//! broken shell fails is the kill matrix's (`tests/conformance/killers/shell.rs`).
 
 mod relay_support;
 mod support;
 
+use std::path::Path;
+
 use rstest::rstest;
 
-use relay_support::{assert_verdict, ipcspec};
+use relay_support::{assert_conforms, ipcspec};
 use support::built;
-
-fn check(id: &str, name: &str, expected: &str) {
-    let shell = built("shells", name);
-    assert_verdict("shell", id, &[shell.to_str().unwrap()], expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::parent_keeps_pipes("parent_keeps_pipes", "hang")]
-fn shell_pipeline_bytes_exact(#[case] name: &str, #[case] expected: &str) {
-    check("shell.pipeline.bytes-exact", name, expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::parent_keeps_pipes("parent_keeps_pipes", "hang")]
-fn shell_pipeline_eof_reaches_last(#[case] name: &str, #[case] expected: &str) {
-    check("shell.pipeline.eof-reaches-last", name, expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::sequential("sequential", "hang")]
-fn shell_pipeline_concurrent(#[case] name: &str, #[case] expected: &str) {
-    check("shell.pipeline.concurrent", name, expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::children_leak_fds("children_leak_fds", "fail")]
-#[case::sigpipe_ignored("sigpipe_ignored", "fail")]
-fn shell_child_clean_start(#[case] name: &str, #[case] expected: &str) {
-    check("shell.child.clean-start", name, expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::children_leak_fds("children_leak_fds", "hang")]
-fn shell_sigpipe_ends_producer(#[case] name: &str, #[case] expected: &str) {
-    check("shell.sigpipe.ends-producer", name, expected);
-}
-
-#[rstest]
-#[case::good("good", "pass")]
-#[case::no_wait("no_wait", "fail")]
-fn shell_line_reaped_then_next(#[case] name: &str, #[case] expected: &str) {
-    check("shell.line.reaped-then-next", name, expected);
-}
 
 #[rstest]
 #[case::bash(&["bash"])]
 #[case::dash(&["dash"])]
 #[case::busybox(&["busybox", "sh"])]
-fn shell_installed_shells_conform(#[case] shell: &[&str]) {
-    let output = ipcspec()
-        .args(["check", "shell", "--"])
-        .args(shell)
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
-    );
+fn shell_installed_shells_pass_every_property(#[case] shell: &[&str]) {
+    assert_conforms("shell", shell);
 }
 
 #[test]
-fn shell_reference_shell_conforms() {
+fn shell_reference_passes_every_property() {
     let bin = assert_cmd::cargo::cargo_bin("ipcspec");
+    assert_conforms("shell", &[bin.to_str().unwrap(), "shell"]);
+}
+
+#[rstest]
+#[case::fork_exec_and_wait("good")]
+#[case::waits_in_select("select")]
+fn shell_correct_c_shells_pass_every_property(#[case] name: &str) {
+    let shell = built("shells", name);
+    assert_conforms("shell", &[shell.to_str().unwrap()]);
+}
+
+#[test]
+fn shell_python_shell_waiting_in_select_passes_every_property() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shells/select_shell.py");
+    assert_conforms("shell", &["python3", script.to_str().unwrap()]);
+}
+
+#[test]
+fn shell_that_exits_at_once_with_a_usage_error_could_not_be_run() {
     let output = ipcspec()
-        .args(["check", "shell", "--"])
-        .arg(&bin)
-        .arg("shell")
+        .args(["check", "shell", "--", "bash", "--bogus"])
         .output()
         .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stdout)
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty(), "no property ran");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("--bogus: invalid option"), "{stderr}");
+}
+
+#[test]
+fn shell_that_exits_at_once_with_status_0_fails_every_property_with_its_status() {
+    let output = ipcspec()
+        .args(["check", "shell", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("0 passed") && text.contains("it exited: exit status 0"),
+        "{text}"
     );
 }
 
@@ -109,6 +85,28 @@ fn shell_hang_names_the_shell_holding_a_write_end() {
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(
         text.contains("whose write end is still open in pid"),
+        "{text}"
+    );
+}
+
+#[test]
+fn shell_sigpipe_hang_names_the_producer_holding_its_read_end() {
+    let shell = built("shells", "children_leak_fds");
+    let output = ipcspec()
+        .args([
+            "check",
+            "shell",
+            "--only",
+            "shell.sigpipe.ends-producer",
+            "--",
+        ])
+        .arg(&shell)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("whose read end is still open in pid")
+            && text.contains("(the writer itself)"),
         "{text}"
     );
 }

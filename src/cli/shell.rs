@@ -36,7 +36,16 @@ pub enum StageCommand {
         /// Repeat the payload until stdout's reader is gone.
         #[arg(long)]
         endless: bool,
-        /// Where to write this stage's report.
+        /// Where to write this stage's report (at start, and how it ended).
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// A FIFO to open and read to EOF before writing anything.
+        #[arg(long)]
+        gate: Option<PathBuf>,
+    },
+    /// Copy stdin to stdout until EOF, as `cat` does.
+    Copy {
+        /// Where to write this stage's report (at start).
         #[arg(long)]
         report: Option<PathBuf>,
     },
@@ -48,7 +57,7 @@ pub enum StageCommand {
         /// The payload's length in bytes.
         #[arg(long)]
         len: usize,
-        /// Where to write this stage's report.
+        /// Where to write this stage's report (at start, and at EOF with the verdict).
         #[arg(long)]
         report: PathBuf,
     },
@@ -103,7 +112,9 @@ pub fn stage(command: &StageCommand) -> anyhow::Result<i32> {
             len,
             endless,
             report,
-        } => stage::emit(*seed, *len, *endless, report.as_deref())?,
+            gate,
+        } => stage::emit(*seed, *len, *endless, report.as_deref(), gate.as_deref())?,
+        StageCommand::Copy { report } => stage::copy(report.as_deref())?,
         StageCommand::Verify { seed, len, report } => stage::verify(*seed, *len, report)?,
         StageCommand::Meet {
             id,

@@ -80,10 +80,14 @@ pub enum TargetError {
     },
 }
 
+/// What the target said, in one line: its last line, and its first one
+/// too when there were more (a usage error states the problem first and
+/// ends with the usage, `bash --bogus` with a list of options).
 fn last_words(output: &[String]) -> String {
-    match output.last() {
-        Some(line) => format!("; it last said: {line}"),
-        None => String::new(),
+    match output {
+        [] => String::new(),
+        [line] => format!("; it last said: {line}"),
+        [first, .., last] => format!("; it said: {first} … {last}"),
     }
 }
 

@@ -604,6 +604,22 @@ mod tests {
     }
 
     #[test]
+    fn a_usage_error_is_reported_with_its_first_and_last_lines() {
+        let mut target = Target::spawn(sh(
+            "echo 'bad option -x' >&2; echo 'usage: it [-y]' >&2; exit 2",
+        ))
+        .unwrap();
+        let err = target
+            .wait_ready("reading its stdin", Duration::from_secs(5), || false)
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("bad option -x") && text.contains("usage: it [-y]"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn exiting_at_start_is_reported_with_last_words() {
         let mut target = Target::spawn(sh("echo cannot bind >&2; exit 3")).unwrap();
         let err = target

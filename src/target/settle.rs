@@ -120,3 +120,53 @@ impl Stillness {
         Some((pids, threads, self.seen >= LOOKS))
     }
 }
+
+/// The gaps between the looks of an observation loop: the first
+/// [`Pacing::QUICK`] looks come [`Pacing::FIRST`] apart, so a target that
+/// settles or exits soon is seen at once; then, while nothing moves, the gap
+/// doubles up to [`Pacing::MOST`], so a target that keeps running until the
+/// time bound does not cost the checker a core (each look reads `/proc` for
+/// every process). Once a look finds the target settled, the looks that
+/// confirm it come quickly again.
+#[derive(Debug)]
+pub struct Pacing {
+    gap: std::time::Duration,
+    looks: u32,
+}
+
+impl Default for Pacing {
+    fn default() -> Pacing {
+        Pacing {
+            gap: Pacing::FIRST,
+            looks: 0,
+        }
+    }
+}
+
+impl Pacing {
+    /// The first gap.
+    pub const FIRST: std::time::Duration = std::time::Duration::from_millis(1);
+    /// The looks made at the first gap, some 50 ms, before it widens.
+    pub const QUICK: u32 = 32;
+    /// The widest gap.
+    pub const MOST: std::time::Duration = std::time::Duration::from_millis(16);
+
+    /// Sleeps for the current gap, then widens it; the first gap again
+    /// when `stillness` last saw the target settled. Pacing only: the looks
+    /// decide, this spaces them.
+    pub fn pause(&mut self, stillness: &Stillness) {
+        if stillness.seen > 0 {
+            self.reset();
+        }
+        std::thread::sleep(self.gap);
+        self.looks += 1;
+        if self.looks >= Pacing::QUICK {
+            self.gap = (self.gap * 2).min(Pacing::MOST);
+        }
+    }
+
+    /// Something moved: the next looks come quickly again.
+    pub fn reset(&mut self) {
+        *self = Pacing::default();
+    }
+}

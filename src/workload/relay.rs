@@ -26,6 +26,13 @@ pub fn payload(seed: u64, len: usize) -> Vec<u8> {
     bytes
 }
 
+/// `len` bytes for checks about flow rather than content (backpressure,
+/// SIGPIPE, shape): printable, without NUL, so that a relay that mangles
+/// content still moves them all and is judged on its flow alone.
+pub fn filler(len: usize) -> Vec<u8> {
+    b"relay-me ".iter().copied().cycle().take(len).collect()
+}
+
 /// A payload and the sizes of the writes that deliver it.
 #[derive(Clone, Debug)]
 pub struct Feed {
