@@ -283,8 +283,10 @@ fn list(args: &ListArgs) -> anyhow::Result<i32> {
                     spec::Scope::Only(kinds) => format!(" [{}]", kinds.join(", ")),
                 };
                 println!(
-                    "{}{scope}\n    {}\n    (lecture: {})",
-                    meta.id, meta.statement, meta.source
+                    "{}{scope}\n    {}\n    ({})",
+                    meta.id,
+                    meta.statement,
+                    meta.citation()
                 );
             }
         }

@@ -52,11 +52,7 @@ pub fn explanation(result: &PropertyResult) -> String {
     match &result.verdict {
         Verdict::Fail(failure) | Verdict::Hang(failure) => {
             let meta = result.meta;
-            let _ = writeln!(
-                text,
-                "rule:     {} (lecture: {})",
-                meta.statement, meta.source
-            );
+            let _ = writeln!(text, "rule:     {} ({})", meta.statement, meta.citation());
             let _ = writeln!(text, "expected: {}", indent(&failure.expected));
             let _ = writeln!(text, "observed: {}", indent(&failure.observed));
             for (title, body) in [

@@ -101,6 +101,22 @@ pub struct Meta {
     pub scope: Scope,
 }
 
+/// What a source that the lecture does not state starts with; the man
+/// pages it cites follow (`beyond the lecture: shutdown(2)`).
+pub const BEYOND_THE_LECTURE: &str = "beyond the lecture";
+
+impl Meta {
+    /// Where the rule comes from, for people: `lecture: SECTION`, or the
+    /// source as written when the lecture does not state the rule.
+    pub fn citation(&self) -> String {
+        if self.source.starts_with(BEYOND_THE_LECTURE) {
+            self.source.to_string()
+        } else {
+            format!("lecture: {}", self.source)
+        }
+    }
+}
+
 /// The result of one check: `Ok` when the property holds.
 pub type Outcome = Result<(), Finding>;
 
