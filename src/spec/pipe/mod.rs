@@ -9,13 +9,13 @@
 //! the other end) before it returns, except on a pipe that ignores the close.
 
 mod block;
-mod op;
 mod signal;
 mod stream;
 
 use std::io::{self, Read, Write};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
+use super::op;
 use super::{Finding, Meta, Profile, Property, Scope, Suite};
 use crate::reference::pipe::{Bounded, Kernel, PipeImpl, PipeReader, PipeWriter};
 use crate::target::TargetError;

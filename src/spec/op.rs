@@ -1,11 +1,21 @@
-//! One pipe operation on a helper thread, watched from outside: has it
-//! returned, and if not, is its thread asleep in a call with no timeout?
+//! One operation on a helper thread, watched from outside: has it returned,
+//! and if not, is its thread asleep in a call with no timeout?
 //!
-//! This is how the pipe properties show "blocks" without sleeping and
-//! hoping: the operation has not returned, and two samples of
+//! This is how the pipe and socket properties show "blocks" without sleeping
+//! and hoping: the operation has not returned, and two samples of
 //! `/proc/self/task/<tid>` find its thread asleep indefinitely (the kernel
-//! pipe in `read`/`write`, the reference in `futex`). Every wait is bounded;
-//! a wait that runs out is reported with the thread's state.
+//! pipe in `read`/`write`, the reference in `futex`). It is also how a check
+//! calls an implementation it does not trust: any call that could hang runs
+//! here, so the check itself never does.
+//!
+//! Every wait is bounded. A wait also ends early, as a hang, once nothing
+//! can make the operation return any more: every other thread of the
+//! process and of its descendants asleep indefinitely
+//! ([`Standstill`]) while the caller only waits. A wait
+//! that runs out is reported with the thread's state.
+//!
+//! # References
+//! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `task/<tid>/stat`, `syscall`, `wchan`
 
 use std::cell::RefCell;
 use std::fmt::Debug;
@@ -14,11 +24,12 @@ use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
-use crate::spec::{Finding, Outcome};
+use crate::spec::{Failure, Finding, Outcome};
+use crate::target::settle::Standstill;
 use crate::target::{observe, TargetError};
 
 /// An operation running on its own thread.
-pub(super) struct Op<T> {
+pub(crate) struct Op<T> {
     what: String,
     tid: Pid,
     result: Receiver<T>,
@@ -28,16 +39,20 @@ pub(super) struct Op<T> {
 
 /// Where an operation stands once it has settled.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Settled {
+pub(crate) enum Settled {
     /// Its thread is asleep indefinitely and it has not returned.
     Blocked,
     /// It returned.
     Returned,
 }
 
+/// The longest pause between two looks at an operation that has not
+/// returned: how late, at worst, a stuck operation is noticed.
+const LONGEST_LOOK: Duration = Duration::from_millis(32);
+
 impl<T: Debug + Send + 'static> Op<T> {
     /// Starts `operation` on a new thread; `what` names it in findings ("the read").
-    pub(super) fn spawn(
+    pub(crate) fn spawn(
         what: impl Into<String>,
         operation: impl FnOnce() -> T + Send + 'static,
     ) -> Result<Op<T>, Finding> {
@@ -45,7 +60,7 @@ impl<T: Debug + Send + 'static> Op<T> {
         let (tid_tx, tid_rx) = mpsc::channel();
         let (result_tx, result) = mpsc::channel();
         std::thread::Builder::new()
-            .name("ipcspec-pipe-op".into())
+            .name("ipcspec-op".into())
             .spawn(move || {
                 let _ = tid_tx.send(nix::unistd::gettid());
                 let _ = result_tx.send(operation());
@@ -69,7 +84,7 @@ impl<T: Debug + Send + 'static> Op<T> {
     /// Waits, at most `bound`, until the operation returns or is seen
     /// blocked: not returned, its thread asleep indefinitely across two
     /// samples. Neither within `bound` is a hang.
-    pub(super) fn settle(&self, bound: Duration) -> Result<Settled, Finding> {
+    pub(crate) fn settle(&self, bound: Duration) -> Result<Settled, Finding> {
         let deadline = Instant::now() + bound;
         loop {
             if self.returned()? {
@@ -99,7 +114,7 @@ impl<T: Debug + Send + 'static> Op<T> {
     }
 
     /// `Ok` once the operation is seen blocked; returning instead is a violation.
-    pub(super) fn blocked(&self, bound: Duration) -> Outcome {
+    pub(crate) fn blocked(&self, bound: Duration) -> Outcome {
         match self.settle(bound)? {
             Settled::Blocked => Ok(()),
             Settled::Returned => Err(Finding::violated(
@@ -134,18 +149,45 @@ impl<T: Debug + Send + 'static> Op<T> {
         Finding::violated(format!("{} to return", self.what), "its thread panicked")
     }
 
-    /// The operation's result, awaited at most `bound`; else a hang naming `awaited`.
-    pub(super) fn finish(self, awaited: &str, bound: Duration) -> Result<T, Finding> {
+    /// The operation's result, awaited at most `bound`; else a hang naming
+    /// `awaited`. The calling thread must do nothing else meanwhile: the wait
+    /// ends early, as a hang, once nothing else can make the operation return.
+    pub(crate) fn finish(self, awaited: &str, bound: Duration) -> Result<T, Finding> {
         if let Some(value) = self.early.take() {
             return Ok(value);
         }
-        match self.result.recv_timeout(bound) {
-            Ok(value) => Ok(value),
-            Err(RecvTimeoutError::Timeout) => Err(Finding::hung(
-                format!("{} to return: {awaited}", self.what),
-                self.describe(),
-            )),
-            Err(RecvTimeoutError::Disconnected) => Err(self.panicked()),
+        let deadline = Instant::now() + bound;
+        // Looks start quick (most calls return within a millisecond) and back
+        // off, so a long transfer is not slowed by looks at /proc.
+        let mut look = Duration::from_millis(1);
+        let mut standstill = Standstill::default();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.result.recv_timeout(look.min(left)) {
+                Ok(value) => return Ok(value),
+                Err(RecvTimeoutError::Disconnected) => return Err(self.panicked()),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(Finding::hung(
+                    format!("{} to return: {awaited}", self.what),
+                    self.describe(),
+                ));
+            }
+            if standstill.look() {
+                // It may have returned between the last look and the samples.
+                if let Ok(value) = self.result.try_recv() {
+                    return Ok(value);
+                }
+                return Err(Finding::Hung(Failure {
+                    expected: format!("{} to return: {awaited}", self.what),
+                    observed: "it sleeps in a call that nothing can end: every other thread of the check, and every process it started, sleeps too"
+                        .into(),
+                    threads: Some(self.describe()).filter(|t| !t.is_empty()),
+                    ..Failure::default()
+                }));
+            }
+            look = (look * 2).min(LONGEST_LOOK);
         }
     }
 
@@ -155,3 +197,4 @@ impl<T: Debug + Send + 'static> Op<T> {
             .unwrap_or_default()
     }
 }
+
