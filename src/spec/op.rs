@@ -12,16 +12,20 @@
 //! can make the operation return any more: every other thread of the
 //! process and of its descendants asleep indefinitely
 //! ([`Standstill`]) while the caller only waits. A wait
-//! that runs out is reported with the thread's state.
+//! that runs out is reported with the thread's state. A forked child is
+//! waited for the same way ([`wait_child`]).
 //!
 //! # References
 //! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `task/<tid>/stat`, `syscall`, `wchan`
+//! - [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html) (`WNOHANG`)
 
 use std::cell::RefCell;
 use std::fmt::Debug;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::spec::{Failure, Finding, Outcome};
@@ -198,3 +202,68 @@ impl<T: Debug + Send + 'static> Op<T> {
     }
 }
 
+/// How a forked child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// It exited with this status.
+    Exited(i32),
+    /// A signal killed it.
+    Signaled(Signal),
+}
+
+/// Waits for `child`, that very child and never another, at most `bound`.
+///
+/// Before each look, `decided` may end the wait with a finding from what it
+/// observes (a child that has done enough to be judged). The wait also ends
+/// once the child sleeps where nothing can wake it (see [`Standstill`]): a hang naming `awaited`, as when the
+/// bound runs out. A child still running then is killed and reaped.
+pub(crate) fn wait_child(
+    child: Pid,
+    bound: Duration,
+    awaited: &str,
+    mut decided: impl FnMut() -> Option<Finding>,
+) -> Result<Ended, Finding> {
+    let ended = || match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(Ok(Ended::Exited(code))),
+        Ok(WaitStatus::Signaled(_, signal, _)) => Some(Ok(Ended::Signaled(signal))),
+        Ok(_) => None,
+        Err(e) => Some(Err(Finding::Broken(TargetError::setup(
+            "waitpid on a forked child",
+            std::io::Error::from(e),
+        )))),
+    };
+    let deadline = Instant::now() + bound;
+    let mut standstill = Standstill::default();
+    let finding = loop {
+        if let Some(ended) = ended() {
+            return ended;
+        }
+        if let Some(finding) = decided() {
+            break finding;
+        }
+        let threads = || observe::describe(&observe::threads(&[child]));
+        if standstill.look() {
+            // A child that died since the last look is a zombie now, which
+            // the samples leave out: it ended, it is not stuck.
+            if let Some(ended) = ended() {
+                return ended;
+            }
+            break Finding::Hung(Failure {
+                expected: awaited.to_string(),
+                observed:
+                    "it sleeps in a call that nothing can end: every thread of the check sleeps too"
+                        .into(),
+                threads: Some(threads()),
+                ..Failure::default()
+            });
+        }
+        if Instant::now() >= deadline {
+            break Finding::hung(awaited, threads());
+        }
+        // Pacing only: each look is a waitpid and a look at /proc.
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    let _ = kill(child, Signal::SIGKILL);
+    let _ = waitpid(child, None);
+    Err(finding)
+}
