@@ -75,7 +75,9 @@ impl ClientCommand {
         keep_stdin_open: bool,
         ctx: &Ctx,
     ) -> Result<Session, Finding> {
-        let listening = Transport::Tcp4.listen()?;
+        let listening = Transport::Tcp4
+            .listen()
+            .map_err(|e| TargetError::setup("the check's server", e))?;
         // accept(2) honours SO_RCVTIMEO: a client that never connects cannot hold the server.
         listening
             .socket

@@ -32,6 +32,28 @@ use crate::spec::{Failure, Finding, Outcome};
 use crate::target::settle::Standstill;
 use crate::target::{observe, TargetError};
 
+/// A handle moved through a helper thread and back; prints as its role, so
+/// an operation's result can carry it.
+pub(crate) struct Kept<H>(pub(crate) H);
+
+impl<H> std::fmt::Debug for Kept<H> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<handle>")
+    }
+}
+
+/// What, besides the threads and processes of the check, may still end a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wakers {
+    /// Nothing: a pipe or a futex moves only when a thread acts, so a wait
+    /// ends, as a hang, once no thread but the waiting one can act.
+    Check,
+    /// The kernel on its own time too: TCP acknowledges, retransmits and
+    /// probes on timers, so a sleeping connection may still move, and only
+    /// the bound ends the wait.
+    Kernel,
+}
+
 /// An operation running on its own thread.
 pub(crate) struct Op<T> {
     what: String,
@@ -157,6 +179,16 @@ impl<T: Debug + Send + 'static> Op<T> {
     /// `awaited`. The calling thread must do nothing else meanwhile: the wait
     /// ends early, as a hang, once nothing else can make the operation return.
     pub(crate) fn finish(self, awaited: &str, bound: Duration) -> Result<T, Finding> {
+        self.finish_with(awaited, bound, Wakers::Check)
+    }
+
+    /// [`Op::finish`], for an operation that `wakers` may still end.
+    pub(crate) fn finish_with(
+        self,
+        awaited: &str,
+        bound: Duration,
+        wakers: Wakers,
+    ) -> Result<T, Finding> {
         if let Some(value) = self.early.take() {
             return Ok(value);
         }
@@ -178,7 +210,7 @@ impl<T: Debug + Send + 'static> Op<T> {
                     self.describe(),
                 ));
             }
-            if standstill.look() {
+            if wakers == Wakers::Check && standstill.look() {
                 // It may have returned between the last look and the samples.
                 if let Ok(value) = self.result.try_recv() {
                     return Ok(value);
@@ -214,13 +246,16 @@ pub(crate) enum Ended {
 /// Waits for `child`, that very child and never another, at most `bound`.
 ///
 /// Before each look, `decided` may end the wait with a finding from what it
-/// observes (a child that has done enough to be judged). The wait also ends
-/// once the child sleeps where nothing can wake it (see [`Standstill`]): a hang naming `awaited`, as when the
-/// bound runs out. A child still running then is killed and reaped.
+/// observes (a child that has done enough to be judged). Unless `wakers`
+/// says the kernel may still wake it, the wait also ends once the child
+/// sleeps where nothing can wake it (see [`Standstill`]): a hang naming
+/// `awaited`, as when the bound runs out. A child still running then is
+/// killed and reaped.
 pub(crate) fn wait_child(
     child: Pid,
     bound: Duration,
     awaited: &str,
+    wakers: Wakers,
     mut decided: impl FnMut() -> Option<Finding>,
 ) -> Result<Ended, Finding> {
     let ended = || match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
@@ -242,7 +277,7 @@ pub(crate) fn wait_child(
             break finding;
         }
         let threads = || observe::describe(&observe::threads(&[child]));
-        if standstill.look() {
+        if wakers == Wakers::Check && standstill.look() {
             // A child that died since the last look is a zombie now, which
             // the samples leave out: it ended, it is not stuck.
             if let Some(ended) = ended() {

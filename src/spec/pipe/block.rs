@@ -9,10 +9,10 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::signal::sigpipe_ignored;
-use super::{bounded, clones, close, failed, no_fork, open, succeeds, Ends, Kept};
+use super::{bounded, clones, close, failed, no_fork, open, succeeds, Ends};
 use crate::reference::pipe::{PipeImpl, PipeReader, PIPE_BUF};
 use crate::spec::diff::same_bytes;
-use crate::spec::op::Op;
+use crate::spec::op::{Kept, Op};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::workload::pipe::{capacity, labelled, order, page_size};
 use crate::workload::seeded;

@@ -31,7 +31,7 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
-use super::op::Op;
+use super::op::{Kept, Op};
 use super::{ensure, Ctx, Finding, Meta, Outcome, Profile, Property, Scope, Suite};
 use crate::reference::pipe::{Bounded, Kernel, PipeImpl, PipeReader, PipeWriter};
 use crate::target::TargetError;
@@ -194,16 +194,6 @@ fn open(pipe: &dyn PipeImpl, capacity: Option<usize>) -> Result<Ends, Finding> {
 /// The finding for an I/O call that should have worked and did not.
 fn failed(what: &str, error: &io::Error) -> Finding {
     Finding::violated(format!("{what} to succeed"), format!("it failed: {error}"))
-}
-
-/// A handle moved through a helper thread and back; prints as its role, so
-/// an operation's result can carry it.
-struct Kept<H>(H);
-
-impl<H> std::fmt::Debug for Kept<H> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<handle>")
-    }
 }
 
 /// Runs `call` on `handle` on a helper thread, for a call that returns at

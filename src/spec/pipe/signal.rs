@@ -27,7 +27,7 @@ use proptest::prelude::*;
 
 use super::{bounded, clones, close, no_fork, open, succeeds, PoisonError, FORKING};
 use crate::reference::pipe::{PipeImpl, PIPE_BUF};
-use crate::spec::op::{wait_child, Ended};
+use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
 use crate::target::{observe, TargetError};
@@ -237,6 +237,7 @@ fn run_writer(
         child,
         bound,
         "the writing child to end once its write failed",
+        Wakers::Check,
         || None,
     )
 }

@@ -6,12 +6,11 @@ use std::io::{self, Read, Write};
 use proptest::prelude::*;
 
 use super::{
-    bounded, clones, close, failed, no_fork, nothing_more, open, read_up_to, succeeds,
-    write_chunks, Kept,
+    bounded, clones, close, failed, no_fork, nothing_more, open, read_up_to, succeeds, write_chunks,
 };
 use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::diff::same_bytes;
-use crate::spec::op::Op;
+use crate::spec::op::{Kept, Op};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::workload::pipe::{labelled, order, page_size, transfer};
 use crate::workload::seeded;
