@@ -28,6 +28,7 @@ use std::net::Shutdown;
 use std::process::{ChildStdin, ExitStatus};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
@@ -125,10 +126,11 @@ impl ClientCommand {
         let timeout = ctx.timeout;
         let served = Arc::new(Mutex::new(Served::default()));
         let (tids, ours) = mpsc::channel();
+        let (server_tid, server_is) = mpsc::channel();
         let server = {
-            let (tids, served) = (tids.clone(), served.clone());
+            let served = served.clone();
             std::thread::spawn(move || {
-                let _ = tids.send(nix::unistd::gettid());
+                let _ = server_tid.send(nix::unistd::gettid());
                 let (conn, _) = listening.socket.accept()?;
                 tally(&served).connected = true;
                 conn.set_read_timeout(Some(timeout))?;
@@ -147,7 +149,7 @@ impl ClientCommand {
             })
         });
         let (tx, printed) = mpsc::channel();
-        let mut helpers = 1 + usize::from(feeder.is_some());
+        let mut helpers = usize::from(feeder.is_some());
         if let Some(mut out) = target.take_stdout() {
             helpers += 1;
             std::thread::spawn(move || {
@@ -161,7 +163,15 @@ impl ClientCommand {
             });
         }
         // Each helper sends its tid first thing: the server, feeder and stdout reader.
-        let helpers: Vec<Pid> = ours.iter().take(helpers).collect();
+        let server_tid = server_is.recv().map_err(|_| {
+            TargetError::setup(
+                "the check's server",
+                io::Error::other("its thread died at start"),
+            )
+        })?;
+        let helpers: Vec<Pid> = std::iter::once(server_tid)
+            .chain(ours.iter().take(helpers))
+            .collect();
         let stdout = collect(&target, &printed, &helpers, ctx)?;
         let exit = wait_exit(&mut target, &helpers, ctx);
         let output = target.final_output(Duration::from_millis(100));
@@ -169,7 +179,7 @@ impl ClientCommand {
         // a stdin kept open stays open until the client is gone.
         drop(target);
         drop(feeder.map(std::thread::JoinHandle::join));
-        drop(wake);
+        release(wake, &server, server_tid, ctx.timeout);
         // Bounded: accept was woken above, every other call gives up after ctx.timeout.
         let _ = server.join();
         let served = *tally(&served);
@@ -180,6 +190,23 @@ impl ClientCommand {
             served,
         })
     }
+}
+
+/// Wakes the server's `accept` ([`WakeOnDrop`]) once it has no connection
+/// left to take: the server thread returned, or it sleeps in `accept`, which
+/// it could not with a connection queued. A client that connected and left
+/// at once is still accepted, and counted, first. At most `bound`.
+fn release<T>(wake: WakeOnDrop, server: &JoinHandle<T>, tid: Pid, bound: Duration) {
+    let deadline = Instant::now() + bound;
+    while !server.is_finished() && Instant::now() < deadline {
+        let slice = deadline.saturating_duration_since(Instant::now()).min(LOOK);
+        if observe::wait_thread_asleep(tid, slice)
+            .is_ok_and(|state| matches!(state.syscall.name(), Some("accept" | "accept4")))
+        {
+            break;
+        }
+    }
+    drop(wake);
 }
 
 /// What the client prints, until it closes its stdout; a hang when it stops
