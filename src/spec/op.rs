@@ -8,12 +8,13 @@
 //! calls an implementation it does not trust: any call that could hang runs
 //! here, so the check itself never does.
 //!
-//! Every wait is bounded. A wait also ends early, as a hang, once nothing
-//! can make the operation return any more: every other thread of the
-//! process and of its descendants asleep indefinitely
-//! ([`Standstill`]) while the caller only waits. A wait
-//! that runs out is reported with the thread's state. A forked child is
-//! waited for the same way ([`wait_child`]).
+//! Every wait is bounded. Where only threads can move what is awaited
+//! (pipes, futexes: [`Wakers::Check`]), a wait also ends early, as a hang,
+//! once nothing can make the operation return any more: every other thread
+//! of the process and of its descendants asleep indefinitely
+//! ([`Standstill`]) while the caller only waits. A wait that runs out is
+//! reported with the thread's state. A forked child is waited for the same
+//! way ([`wait_child`]).
 //!
 //! # References
 //! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `task/<tid>/stat`, `syscall`, `wchan`

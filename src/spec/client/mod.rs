@@ -1,6 +1,6 @@
 //! Properties of the `client` profile: the lecture's line client, checked
 //! against a server that this check runs in-process on 127.0.0.1 (see
-//! [`session`]): a plain echo, an adversarial one that splits its replies,
+//! `session`): a plain echo, an adversarial one that splits its replies,
 //! a late one that replies only after the client's half-close, and one that
 //! closes first.
 //!
