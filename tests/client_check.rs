@@ -1,8 +1,12 @@
-//! `check client`: the reference client and a correct C client pass; each
-//! buggy fixture in `fixtures/clients/` fails with the property it breaks.
+//! `check client`: the reference client and correct clients written
+//! differently (threads in C, a select loop in C, a poll loop in Python)
+//! pass every property; the command line refuses what cannot be checked.
+//! What each broken client fails is asserted by the kill matrix
+//! (`tests/conformance/killers/client.rs`).
 
 mod support;
 
+use std::path::Path;
 use std::time::Duration;
 
 use ipcspec::spec::{self, Ctx, Profile, Selection, Verdict};
@@ -18,9 +22,26 @@ fn ctx() -> Ctx {
     }
 }
 
-/// The verdict of property `id` on the client `argv` (none: the reference client).
-fn verdict(argv: Option<Vec<String>>, id: &str) -> Verdict {
-    let suite = match argv {
+/// The command line of `client`: "reference", a C fixture's name, or a
+/// script in `fixtures/clients/`.
+fn argv(client: &str) -> Option<Vec<String>> {
+    let program = match client {
+        "reference" => return None,
+        script if script.ends_with(".py") => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/clients")
+            .join(script),
+        name => built("clients", name),
+    };
+    Some(vec![
+        program.to_string_lossy().into_owned(),
+        "{host}".into(),
+        "{port}".into(),
+    ])
+}
+
+/// The verdict of property `id` on `client`, after the suite's preflight.
+fn verdict(client: &str, id: &str) -> Verdict {
+    let suite = match argv(client) {
         None => spec::reference_suites(Profile::Client, &refs()).remove(0),
         Some(argv) => spec::target_suite(
             Profile::Client,
@@ -30,6 +51,7 @@ fn verdict(argv: Option<Vec<String>>, id: &str) -> Verdict {
         )
         .unwrap(),
     };
+    suite.preflight(&ctx()).expect("a correct client starts");
     let selection = Selection {
         only: vec![id.to_string()],
     };
@@ -38,84 +60,22 @@ fn verdict(argv: Option<Vec<String>>, id: &str) -> Verdict {
     report.results.remove(0).verdict
 }
 
-fn fixture_argv(name: &str) -> Option<Vec<String>> {
-    Some(vec![
-        built("clients", name).to_string_lossy().into_owned(),
-        "{host}".into(),
-        "{port}".into(),
-    ])
-}
-
-/// Checks that `id` gets one of the `expected` verdicts (`|`-separated) on
-/// `client` ("reference" or a fixture's name), and that a hang says where the
-/// client's threads sleep.
-fn expect(id: &str, client: &str, expected: &str) {
-    let argv = (client != "reference")
-        .then(|| fixture_argv(client))
-        .flatten();
-    let verdict = verdict(argv, id);
-    assert!(
-        expected.split('|').any(|e| e == verdict.name()),
-        "{client} on {id}, expected {expected}: {verdict:#?}"
-    );
-    if verdict.name() == "hang" {
-        let failure = verdict.failure().unwrap();
-        assert!(
-            failure.threads.is_some(),
-            "a hang names where the client's threads sleep"
-        );
+#[rstest]
+fn correct_clients_pass(
+    #[values(
+        "client.echo.every-byte-in-order",
+        "client.echo.split-replies",
+        "client.echo.replies-after-half-close",
+        "client.exit.after-stdin-eof",
+        "client.exit.when-server-closes-first"
+    )]
+    id: &str,
+    #[values("reference", "echo_client", "select_client", "poll_client.py")] client: &str,
+) {
+    match verdict(client, id) {
+        Verdict::Pass => {}
+        other => panic!("{client} on {id}: {other:#?}"),
     }
-}
-
-// Only verdicts that cannot depend on timing are listed: a buggy client that
-// merely *may* lose a race is not asserted on the property it may pass.
-
-#[rstest]
-#[case::reference("reference", "pass")]
-#[case::echo_client("echo_client", "pass")]
-#[case::no_half_close_waits_for_a_close_that_never_comes("no_half_close_client", "hang")]
-fn client_echo_every_byte_in_order(#[case] client: &str, #[case] expected: &str) {
-    expect("client.echo.every-byte-in-order", client, expected);
-}
-
-#[rstest]
-#[case::reference("reference", "pass")]
-#[case::echo_client("echo_client", "pass")]
-// One read per line either loses the pieces still unread at EOF (fail) or
-// waits for a piece the server sends only after more input (hang).
-#[case::lecture_reads_once_per_line("lecture_client", "fail|hang")]
-#[case::no_half_close_waits_for_a_close_that_never_comes("no_half_close_client", "hang")]
-fn client_echo_split_replies(#[case] client: &str, #[case] expected: &str) {
-    expect("client.echo.split-replies", client, expected);
-}
-
-#[rstest]
-#[case::reference("reference", "pass")]
-#[case::echo_client("echo_client", "pass")]
-#[case::lecture_waits_for_a_reply_before_eof("lecture_client", "hang")]
-#[case::quitting_at_eof_loses_the_replies("quits_at_eof_client", "fail")]
-#[case::no_half_close_never_lets_the_server_reply("no_half_close_client", "hang")]
-fn client_echo_replies_after_half_close(#[case] client: &str, #[case] expected: &str) {
-    expect("client.echo.replies-after-half-close", client, expected);
-}
-
-#[rstest]
-#[case::reference("reference", "pass")]
-#[case::echo_client("echo_client", "pass")]
-#[case::quitting_at_eof_does_exit_0("quits_at_eof_client", "pass")]
-#[case::no_half_close_deadlocks("no_half_close_client", "hang")]
-fn client_exit_after_stdin_eof(#[case] client: &str, #[case] expected: &str) {
-    expect("client.exit.after-stdin-eof", client, expected);
-}
-
-#[rstest]
-#[case::reference("reference", "pass")]
-#[case::echo_client("echo_client", "pass")]
-#[case::quitting_when_the_reader_sees_eof("quits_at_eof_client", "pass")]
-#[case::lecture_blocks_reading_stdin("lecture_client", "hang")]
-#[case::no_half_close_blocks_reading_stdin("no_half_close_client", "hang")]
-fn client_exit_when_server_closes_first(#[case] client: &str, #[case] expected: &str) {
-    expect("client.exit.when-server-closes-first", client, expected);
 }
 
 #[test]
@@ -165,4 +125,26 @@ fn check_client_fails_the_lecture_client_with_a_replay_line() {
         .stdout(predicates::str::contains(
             "--only 'client.exit.when-server-closes-first' --seed 465944256 -- ",
         ));
+}
+
+#[test]
+fn check_client_refuses_a_client_that_exits_at_once_quoting_what_it_said() {
+    let started = std::time::Instant::now();
+    assert_cmd::Command::cargo_bin("ipcspec")
+        .unwrap()
+        .args(["check", "client", "--"])
+        .arg(built("clients", "echo_client"))
+        .arg("{port}")
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicates::str::contains(
+            "exited at start (exit status 2) before connecting to the check's server",
+        ))
+        .stderr(predicates::str::contains("usage:"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "refused at once, not after every property: {:?}",
+        started.elapsed()
+    );
 }

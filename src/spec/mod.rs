@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod diff;
+mod op;
 pub mod pipe;
 pub mod relay;
 pub mod server;

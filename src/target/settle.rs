@@ -77,6 +77,79 @@ pub fn settled(target: &Target, ours: &[Pid]) -> Option<(Vec<Pid>, Vec<ThreadSta
     still.then_some((pids, threads))
 }
 
+/// Whether nothing but the calling thread can act, in one look: every
+/// other thread of this process, and every thread of its live descendants,
+/// asleep indefinitely on two samples with no context switch in between,
+/// none about to reap a zombie. Returns those threads.
+fn others_asleep() -> Option<Vec<ThreadState>> {
+    let me = nix::unistd::getpid();
+    let caller = nix::unistd::gettid();
+    let sample = || {
+        let mut pids = vec![me];
+        pids.extend(
+            observe::descendants(me)
+                .into_iter()
+                .filter(|&pid| observe::is_alive(pid)),
+        );
+        let mut threads = observe::threads(&pids);
+        threads.retain(|t| t.tid != caller);
+        threads
+    };
+    let first = sample();
+    let second = sample();
+    (same_sleep(&first, &second) && !reaping(&second)).then_some(second)
+}
+
+/// Successive looks at everything but the calling thread, until nothing
+/// but it can act any more: every other thread of this process and of its
+/// live descendants asleep indefinitely, unchanged (context switches
+/// included) for [`LOOKS`] looks in a row.
+///
+/// A check that waits for an operation it started (a call on a plugged-in
+/// pipe, a forked writer) may stop waiting then: only the caller could still
+/// wake the operation, and it is busy waiting for it, so a bound would only
+/// wait longer for the same outcome. Several looks, not one, because bytes
+/// handed to loopback may wake their reader a moment later. A thread that
+/// runs, or sleeps with a timeout, keeps the looks from agreeing, and the
+/// bound decides. A process outside this tree cannot hold the descriptors
+/// the check made: they are close-on-exec, and inheritance only goes down.
+#[derive(Default)]
+pub struct Standstill(Repeats);
+
+impl Standstill {
+    /// Looks once; `true` once nothing else has moved for [`LOOKS`] looks in a row.
+    pub fn look(&mut self) -> bool {
+        self.0.see(others_asleep().as_deref()) >= LOOKS
+    }
+}
+
+/// How many looks in a row found the same sleeping threads, context
+/// switches included.
+#[derive(Default)]
+struct Repeats {
+    last: Option<Vec<(Pid, u64)>>,
+    seen: u32,
+}
+
+impl Repeats {
+    /// Counts one look: `None` when it found something awake. Returns the
+    /// looks in a row that found these same threads asleep.
+    fn see(&mut self, asleep: Option<&[ThreadState]>) -> u32 {
+        let Some(threads) = asleep else {
+            *self = Repeats::default();
+            return 0;
+        };
+        let key: Vec<(Pid, u64)> = threads.iter().map(|t| (t.tid, t.switches)).collect();
+        if self.last.as_ref() == Some(&key) {
+            self.seen += 1;
+        } else {
+            self.last = Some(key);
+            self.seen = 1;
+        }
+        self.seen
+    }
+}
+
 /// The same threads, each asleep indefinitely in both samples, with no
 /// context switch in between.
 fn same_sleep(before: &[ThreadState], after: &[ThreadState]) -> bool {
@@ -92,10 +165,7 @@ fn same_sleep(before: &[ThreadState], after: &[ThreadState]) -> bool {
 /// Successive looks at a target until it is [`settled`] and unchanged,
 /// context switches included, for [`LOOKS`] looks in a row.
 #[derive(Default)]
-pub struct Stillness {
-    last: Option<Vec<(Pid, u64)>>,
-    seen: u32,
-}
+pub struct Stillness(Repeats);
 
 impl Stillness {
     /// Looks once. Returns the settled processes and threads, and whether
@@ -105,19 +175,11 @@ impl Stillness {
         target: &Target,
         ours: &[Pid],
     ) -> Option<(Vec<Pid>, Vec<ThreadState>, bool)> {
-        let Some((pids, threads)) = settled(target, ours) else {
-            self.last = None;
-            self.seen = 0;
-            return None;
-        };
-        let key: Vec<(Pid, u64)> = threads.iter().map(|t| (t.tid, t.switches)).collect();
-        if self.last.as_ref() == Some(&key) {
-            self.seen += 1;
-        } else {
-            self.last = Some(key);
-            self.seen = 1;
-        }
-        Some((pids, threads, self.seen >= LOOKS))
+        let settled = settled(target, ours);
+        let seen = self
+            .0
+            .see(settled.as_ref().map(|(_, threads)| &threads[..]));
+        settled.map(|(pids, threads)| (pids, threads, seen >= LOOKS))
     }
 }
 

@@ -8,25 +8,29 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 
-use super::op::Op;
 use super::signal::sigpipe_ignored;
-use super::{bounded, failed, no_fork, open, Ends};
+use super::{bounded, clones, close, failed, no_fork, open, succeeds, Ends};
 use crate::reference::pipe::{PipeImpl, PipeReader, PIPE_BUF};
 use crate::spec::diff::same_bytes;
+use crate::spec::op::{Kept, Op};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::workload::pipe::{capacity, labelled, order, page_size};
 use crate::workload::seeded;
 
-/// A read of up to `len` bytes on its own thread.
-fn spawn_read(
-    mut reader: Box<dyn PipeReader>,
-    len: usize,
-) -> Result<Op<io::Result<Vec<u8>>>, Finding> {
+/// A read's outcome, with the reader it was made on.
+type ReadOutcome = (Kept<Box<dyn PipeReader>>, io::Result<Vec<u8>>);
+
+/// A read of up to `len` bytes on its own thread; the reader comes back
+/// with the result, so it stays open as long as the check wants.
+fn spawn_read(reader: Box<dyn PipeReader>, len: usize) -> Result<Op<ReadOutcome>, Finding> {
     Op::spawn("the read", move || {
+        let mut reader = reader;
         let mut buf = vec![0; len];
-        let n = reader.read(&mut buf)?;
-        buf.truncate(n);
-        Ok(buf)
+        let read = reader.read(&mut buf).map(|n| {
+            buf.truncate(n);
+            buf
+        });
+        (Kept(reader), read)
     })
 }
 
@@ -40,30 +44,29 @@ fn full_pipe(
     ctx: &Ctx,
 ) -> Result<(Ends, Vec<u8>), Finding> {
     let (reader, writer) = open(pipe, Some(capacity))?;
-    let capacity = writer
-        .capacity()
-        .map_err(|e| failed("asking the capacity", &e))?;
+    let (writer, capacity) = succeeds(writer, "asking the capacity", ctx, |w| w.capacity())?;
     let fill = seeded(capacity, seed);
     let sent = fill.clone();
-    let (writer, wrote) = bounded(
+    let (writer, ()) = succeeds(
         writer,
-        "one write of the whole capacity",
-        ctx.timeout,
+        &format!("one write of the whole capacity ({capacity} bytes)"),
+        ctx,
         move |w| w.write_all(&sent),
     )?;
-    wrote.map_err(|e| failed(&format!("one write of the capacity ({capacity} bytes)"), &e))?;
     Ok(((reader, writer), fill))
 }
 
 /// Closes `handles` in `order`; after each close but the last, `op` must still be blocked.
-fn close_in_order<H, T: std::fmt::Debug + Send + 'static>(
+fn close_in_order<H: Send + 'static, T: std::fmt::Debug + Send + 'static>(
     mut handles: Vec<Option<H>>,
     order: &[usize],
     op: &Op<T>,
     ctx: &Ctx,
 ) -> Outcome {
     for (step, &i) in order.iter().enumerate() {
-        drop(handles[i].take());
+        if let Some(handle) = handles[i].take() {
+            close(handle, "closing a handle of the other end", ctx)?;
+        }
         if step + 1 < order.len() {
             op.blocked(ctx.timeout).map_err(|finding| match finding {
                 Finding::Violated(mut f) => {
@@ -94,21 +97,15 @@ pub(super) fn read_on_empty(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             let &(pre, len, seed) = &case.value;
             let (reader, writer) = open(pipe, None)?;
             let data = seeded(pre, seed);
-            let (writer, wrote) = bounded(writer, "the first write", ctx.timeout, move |w| {
-                w.write_all(&data)
+            let (writer, ()) =
+                succeeds(writer, "the first write", ctx, move |w| w.write_all(&data))?;
+            let (reader, ()) = succeeds(reader, "reading the first bytes back", ctx, move |r| {
+                r.read_exact(&mut vec![0; pre])
             })?;
-            wrote.map_err(|e| failed("the first write", &e))?;
-            let (reader, read) = bounded(
-                reader,
-                "reading the first bytes back",
-                ctx.timeout,
-                move |r| r.read_exact(&mut vec![0; pre]),
-            )?;
-            read.map_err(|e| failed("reading the first bytes back", &e))?;
             let read = spawn_read(reader, len)?;
             let blocked = read.blocked(ctx.timeout);
-            drop(writer);
             // Not this property's claim: the close only frees the reader.
+            close(writer, "closing the write end", ctx)?;
             let _ = read.finish("end-of-file", ctx.timeout);
             blocked
         },
@@ -117,14 +114,16 @@ pub(super) fn read_on_empty(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 
 /// `pipe.block.write-after-capacity`: a pipe of capacity `C` (set with
 /// `F_SETPIPE_SZ`, a power-of-two number of pages) is filled in writes of
-/// `chunk` bytes; the write after `C` bytes must block, and none before.
+/// `chunk` bytes, then written one byte at a time: the pipe must take
+/// exactly `C` bytes, to the byte, and the first write after them must block.
 ///
 /// Why one chunk size that divides the page size: a Linux pipe is a ring of
 /// pages, and a write is merged into the last page only if its
 /// `len % PAGE_SIZE` fits in what that page has left; otherwise it takes a
 /// fresh page. With mixed sizes pages are left part-empty and the pipe blocks
 /// before `C` bytes. Writes of one size dividing the page size (or one write
-/// of `C`) fill every page exactly, so then the capacity is exact.
+/// of `C`) fill every page exactly, so then the capacity is exact, and a
+/// single byte more finds no page to go in.
 pub(super) fn write_after_capacity(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     sigpipe_ignored()?;
@@ -140,42 +139,58 @@ pub(super) fn write_after_capacity(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     });
     ctx.forall(labelled("(capacity, write size)", case), |case| {
         let &(requested, chunk) = &case.value;
-        let (reader, mut writer) = open(pipe, Some(requested))?;
-        let capacity = writer
-            .capacity()
-            .map_err(|e| failed("asking the capacity", &e))?;
+        let (reader, writer) = open(pipe, Some(requested))?;
+        let (writer, capacity) = succeeds(writer, "asking the capacity", ctx, |w| w.capacity())?;
         // A pipe that rounds the capacity differently is filled in one write.
         let chunk = if capacity == requested { chunk } else { capacity };
         let data = seeded(chunk, requested as u64);
         let written = Arc::new(AtomicUsize::new(0));
         let progress = written.clone();
-        let writes = capacity / chunk + 1;
-        let op = Op::spawn(format!("write {writes} of {chunk} bytes"), move || {
-            (0..writes).try_for_each(|_| {
-                writer.write_all(&data)?;
-                progress.fetch_add(data.len(), Ordering::SeqCst);
-                Ok::<(), io::Error>(())
-            })
-        })?;
+        // At most PIPE_BUF single bytes over: enough to see any excess, and a
+        // pipe that never blocks cannot keep the thread writing forever.
+        let op = Op::spawn(
+            format!("{} writes of {chunk} bytes, then writes of 1 byte", capacity / chunk),
+            move || {
+                let mut writer = writer;
+                let writes = (0..capacity / chunk)
+                    .map(|_| &data[..])
+                    .chain((0..PIPE_BUF).map(|i| &data[i % chunk..][..1]));
+                let result = writes.into_iter().try_for_each(|bytes| {
+                    writer.write_all(bytes)?;
+                    progress.fetch_add(bytes.len(), Ordering::SeqCst);
+                    Ok::<(), io::Error>(())
+                });
+                (Kept(writer), result)
+            },
+        )?;
         let blocked = op.blocked(ctx.timeout);
         let so_far = written.load(Ordering::SeqCst);
-        drop(reader);
         // A blocked writer now fails with EPIPE, which frees its thread.
-        let result = op.finish("EPIPE once the reader closed", ctx.timeout);
+        close(reader, "closing the read end", ctx)?;
         match blocked {
-            Err(Finding::Violated(_)) => match result? {
+            Err(Finding::Violated(_)) => match op.finish("its result", ctx.timeout)?.1 {
                 Ok(()) => Err(Finding::violated(
                     format!("a write to block once the pipe holds its capacity of {capacity} bytes"),
-                    format!("{} bytes went in without blocking, in writes of {chunk}", writes * chunk),
+                    format!("{} bytes went in without blocking (its capacity, then {PIPE_BUF} single bytes)", capacity + PIPE_BUF),
                 )),
-                Err(e) => Err(failed(&format!("the writes of {chunk} bytes up to the capacity"), &e)),
+                Err(e) => Err(failed(&format!("the writes up to the capacity of {capacity} bytes"), &e)),
             },
             Err(other) => Err(other),
-            Ok(()) => ensure(
-                so_far == capacity,
-                || format!("the pipe to take exactly its capacity of {capacity} bytes, in writes of {chunk}, before a write blocks"),
-                || format!("a write blocked after {so_far} bytes"),
-            ),
+            Ok(()) => {
+                // Not this property's claim: the close only frees the writer.
+                let _ = op.finish("EPIPE once the read end closed", ctx.timeout);
+                ensure(
+                    so_far == capacity,
+                    || format!("the pipe to take exactly its capacity of {capacity} bytes, in writes of {chunk} then of 1 byte, before a write blocks"),
+                    || {
+                        if so_far > capacity {
+                            format!("it took {so_far} bytes, {} over its capacity, before a write blocked", so_far - capacity)
+                        } else {
+                            format!("a write blocked after {so_far} bytes")
+                        }
+                    },
+                )
+            }
         }
     })
 }
@@ -188,16 +203,14 @@ pub(super) fn reader_on_data(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         labelled("(bytes written, seed)", (1..=PIPE_BUF, any::<u64>())),
         |case| {
             let &(len, seed) = &case.value;
-            let (reader, mut writer) = open(pipe, None)?;
+            let (reader, writer) = open(pipe, None)?;
             let read = spawn_read(reader, len)?;
             read.blocked(ctx.timeout)?;
             let data = seeded(len, seed);
-            writer
-                .write_all(&data)
-                .map_err(|e| failed("the write", &e))?;
-            let got = read
-                .finish("the bytes just written", ctx.timeout)?
-                .map_err(|e| failed("the woken read", &e))?;
+            let sent = data.clone();
+            let (_writer, ()) = succeeds(writer, "the write", ctx, move |w| w.write_all(&sent))?;
+            let (_reader, got) = read.finish("the bytes just written", ctx.timeout)?;
+            let got = got.map_err(|e| failed("the woken read", &e))?;
             ensure(
                 !got.is_empty(),
                 || "at least one byte".into(),
@@ -218,20 +231,15 @@ pub(super) fn reader_on_last_writer_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Out
         |case| {
             let order = &case.value;
             let (reader, writer) = open(pipe, None)?;
-            let mut writers = vec![Some(writer)];
-            for _ in 1..order.len() {
-                let clone = writers[0].as_ref().map(|w| w.try_clone()).transpose();
-                writers.push(clone.map_err(|e| failed("cloning the write end", &e))?);
-            }
+            let writers = clones(writer, order.len() - 1, ctx)?;
             let read = spawn_read(reader, 1)?;
             read.blocked(ctx.timeout)?;
             close_in_order(writers, order, &read, ctx)?;
-            let got = read
-                .finish(
-                    "end-of-file after the last write handle closed",
-                    ctx.timeout,
-                )?
-                .map_err(|e| failed("the woken read", &e))?;
+            let (_reader, got) = read.finish(
+                "end-of-file after the last write handle closed",
+                ctx.timeout,
+            )?;
+            let got = got.map_err(|e| failed("the woken read", &e))?;
             ensure(
                 got.is_empty(),
                 || "end-of-file (a read of 0 bytes)".into(),
@@ -253,30 +261,28 @@ pub(super) fn writer_on_space(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         ),
         |case| {
             let &(capacity, len, seed) = &case.value;
-            let ((mut reader, mut writer), mut expected) = full_pipe(pipe, capacity, seed, ctx)?;
+            let ((reader, writer), mut expected) = full_pipe(pipe, capacity, seed, ctx)?;
             let data = seeded(len, !seed);
             expected.extend_from_slice(&data);
             let write = Op::spawn("the write on the full pipe", move || {
-                writer.write_all(&data)
+                let mut writer = writer;
+                let wrote = writer.write_all(&data);
+                (Kept(writer), wrote)
             })?;
             write.blocked(ctx.timeout)?;
-            let mut got = vec![0; expected.len() - len];
-            reader
-                .read_exact(&mut got)
-                .map_err(|e| failed("draining the pipe", &e))?;
-            write
-                .finish("room, once the pipe was drained", ctx.timeout)?
-                .map_err(|e| failed("the woken write", &e))?;
-            let (_reader, tail) = bounded(
-                reader,
-                "reading the woken write's bytes",
-                ctx.timeout,
-                move |r| {
+            let filled = expected.len() - len;
+            let (reader, mut got) = succeeds(reader, "draining the pipe", ctx, move |r| {
+                let mut got = vec![0; filled];
+                r.read_exact(&mut got).map(|()| got)
+            })?;
+            let (_writer, wrote) = write.finish("room, once the pipe was drained", ctx.timeout)?;
+            wrote.map_err(|e| failed("the woken write", &e))?;
+            let (_reader, tail) =
+                succeeds(reader, "reading the woken write's bytes", ctx, move |r| {
                     let mut tail = vec![0; len];
                     r.read_exact(&mut tail).map(|()| tail)
-                },
-            )?;
-            got.extend(tail.map_err(|e| failed("reading the woken write's bytes", &e))?);
+                })?;
+            got.extend(tail);
             same_bytes("the fill, then the woken write's bytes", &expected, &got)
         },
     )
@@ -295,17 +301,18 @@ pub(super) fn writer_on_reader_close(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome 
         ),
         |case| {
             let (order, len, seed) = &case.value;
-            let ((reader, mut writer), _) = full_pipe(pipe, page_size(), *seed, ctx)?;
-            let mut readers = vec![Some(reader)];
-            for _ in 1..order.len() {
-                let clone = readers[0].as_ref().map(|r| r.try_clone()).transpose();
-                readers.push(clone.map_err(|e| failed("cloning the read end", &e))?);
-            }
+            let ((reader, writer), _) = full_pipe(pipe, page_size(), *seed, ctx)?;
+            let readers = clones(reader, order.len() - 1, ctx)?;
             let data = seeded(*len, *seed);
-            let write = Op::spawn("the write on the full pipe", move || writer.write(&data))?;
+            let write = Op::spawn("the write on the full pipe", move || {
+                let mut writer = writer;
+                let wrote = writer.write(&data);
+                (Kept(writer), wrote)
+            })?;
             write.blocked(ctx.timeout)?;
             close_in_order(readers, order, &write, ctx)?;
-            let result = write.finish("EPIPE after the last read handle closed", ctx.timeout)?;
+            let (_writer, result) =
+                write.finish("EPIPE after the last read handle closed", ctx.timeout)?;
             ensure(
                 matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
                 || "the write to fail with EPIPE (broken pipe)".into(),
@@ -322,35 +329,37 @@ pub(super) fn nonblock_would_block(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     let _no_fork = no_fork();
     ctx.forall(labelled("(bytes through first, bytes in the refused write, seed)", (0..=PIPE_BUF, 1..=PIPE_BUF, any::<u64>())), |case| {
         let &(pre, len, seed) = &case.value;
-        let (mut reader, mut writer) = open(pipe, None)?;
-        reader.set_nonblocking(true).map_err(|e| failed("entering non-blocking mode", &e))?;
-        writer.set_nonblocking(true).map_err(|e| failed("entering non-blocking mode", &e))?;
-        let capacity = writer.capacity().map_err(|e| failed("asking the capacity", &e))?;
+        let (reader, writer) = open(pipe, None)?;
+        let (reader, ()) = succeeds(reader, "entering non-blocking mode", ctx, |r| r.set_nonblocking(true))?;
+        let (writer, ()) = succeeds(writer, "entering non-blocking mode", ctx, |w| w.set_nonblocking(true))?;
+        let (writer, capacity) = succeeds(writer, "asking the capacity", ctx, |w| w.capacity())?;
         let first = seeded(pre, seed);
-        writer.write_all(&first).map_err(|e| failed("a first small write", &e))?;
-        let mut back = vec![0; pre];
-        reader.read_exact(&mut back).map_err(|e| failed("reading the first bytes back", &e))?;
-        would_block("a read on the empty pipe", reader.read(&mut [0; 1]))?;
+        let (writer, ()) = succeeds(writer, "a first small write", ctx, move |w| w.write_all(&first))?;
+        let (reader, ()) = succeeds(reader, "reading the first bytes back", ctx, move |r| r.read_exact(&mut vec![0; pre]))?;
+        let (_reader, read) = bounded(reader, "a read on the empty pipe", ctx, |r| r.read(&mut [0; 1]))?;
+        would_block("a read on the empty pipe", read)?;
         let fill = seeded(capacity, !seed);
-        let mut total = 0;
-        // A correct pipe refuses within a capacity's worth of bytes; bound the loop by twice that.
-        loop {
-            match writer.write(&fill) {
-                Ok(n) if total <= 2 * capacity => total += n,
-                Ok(_) => {
-                    return Err(Finding::violated(
-                        format!("writes to fail with EAGAIN once the pipe holds its capacity of {capacity} bytes"),
-                        format!("{total} bytes were accepted"),
-                    ))
+        // A correct pipe refuses within a capacity's worth of bytes; the loop
+        // stops at twice that, and at a write that takes nothing.
+        let (writer, filled) = bounded(writer, "writes filling the pipe", ctx, move |w| {
+            let mut total = 0;
+            loop {
+                match w.write(&fill) {
+                    Ok(0) => return Err(format!("a write of {} bytes returned 0, neither taking bytes nor failing", fill.len())),
+                    Ok(n) if total <= 2 * capacity => total += n,
+                    Ok(_) => return Err(format!("{total} bytes were accepted")),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                    Err(e) => return Err(format!("filling the pipe failed: {e}")),
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(failed("filling the pipe", &e)),
             }
-        }
-        would_block(
-            &format!("a write of {len} bytes on the full pipe"),
-            writer.write(&seeded(len, seed)),
-        )
+        })?;
+        filled.map_err(|seen| Finding::violated(
+            format!("writes to fail with EAGAIN once the pipe holds its capacity of {capacity} bytes"),
+            seen,
+        ))?;
+        let refused = seeded(len, seed);
+        let (_writer, wrote) = bounded(writer, "a write on the full pipe", ctx, move |w| w.write(&refused))?;
+        would_block(&format!("a write of {len} bytes on the full pipe"), wrote)
     })
 }
 

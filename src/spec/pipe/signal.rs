@@ -21,13 +21,13 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
-use nix::sys::signal::{kill, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::signal::Signal;
 use nix::unistd::{ForkResult, Pid};
 use proptest::prelude::*;
 
-use super::{bounded, failed, no_fork, open, PoisonError, FORKING};
+use super::{bounded, clones, close, no_fork, open, succeeds, PoisonError, FORKING};
 use crate::reference::pipe::{PipeImpl, PIPE_BUF};
+use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
 use crate::target::{observe, TargetError};
@@ -63,23 +63,18 @@ pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
         labelled("(read handles in closing order, bytes written first, bytes in the refused write, seed)", (order(1..=3), 0..=PIPE_BUF, 1..=2 * PIPE_BUF, any::<u64>())),
         |case| {
             let (order, pre, len, seed) = &case.value;
-            let (reader, mut writer) = open(pipe, None)?;
-            writer
-                .write_all(&seeded(*pre, *seed))
-                .map_err(|e| failed("a first write", &e))?;
-            let mut readers = vec![Some(reader)];
-            for _ in 1..order.len() {
-                let clone = readers[0].as_ref().map(|r| r.try_clone()).transpose();
-                readers.push(clone.map_err(|e| failed("cloning the read end", &e))?);
-            }
+            let (reader, writer) = open(pipe, None)?;
+            let first = seeded(*pre, *seed);
+            let (writer, ()) = succeeds(writer, "a first write", ctx, move |w| w.write_all(&first))?;
+            let mut readers = clones(reader, order.len() - 1, ctx)?;
             for &i in order {
-                drop(readers[i].take());
+                if let Some(reader) = readers[i].take() {
+                    close(reader, "closing a read handle", ctx)?;
+                }
             }
             let data = seeded(*len, !*seed);
             let (_writer, result) =
-                bounded(writer, "a write with no reader", ctx.timeout, move |w| {
-                    w.write(&data)
-                })?;
+                bounded(writer, "a write with no reader", ctx, move |w| w.write(&data))?;
             ensure(
                 matches!(&result, Err(e) if e.kind() == io::ErrorKind::BrokenPipe),
                 || {
@@ -149,11 +144,11 @@ const EXIT_OTHER: i32 = 4;
 pub(super) fn default_kills_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
     sigpipe_ignored()?;
     for (disposition, expected) in [
-        (SigpipeDisposition::Default, "killed by SIGPIPE".to_string()),
         (
-            SigpipeDisposition::Ignore,
-            format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)"),
+            SigpipeDisposition::Default,
+            Ended::Signaled(Signal::SIGPIPE),
         ),
+        (SigpipeDisposition::Ignore, Ended::Exited(EXIT_EPIPE)),
     ] {
         let (reader, writer) = open(pipe, None)?;
         let Some(fd) = writer.as_fd() else {
@@ -162,41 +157,44 @@ pub(super) fn default_kills_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
                 "PipeWriter::as_fd returned None",
             ));
         };
-        drop(reader);
+        close(reader, "closing the read end", ctx)?;
         sole_holder(fd, ctx.timeout)?;
-        let seen = run_writer(fd, disposition, ctx.timeout)?;
-        let ok = match disposition {
-            SigpipeDisposition::Default => seen == WaitOutcome::Signaled(Signal::SIGPIPE),
-            SigpipeDisposition::Ignore => seen == WaitOutcome::Exited(EXIT_EPIPE),
-        };
+        let seen = run_writer(fd, disposition, ctx.timeout).map_err(|finding| {
+            let Finding::Hung(mut f) = finding else {
+                return finding;
+            };
+            f.expected = format!(
+                "a child with SIGPIPE {disposition:?} writing with no reader: {}",
+                describe(expected)
+            );
+            Finding::Hung(f)
+        })?;
         ensure(
-            ok,
-            || format!("a child with SIGPIPE {disposition:?} writing with no reader: {expected}"),
-            || seen.describe(),
+            seen == expected,
+            || {
+                format!(
+                    "a child with SIGPIPE {disposition:?} writing with no reader: {}",
+                    describe(expected)
+                )
+            },
+            || describe(seen),
         )?;
-        drop(writer);
+        close(writer, "closing the write end", ctx)?;
     }
     Ok(())
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum WaitOutcome {
-    Exited(i32),
-    Signaled(Signal),
-}
-
-impl WaitOutcome {
-    fn describe(&self) -> String {
-        match self {
-            WaitOutcome::Exited(EXIT_EPIPE) => {
-                format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)")
-            }
-            WaitOutcome::Exited(EXIT_OTHER) => {
-                format!("exit status {EXIT_OTHER} (its write failed, not with EPIPE)")
-            }
-            WaitOutcome::Exited(code) => format!("exit status {code}"),
-            WaitOutcome::Signaled(signal) => format!("killed by {}", signal.as_str()),
+/// How the forked writer ended, in words.
+fn describe(ended: Ended) -> String {
+    match ended {
+        Ended::Exited(EXIT_EPIPE) => {
+            format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)")
         }
+        Ended::Exited(EXIT_OTHER) => {
+            format!("exit status {EXIT_OTHER} (its write failed, not with EPIPE)")
+        }
+        Ended::Exited(code) => format!("exit status {code}"),
+        Ended::Signaled(signal) => format!("killed by {}", signal.as_str()),
     }
 }
 
@@ -206,7 +204,7 @@ fn run_writer(
     fd: BorrowedFd<'_>,
     disposition: SigpipeDisposition,
     bound: Duration,
-) -> Result<WaitOutcome, Finding> {
+) -> Result<Ended, Finding> {
     let block = [b'x'; PIPE_BUF];
     let _forking = FORKING.write().unwrap_or_else(PoisonError::into_inner);
     // SAFETY: the child only calls sigaction (set_sigpipe), write and _exit,
@@ -235,39 +233,13 @@ fn run_writer(
             )))
         }
     };
-    wait_child(child, bound)
-}
-
-/// Waits for `child` only (never any other), polling at most `bound`; a child
-/// still running then is killed and reported as a hang.
-fn wait_child(child: Pid, bound: Duration) -> Result<WaitOutcome, Finding> {
-    let deadline = Instant::now() + bound;
-    loop {
-        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(WaitOutcome::Exited(code)),
-            Ok(WaitStatus::Signaled(_, signal, _)) => return Ok(WaitOutcome::Signaled(signal)),
-            Ok(_) if Instant::now() < deadline => {
-                // Pacing only: the child's end is what is awaited, each look is a waitpid.
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Ok(_) => {
-                let threads =
-                    crate::target::observe::describe(&crate::target::observe::threads(&[child]));
-                let _ = kill(child, Signal::SIGKILL);
-                let _ = waitpid(child, None);
-                return Err(Finding::hung(
-                    "the writing child to end once its write failed",
-                    threads,
-                ));
-            }
-            Err(e) => {
-                return Err(Finding::Broken(TargetError::setup(
-                    "waitpid on the SIGPIPE child",
-                    io::Error::from(e),
-                )))
-            }
-        }
-    }
+    wait_child(
+        child,
+        bound,
+        "the writing child to end once its write failed",
+        Wakers::Check,
+        || None,
+    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,396 @@
+//! One client session: the client under test, started with lines on its
+//! stdin, against a server this check runs in-process on 127.0.0.1.
+//!
+//! The server is a plain echo, or an adversarial one that coalesces what has
+//! arrived, cuts each reply into pieces and hands over the next piece only
+//! once the client has consumed the previous one (its receive queue, seen in
+//! `/proc/net/tcp`, is empty) — so a client that assumes one `read` returns
+//! one whole reply meets a split reply every time, not by luck of timing.
+//! The server counts what it accepted, read and echoed ([`Served`]), so a
+//! verdict can tell a client that never connected from one that did.
+//!
+//! Guarantees:
+//! - a session ends once the client closed its stdout and exited; it ends
+//!   sooner, as a hang, once the client and the check's own server, feeder
+//!   and reader are all asleep in calls nothing pending can end (three looks
+//!   in a row, [`Stillness`]), or after `ctx.timeout` without progress;
+//! - a client that exits ends its session at once: the server's `accept` is
+//!   woken by shutting the listener down, every other call of the server
+//!   gives up after `ctx.timeout`;
+//! - the client and everything it spawned are killed when the session ends.
+//!
+//! # References
+//! - [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html) (on a listening socket, it wakes `accept`)
+//! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html) (`/proc/net/tcp`: `rx_queue`)
+
+use std::io::{self, Read, Write};
+use std::net::Shutdown;
+use std::process::{ChildStdin, ExitStatus};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::unistd::Pid;
+use socket2::Socket;
+
+use super::ClientCommand;
+use crate::reference::server::send_all;
+use crate::spec::socket::Transport;
+use crate::spec::{Ctx, Finding};
+use crate::target::settle::Stillness;
+use crate::target::{observe, Stream, Target, TargetConfig, TargetError};
+
+/// How the in-process server treats the client's connection.
+#[derive(Clone, Debug)]
+pub(super) enum Server {
+    /// Echo each chunk as it arrives, until EOF.
+    Plain,
+    /// Coalesce what has arrived, reply in pieces cut by these sizes, each
+    /// handed over once the client consumed the previous one; until EOF.
+    Split(Vec<usize>),
+    /// Read everything until EOF, then reply in pieces cut by these sizes.
+    AfterHalfClose(Vec<usize>),
+    /// Echo the first line, then close the connection.
+    CloseAfterFirstLine,
+}
+
+/// What the check's server saw of the client.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Served {
+    /// Whether the client connected.
+    pub connected: bool,
+    /// Bytes the client sent.
+    pub received: usize,
+    /// Bytes the server echoed back to it.
+    pub echoed: usize,
+}
+
+/// What one client session produced.
+pub(super) struct Session {
+    /// Everything the client printed, in order.
+    pub stdout: Vec<u8>,
+    /// How the client ended once its stdout closed; `Err` holds its threads'
+    /// states when it was still running.
+    pub exit: Result<ExitStatus, String>,
+    /// The client's last stderr lines.
+    pub output: Vec<String>,
+    /// What the server saw.
+    pub served: Served,
+}
+
+/// Most pieces one reply is cut into, so replies stay few and the check fast.
+const MAX_PIECES: usize = 6;
+
+/// How often the check looks at a client that printed nothing new.
+const LOOK: Duration = Duration::from_millis(20);
+
+/// Shuts the listener down when the session ends, however it ends: an
+/// `accept` still waiting for a client that is gone returns at once.
+struct WakeOnDrop(Socket);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.shutdown(Shutdown::Read);
+    }
+}
+
+impl ClientCommand {
+    /// Runs the client against `server` with `input` on stdin (closed after it
+    /// unless `keep_stdin_open`); returns once the client closed its stdout and
+    /// exited, or a hang (see the module's guarantees).
+    pub(super) fn session(
+        &self,
+        server: Server,
+        input: &[u8],
+        keep_stdin_open: bool,
+        ctx: &Ctx,
+    ) -> Result<Session, Finding> {
+        let setup = |e| TargetError::setup("the check's server", e);
+        let listening = Transport::Tcp4.listen().map_err(setup)?;
+        // accept(2) honours SO_RCVTIMEO: a live client that never connects cannot hold the server.
+        listening
+            .socket
+            .set_read_timeout(Some(ctx.timeout))
+            .map_err(setup)?;
+        let wake = WakeOnDrop(listening.socket.try_clone().map_err(setup)?);
+        let port = listening
+            .addr
+            .as_socket()
+            .map_or(0, |a| a.port())
+            .to_string();
+        let mut config = TargetConfig::new(self.0.fill(&[("host", "127.0.0.1"), ("port", &port)]));
+        config.stdin = Stream::Piped;
+        config.stdout = Stream::Piped;
+        let mut target = Target::spawn(config)?;
+        let timeout = ctx.timeout;
+        let served = Arc::new(Mutex::new(Served::default()));
+        let (tids, ours) = mpsc::channel();
+        let (server_tid, server_is) = mpsc::channel();
+        let server = {
+            let served = served.clone();
+            std::thread::spawn(move || {
+                let _ = server_tid.send(nix::unistd::gettid());
+                let (conn, _) = listening.socket.accept()?;
+                tally(&served).connected = true;
+                conn.set_read_timeout(Some(timeout))?;
+                conn.set_write_timeout(Some(timeout))?;
+                serve(&Tallied { conn, served }, &server, timeout)
+            })
+        };
+        let input = input.to_vec();
+        let feeder = target.take_stdin().map(|mut pipe| {
+            let tids = tids.clone();
+            std::thread::spawn(move || -> Option<ChildStdin> {
+                let _ = tids.send(nix::unistd::gettid());
+                // A client that exits early breaks the pipe: its verdict comes from what it printed.
+                let _ = pipe.write_all(&input);
+                keep_stdin_open.then_some(pipe)
+            })
+        });
+        let (tx, printed) = mpsc::channel();
+        let mut helpers = usize::from(feeder.is_some());
+        if let Some(mut out) = target.take_stdout() {
+            helpers += 1;
+            std::thread::spawn(move || {
+                let _ = tids.send(nix::unistd::gettid());
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(n @ 1..) = out.read(&mut buf) {
+                    if tx.send(buf[..n].to_vec()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        // Each helper sends its tid first thing: the server, feeder and stdout reader.
+        let server_tid = server_is.recv().map_err(|_| {
+            TargetError::setup(
+                "the check's server",
+                io::Error::other("its thread died at start"),
+            )
+        })?;
+        let helpers: Vec<Pid> = std::iter::once(server_tid)
+            .chain(ours.iter().take(helpers))
+            .collect();
+        let stdout = collect(&target, &printed, &helpers, ctx)?;
+        let exit = wait_exit(&mut target, &helpers, ctx);
+        let output = target.final_output(Duration::from_millis(100));
+        // Killing the client first ends a feeder still blocked writing to its stdin;
+        // a stdin kept open stays open until the client is gone.
+        drop(target);
+        drop(feeder.map(std::thread::JoinHandle::join));
+        release(wake, &server, server_tid, ctx.timeout);
+        // Bounded: accept was woken above, every other call gives up after ctx.timeout.
+        let _ = server.join();
+        let served = *tally(&served);
+        Ok(Session {
+            stdout,
+            exit,
+            output,
+            served,
+        })
+    }
+}
+
+/// Wakes the server's `accept` ([`WakeOnDrop`]) once it has no connection
+/// left to take: the server thread returned, or it sleeps in `accept`, which
+/// it could not with a connection queued. A client that connected and left
+/// at once is still accepted, and counted, first. At most `bound`.
+fn release<T>(wake: WakeOnDrop, server: &JoinHandle<T>, tid: Pid, bound: Duration) {
+    let deadline = Instant::now() + bound;
+    while !server.is_finished() && Instant::now() < deadline {
+        let slice = deadline.saturating_duration_since(Instant::now()).min(LOOK);
+        if observe::wait_thread_asleep(tid, slice)
+            .is_ok_and(|state| matches!(state.syscall.name(), Some("accept" | "accept4")))
+        {
+            break;
+        }
+    }
+    drop(wake);
+}
+
+/// What the client prints, until it closes its stdout; a hang when it stops
+/// making progress (see the module's guarantees).
+fn collect(
+    target: &Target,
+    printed: &Receiver<Vec<u8>>,
+    helpers: &[Pid],
+    ctx: &Ctx,
+) -> Result<Vec<u8>, Finding> {
+    let mut stdout = Vec::new();
+    let mut last_progress = Instant::now();
+    let mut stillness = Stillness::default();
+    loop {
+        match printed.recv_timeout(LOOK) {
+            Ok(bytes) => {
+                stdout.extend_from_slice(&bytes);
+                last_progress = Instant::now();
+                stillness = Stillness::default();
+            }
+            Err(RecvTimeoutError::Disconnected) => return Ok(stdout),
+            Err(RecvTimeoutError::Timeout) => {
+                let still = matches!(stillness.look(target, helpers), Some((_, _, true)));
+                if still || last_progress.elapsed() >= ctx.timeout {
+                    let awaited = format!(
+                        "the client to print every reply and then close its stdout (it printed {} bytes)",
+                        stdout.len()
+                    );
+                    return Err(hang(target, awaited, still));
+                }
+            }
+        }
+    }
+}
+
+/// How the client ends once its stdout closed: its status, or (`Err`) its
+/// threads' states when it is still running after `ctx.timeout`, or sooner
+/// when it and the check's helpers are all asleep for good.
+fn wait_exit(target: &mut Target, helpers: &[Pid], ctx: &Ctx) -> Result<ExitStatus, String> {
+    let deadline = Instant::now() + ctx.timeout;
+    let mut stillness = Stillness::default();
+    loop {
+        if let Some(status) = target.try_status() {
+            return Ok(status);
+        }
+        let still = matches!(stillness.look(target, helpers), Some((_, _, true)));
+        if still || Instant::now() >= deadline {
+            return Err(observe::describe(&observe::threads(&target.processes())));
+        }
+        // Pacing only: each look is the observation.
+        std::thread::sleep(LOOK);
+    }
+}
+
+/// A hang awaiting `awaited`, with where the client's threads sleep.
+fn hang(target: &Target, awaited: String, still: bool) -> Finding {
+    let threads = observe::describe(&observe::threads(&target.processes()));
+    let mut finding = Finding::hung(awaited, threads);
+    if let (true, Some(failure)) = (still, finding.failure_mut()) {
+        failure.observed =
+            "the client, and the check's server and stdin feeder, all asleep in calls \
+            that nothing pending can end (seen three times in a row)"
+                .into();
+    }
+    finding.with_output(target.output())
+}
+
+fn tally(served: &Mutex<Served>) -> std::sync::MutexGuard<'_, Served> {
+    served.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The server's connection, counting what goes through it.
+struct Tallied {
+    conn: Socket,
+    served: Arc<Mutex<Served>>,
+}
+
+impl Tallied {
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = (&mut &self.conn).read(buf)?;
+        tally(&self.served).received += n;
+        Ok(n)
+    }
+
+    fn send(&self, bytes: &[u8]) -> io::Result<()> {
+        send_all(&self.conn, bytes)?;
+        tally(&self.served).echoed += bytes.len();
+        Ok(())
+    }
+}
+
+/// Serves one connection as `server` says.
+fn serve(conn: &Tallied, server: &Server, timeout: Duration) -> io::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    match server {
+        Server::Plain => loop {
+            match conn.read(&mut buf)? {
+                0 => break,
+                n => conn.send(&buf[..n])?,
+            }
+        },
+        Server::Split(cuts) => loop {
+            let n = conn.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            // Coalesce whatever else has already arrived into the same reply.
+            let mut len = n;
+            conn.conn.set_nonblocking(true)?;
+            while len < buf.len() {
+                match conn.read(&mut buf[len..]) {
+                    Ok(m @ 1..) => len += m,
+                    _ => break,
+                }
+            }
+            conn.conn.set_nonblocking(false)?;
+            reply_in_pieces(conn, &buf[..len], cuts, timeout)?;
+        },
+        Server::AfterHalfClose(cuts) => {
+            let mut all = Vec::new();
+            loop {
+                match conn.read(&mut buf)? {
+                    0 => break,
+                    n => all.extend_from_slice(&buf[..n]),
+                }
+            }
+            reply_in_pieces(conn, &all, cuts, timeout)?;
+        }
+        Server::CloseAfterFirstLine => {
+            let mut line = Vec::new();
+            while !line.contains(&b'\n') {
+                match conn.read(&mut buf)? {
+                    0 => break,
+                    n => line.extend_from_slice(&buf[..n]),
+                }
+            }
+            conn.send(&line)?;
+            conn.conn.shutdown(Shutdown::Both)?;
+            return Ok(());
+        }
+    }
+    conn.conn.shutdown(Shutdown::Write)
+}
+
+/// Sends `reply` cut into pieces of the sizes `cuts` gives in turn (at most
+/// [`MAX_PIECES`]), each only once the client has consumed the one before.
+fn reply_in_pieces(
+    conn: &Tallied,
+    reply: &[u8],
+    cuts: &[usize],
+    timeout: Duration,
+) -> io::Result<()> {
+    let mut rest = reply;
+    let mut sizes = cuts.iter().copied().cycle();
+    for piece in 1..=MAX_PIECES {
+        if rest.is_empty() {
+            break;
+        }
+        let n = if piece == MAX_PIECES {
+            rest.len()
+        } else {
+            sizes.next().unwrap_or(rest.len()).clamp(1, rest.len())
+        };
+        conn.send(&rest[..n])?;
+        rest = &rest[n..];
+        if !rest.is_empty() {
+            wait_consumed(&conn.conn, timeout)?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits, at most `bound`, until the client's receive queue for `conn` is
+/// empty (or the client's socket is gone), as `/proc/net/tcp` shows it.
+fn wait_consumed(conn: &Socket, bound: Duration) -> io::Result<()> {
+    let client = conn.peer_addr()?.as_socket();
+    let server = conn.local_addr()?.as_socket();
+    let (Some(client), Some(server)) = (client, server) else {
+        return Ok(());
+    };
+    let deadline = Instant::now() + bound;
+    while matches!(observe::tcp_unread(client, server), Some(1..)) && Instant::now() < deadline {
+        // Pacing only: each look at /proc/net/tcp is the observation.
+        std::thread::sleep(Duration::from_micros(300));
+    }
+    Ok(())
+}
