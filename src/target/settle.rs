@@ -217,7 +217,7 @@ impl Pacing {
     /// when `stillness` last saw the target settled. Pacing only: the looks
     /// decide, this spaces them.
     pub fn pause(&mut self, stillness: &Stillness) {
-        if stillness.seen > 0 {
+        if stillness.0.seen > 0 {
             self.reset();
         }
         std::thread::sleep(self.gap);
