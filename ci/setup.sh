@@ -5,6 +5,19 @@
 # Idempotent; the README and .ci/run both call it.
 set -euo pipefail
 
+# Some machines come up with /dev/null as a regular file: whatever one program
+# writes there, the next one reads (rustc's target probe then fails, and targets
+# get stray bytes on stdin). Put the null device back before anything uses it.
+if [ ! -c /dev/null ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "ci/setup.sh: /dev/null is not the null device; run as root to repair it" >&2
+    exit 1
+  fi
+  rm -f /dev/null
+  mknod -m 666 /dev/null c 1 3
+  echo "ci/setup.sh: repaired /dev/null (it was a regular file)" >&2
+fi
+
 need=()
 command -v cc >/dev/null || need+=(gcc libc6-dev)
 command -v socat >/dev/null || need+=(socat)
