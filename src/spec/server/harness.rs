@@ -4,15 +4,34 @@
 //! (a path in a fresh temp dir, removed with the target), starts the target
 //! under the spine's [`Target`] and waits until the listening socket shows in
 //! `/proc/net` — never a blind sleep; [`Instance::dial`] connects a
-//! [`Client`] over TCP or Unix. Quiescence of the server ([`Instance::idle`])
-//! is what lets a wait end before its bound without guessing.
+//! [`Client`] over TCP or Unix.
+//!
+//! Every wait on the server ends early, by observation ([`Instance::stillness`]):
+//! - when the server is *gone* (its first process exited): what it did not
+//!   do, it never will, and [`Instance::conclude`] turns the property's
+//!   finding into "it exited: <status>";
+//! - when it is *settled* ([`settle::settled`]): every thread asleep in a call
+//!   without timeout, twice, with no context switch in between;
+//! - when it is *idling*: every thread asleep, some in calls with a timeout
+//!   (Python's `socketserver` polls every 0.5 s), and since a first look each
+//!   of those has woken at least once while no thread read or wrote a byte
+//!   (`/proc/<pid>/io`), no process forked or reaped (page faults in
+//!   `/proc/<pid>/stat`) and nothing else changed. A server that woke and did
+//!   nothing had its chance to act on what was pending; it acts on nothing new
+//!   without new input. (A client waiting for bytes also requires its own
+//!   bytes to have been read by the server, see [`Client::receive`].)
+//!
+//! Waits are paced by [`Pace`], from 1 ms up to 25 ms between looks, so a
+//! long wait costs the checker little CPU while a quick one stays quick.
 //!
 //! # References
 //! - [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html), [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html): a blocking Unix connect waits for backlog room, bounded by `SO_SNDTIMEO`
+//! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `/proc/<pid>/io`, `fd/`, `net/tcp`, `net/unix`
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
@@ -21,8 +40,9 @@ use socket2::{Domain, SockAddr, Socket, Type};
 use super::client::{Client, End};
 use super::Server;
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::target::{observe, settle};
-use crate::target::{Target, TargetConfig, TargetError};
+use crate::target::observe::{self, Io, Syscall, ThreadState};
+use crate::target::process::describe_status;
+use crate::target::{settle, Target, TargetConfig, TargetError};
 
 /// Where a server listens.
 #[derive(Clone, Debug)]
@@ -56,12 +76,78 @@ impl Endpoint {
     }
 }
 
+/// How still the server is right now; see the module doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stillness {
+    /// Its first process has exited.
+    Gone,
+    /// Every thread asleep in a call without timeout, with no context switch.
+    Settled,
+    /// Asleep, and woke from its timed waits without reading or writing a byte.
+    Idling,
+    /// Running, or not yet seen idle.
+    Busy,
+}
+
+/// The sockets of one connection as the server sees them (`socket:[inode]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Sockets {
+    /// The listening socket.
+    pub listening: u64,
+    /// The server side of the connection.
+    pub connection: u64,
+}
+
+/// Descriptors that refer to one socket: which process, which fd.
+pub type Holders = Vec<(Pid, i32)>;
+
 /// A running server target and the address it listens on.
 pub struct Instance {
     /// The target: its processes, output, exit status.
     pub target: Target,
     /// Where it listens.
     pub endpoint: Endpoint,
+    /// The first look of the current idling streak (see [`Stillness::Idling`]).
+    anchor: Mutex<Option<Look>>,
+}
+
+/// What one look at the server saw, to compare the next look with.
+struct Look {
+    pids: Vec<Pid>,
+    /// Each thread: its ID, context switches, and whether its wait has a timeout.
+    threads: Vec<(Pid, u64, bool)>,
+    /// Each process: what it read and wrote, and its page faults (which
+    /// grow when it forks or reaps).
+    activity: Vec<(Option<Io>, Option<u64>)>,
+}
+
+impl Look {
+    /// Whether `later` saw nothing happen since this look but timed
+    /// sleepers waking: the same processes and threads, no byte read or
+    /// written, no fork or reaping, and each thread that waited without
+    /// timeout still in such a wait, with no context switch.
+    fn continued_by(&self, later: &Look) -> bool {
+        self.pids == later.pids
+            && self.activity == later.activity
+            && self.threads.len() == later.threads.len()
+            && self
+                .threads
+                .iter()
+                .zip(&later.threads)
+                .all(|(a, b)| a.0 == b.0 && (a.2 || (b.1 == a.1 && !b.2)))
+    }
+}
+
+/// What one look found the server's threads doing.
+enum Sleep {
+    /// Some thread is not asleep in a wait.
+    No,
+    /// Every thread asleep in a call without timeout (the strict look decides).
+    Indefinite,
+    /// Some asleep in timed waits, not all of those woken yet since the streak began.
+    Timed,
+    /// Idling (see [`Stillness::Idling`]).
+    Idling,
 }
 
 /// A free TCP port of 127.0.0.1, as the kernel hands one out.
@@ -73,6 +159,56 @@ fn free_port() -> Result<u16, TargetError> {
         .map_err(|e| TargetError::setup("a free TCP port", e))?
         .port();
     Ok(port)
+}
+
+/// A wait with a timeout the thread may wake from by itself.
+fn timed_wait(syscall: &Syscall) -> bool {
+    !syscall.is_indefinite()
+        && matches!(
+            syscall.name(),
+            Some(
+                "poll"
+                    | "ppoll"
+                    | "select"
+                    | "pselect6"
+                    | "epoll_wait"
+                    | "epoll_pwait"
+                    | "epoll_pwait2"
+                    | "futex"
+                    | "futex_waitv"
+                    | "nanosleep"
+                    | "clock_nanosleep"
+                    | "rt_sigtimedwait"
+            )
+        )
+}
+
+/// The time between two looks of a wait: 1 ms at first, doubling up to
+/// 25 ms, so that quick verdicts stay quick and long waits cost little CPU.
+pub struct Pace(Duration);
+
+impl Default for Pace {
+    fn default() -> Pace {
+        Pace(Duration::from_millis(1))
+    }
+}
+
+impl Pace {
+    /// The longest pause between two looks.
+    const MOST: Duration = Duration::from_millis(25);
+
+    /// The next pause, at most `left`.
+    pub fn next(&mut self, left: Duration) -> Duration {
+        let pause = self.0.min(left);
+        self.0 = (self.0 * 2).min(Pace::MOST);
+        pause
+    }
+
+    /// Sleeps for the next pause, at most until `deadline`.
+    pub fn pause(&mut self, deadline: Instant) {
+        // Pacing only: each look is itself the observation.
+        std::thread::sleep(self.next(deadline.saturating_duration_since(Instant::now())));
+    }
 }
 
 impl Instance {
@@ -101,12 +237,22 @@ impl Instance {
         config.cleanup = cleanup;
         let mut target = Target::spawn(config)?;
         target.wait_ready(&endpoint.describe(), ctx.timeout, || endpoint.listening())?;
-        Ok(Instance { target, endpoint })
+        Ok(Instance {
+            target,
+            endpoint,
+            anchor: Mutex::new(None),
+        })
     }
 
     /// Every live process of the server.
     pub fn processes(&self) -> Vec<Pid> {
         self.target.processes()
+    }
+
+    /// Whether the server's first process has exited (it is then a zombie of
+    /// ours, or reaped): a look that needs no `&mut`, for any thread's waits.
+    pub fn gone(&self) -> bool {
+        !observe::is_alive(self.target.pid())
     }
 
     /// `Ok` while the server's first process runs; else a violation naming its exit.
@@ -115,12 +261,50 @@ impl Instance {
             None => Ok(()),
             Some(status) => Err(Finding::violated(
                 "the server keeps running",
-                format!(
-                    "it exited: {}",
-                    crate::target::process::describe_status(status)
-                ),
+                format!("it exited: {}", describe_status(status)),
             )
             .with_output(self.target.final_output(Duration::from_millis(200)))),
+        }
+    }
+
+    /// The verdict on a property's `outcome`: if the server exited, that is
+    /// the finding — whatever the property then saw follows from it — with
+    /// what the property was waiting for as context; a pass on a server that
+    /// exited is no pass.
+    pub fn conclude(&mut self, outcome: Outcome) -> Outcome {
+        self.finish_exiting();
+        let Err(died) = self.alive() else {
+            return outcome.map_err(|f| self.explain(f));
+        };
+        let Finding::Violated(mut exit) = died else {
+            return Err(died);
+        };
+        match outcome {
+            Err(Finding::Broken(e)) => Err(Finding::Broken(e)),
+            Err(mut finding) => {
+                if let Some(failure) = finding.failure_mut() {
+                    exit.expected =
+                        format!("{} (while awaiting: {})", exit.expected, failure.expected);
+                }
+                Err(Finding::Violated(exit))
+            }
+            Ok(()) => {
+                exit.expected.push_str(" after serving");
+                Err(Finding::Violated(exit))
+            }
+        }
+    }
+
+    /// Waits, at most a second, for a first process that is exiting to
+    /// become a zombie: one that crashes closes its sockets first, so its
+    /// clients see a reset while it still looks alive.
+    fn finish_exiting(&self) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let mut pace = Pace::default();
+        while observe::stat(self.target.pid()).is_some_and(|s| s.exiting && s.state != 'Z')
+            && Instant::now() < deadline
+        {
+            pace.pause(deadline);
         }
     }
 
@@ -154,8 +338,8 @@ impl Instance {
         Ok(Client::new(socket))
     }
 
-    /// Waits, at most `bound` (or until the server is quiescent), until the
-    /// server has accepted every connection made so far: a TCP listener
+    /// Waits, at most `bound` (or until the server is still or gone), until
+    /// the server has accepted every connection made so far: a TCP listener
     /// whose short backlog overflows drops handshakes, and the client only
     /// retries a second or more later. (Unix connects wait for room by themselves.)
     pub fn await_accepted(&self, bound: Duration) {
@@ -203,48 +387,106 @@ impl Instance {
     }
 
     /// A hang report for a reply that stopped coming: says whether the time
-    /// bound ran out or the server was seen quiescent first.
+    /// bound ran out or the server was seen still first.
     pub fn hung_after(&self, awaited: impl Into<String>, end: &End) -> Finding {
         let mut finding = self.hung(awaited);
         if let (End::Stalled, Some(failure)) = (end, finding.failure_mut()) {
             failure.observed =
-                "the server went quiescent (every thread asleep in a call without timeout) without doing it".into();
+                "the server went still (every thread asleep; none read or wrote a byte when it woke) without doing it".into();
         }
         finding
     }
 
-    /// Waits, at most `bound`, until every thread of the server is asleep in a
-    /// call without timeout; whether it was. `false` alone is no failure: a
-    /// correct server may poll with a timeout and never be quiescent.
-    pub fn quiescent(&self, bound: Duration) -> bool {
-        let deadline = Instant::now() + bound;
-        loop {
-            if self.idle() {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            // Pacing only: each look is itself the observation.
-            std::thread::sleep(Duration::from_micros(500));
+    /// Waits, at most `bound`, until the server is still (settled or idling)
+    /// or gone; whether it was. `false` alone is no failure: a server that
+    /// spins is never still.
+    pub fn still(&self, bound: Duration) -> bool {
+        self.wait_for(bound, || None::<()>);
+        self.idle()
+    }
+
+    /// Whether the server will not act again without new input: gone,
+    /// settled or idling.
+    pub fn idle(&self) -> bool {
+        self.stillness() != Stillness::Busy
+    }
+
+    /// How still the server is right now (see the module doc).
+    pub fn stillness(&self) -> Stillness {
+        if self.gone() {
+            return Stillness::Gone;
+        }
+        match self.look() {
+            Sleep::Indefinite if settle::settled(&self.target, &[]).is_some() => Stillness::Settled,
+            Sleep::Idling => Stillness::Idling,
+            _ => Stillness::Busy,
         }
     }
 
-    /// Whether the server is settled right now (quiescent, complete, none
-    /// about to reap): without new input, it will never act again.
-    pub fn idle(&self) -> bool {
-        settle::settled(&self.target, &[]).is_some()
+    /// One look for idling, compared with the first look of the streak.
+    fn look(&self) -> Sleep {
+        let pids = self.processes();
+        let threads = observe::threads(&pids);
+        let mut anchor = self.anchor.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting = |t: &ThreadState| {
+            t.state == 'S' && (t.syscall.is_indefinite() || timed_wait(&t.syscall))
+        };
+        let complete = pids.iter().all(|&p| threads.iter().any(|t| t.pid == p));
+        if threads.is_empty()
+            || !complete
+            || !threads.iter().all(waiting)
+            || settle::reaping(&threads)
+        {
+            *anchor = None;
+            return Sleep::No;
+        }
+        let look = Look {
+            activity: pids
+                .iter()
+                .map(|&p| (observe::io(p), observe::stat(p).map(|s| s.faults)))
+                .collect(),
+            threads: threads
+                .iter()
+                .map(|t| (t.tid, t.switches, timed_wait(&t.syscall)))
+                .collect(),
+            pids,
+        };
+        if !look.threads.iter().any(|t| t.2) {
+            *anchor = None;
+            return Sleep::Indefinite;
+        }
+        match anchor.as_ref() {
+            Some(first) if first.continued_by(&look) => {
+                let woke = first
+                    .threads
+                    .iter()
+                    .zip(&look.threads)
+                    .filter(|(a, _)| a.2)
+                    .all(|(a, b)| b.1 > a.1);
+                if woke {
+                    Sleep::Idling
+                } else {
+                    Sleep::Timed
+                }
+            }
+            _ => {
+                *anchor = Some(look);
+                Sleep::Timed
+            }
+        }
     }
 
-    /// The result of `outcome` once it is `Some`, polled until the bound — or
-    /// until the server is quiescent, after which one last look decides: what
-    /// the server has not done by then, it will not do without new input.
+    /// The result of `outcome` once it is `Some`, looked for until `bound` —
+    /// or until the server is still or gone, after which one last look
+    /// decides: what the server has not done by then, it will not do
+    /// without new input.
     pub fn wait_for<T>(
         &self,
         bound: Duration,
         mut outcome: impl FnMut() -> Option<T>,
     ) -> Option<T> {
         let deadline = Instant::now() + bound;
+        let mut pace = Pace::default();
         loop {
             if let Some(value) = outcome() {
                 return Some(value);
@@ -255,8 +497,133 @@ impl Instance {
             if Instant::now() >= deadline {
                 return None;
             }
-            // Pacing only: each look is itself the observation.
-            std::thread::sleep(Duration::from_millis(1));
+            pace.pause(deadline);
         }
+    }
+
+    /// The listening socket and the server side of `client`'s connection,
+    /// looked for within `bound` (or until the server is still or gone):
+    /// `/proc/net/tcp` is read in pieces and may skip a line while other
+    /// sockets come and go. Over Unix, the
+    /// connection is the one accepted socket carrying the path's name, so
+    /// only one client may be connected.
+    pub fn sockets(&self, client: &Client, bound: Duration) -> Option<Sockets> {
+        let deadline = Instant::now() + bound;
+        let mut pace = Pace::default();
+        for look in 1.. {
+            if let Some(found) = self.sockets_now(client) {
+                return Some(found);
+            }
+            // A few looks even once still, for a line skipped while sockets came and went.
+            if Instant::now() >= deadline || (look >= 3 && self.idle()) {
+                return None;
+            }
+            pace.pause(deadline);
+        }
+        None
+    }
+
+    fn sockets_now(&self, client: &Client) -> Option<Sockets> {
+        match &self.endpoint {
+            Endpoint::Tcp(addr) => {
+                let sockets = observe::tcp_sockets();
+                let peer = client.local_tcp()?;
+                let listening = sockets.iter().find(|e| {
+                    e.state == procfs::net::TcpState::Listen
+                        && e.local_address.port() == addr.port()
+                })?;
+                // Inode 0: still in the accept queue, not yet any process's descriptor.
+                let connection = sockets.iter().find(|e| {
+                    e.local_address.port() == addr.port()
+                        && e.remote_address == peer
+                        && e.inode != 0
+                })?;
+                Some(Sockets {
+                    listening: listening.inode,
+                    connection: connection.inode,
+                })
+            }
+            Endpoint::Unix(path) => {
+                let listening = *observe::unix_inodes(path, true).first()?;
+                let accepted: Vec<u64> = observe::unix_inodes(path, false)
+                    .into_iter()
+                    .filter(|&inode| inode != 0)
+                    .collect();
+                match accepted[..] {
+                    [connection] => Some(Sockets {
+                        listening,
+                        connection,
+                    }),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Whether the server has stopped taking `client`'s bytes: it is still
+    /// or gone, or one of its threads sleeps waiting on that very
+    /// connection — in `write`, or in `poll` for room — while the client's
+    /// bytes wait (a thread waiting to read would have them).
+    pub fn not_reading(&self, client: &Client) -> bool {
+        self.idle()
+            || self
+                .sockets_now(client)
+                .is_some_and(|s| !waiters(&self.holders(s.connection)).is_empty())
+    }
+
+    /// The descriptors of the server's processes that refer to socket `inode`.
+    pub fn holders(&self, inode: u64) -> Holders {
+        observe::socket_holders(&self.processes(), inode)
+    }
+
+    /// The server process: the holder of the listening socket whose parent
+    /// does not hold it (a forked child may keep it too).
+    pub fn main_process(&self, listening: u64) -> Option<Pid> {
+        let holders: Vec<Pid> = self
+            .holders(listening)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        holders
+            .iter()
+            .copied()
+            .find(|&pid| !matches!(observe::stat(pid), Some(s) if holders.contains(&s.ppid)))
+    }
+
+    /// Waits, at most `bound`, until the server no longer holds socket
+    /// `inode` — it has closed its side of a connection — or is still or gone.
+    pub fn released(&self, inode: u64, bound: Duration) -> bool {
+        self.wait_for(bound, || self.holders(inode).is_empty().then_some(()))
+            .is_some()
+    }
+}
+
+/// The threads of the holders' processes asleep waiting on one of the
+/// holders' descriptors (in `read`, `poll`, `select`, `epoll_wait`, ...; see
+/// [`observe::waits_on`]), with the descriptors each waits on.
+pub fn waiters(holders: &[(Pid, i32)]) -> Vec<(ThreadState, Vec<i32>)> {
+    let mut pids: Vec<Pid> = holders.iter().map(|(p, _)| *p).collect();
+    pids.dedup();
+    observe::threads(&pids)
+        .into_iter()
+        .filter(|t| t.state == 'S')
+        .filter_map(|t| {
+            let fds = observe::waits_on(&t)?;
+            let on = fds.iter().any(|fd| holders.contains(&(t.pid, *fd)));
+            on.then_some((t, fds))
+        })
+        .collect()
+}
+
+/// `pid N (fd F), ...` or `no process`.
+pub fn list(holders: &[(Pid, i32)]) -> String {
+    let each: Vec<String> = holders
+        .iter()
+        .map(|(pid, fd)| format!("pid {pid} (fd {fd})"))
+        .collect();
+    if each.is_empty() {
+        "no process".into()
+    } else {
+        each.join(", ")
     }
 }
