@@ -29,7 +29,7 @@ pub struct Patience<'a> {
     pub deadline: Instant,
     /// The server waited on.
     pub server: &'a Instance,
-    /// Whether the client side has done all it will do, so that quiescence counts.
+    /// Whether the client side has done all it will do, so that stillness counts.
     pub ready: &'a (dyn Fn() -> bool + Sync),
 }
 
@@ -60,7 +60,7 @@ impl<'a> Patience<'a> {
         }
     }
 
-    /// The same patience, counting quiescence only once `ready` also holds.
+    /// The same patience, counting stillness only once `ready` also holds.
     fn also(self, ready: &'a (dyn Fn() -> bool + Sync)) -> Patience<'a> {
         Patience { ready, ..self }
     }

@@ -17,7 +17,7 @@ use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
 
 /// Waits until the server has done all it will do without new input
-/// (quiescence, or at most `ctx.timeout`), then counts the `waiting` clients
+/// (stillness, or at most `ctx.timeout`), then counts the `waiting` clients
 /// that got an echo anyway.
 fn served_meanwhile(instance: &Instance, waiting: &[Client], ctx: &Ctx) -> usize {
     let _ = instance.still(ctx.timeout);

@@ -401,8 +401,17 @@ impl Instance {
     /// or gone; whether it was. `false` alone is no failure: a server that
     /// spins is never still.
     pub fn still(&self, bound: Duration) -> bool {
-        self.wait_for(bound, || None::<()>);
-        self.idle()
+        let deadline = Instant::now() + bound;
+        let mut pace = Pace::default();
+        loop {
+            if self.idle() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            pace.pause(deadline);
+        }
     }
 
     /// Whether the server will not act again without new input: gone,
