@@ -281,6 +281,10 @@ impl Instance {
         };
         match outcome {
             Err(Finding::Broken(e)) => Err(Finding::Broken(e)),
+            // Already the exit, with its context.
+            Err(Finding::Violated(f)) if f.observed.starts_with("it exited: ") => {
+                Err(Finding::Violated(f))
+            }
             Err(mut finding) => {
                 if let Some(failure) = finding.failure_mut() {
                     exit.expected =
@@ -295,13 +299,16 @@ impl Instance {
         }
     }
 
-    /// Waits, at most a second, for a first process that is exiting to
-    /// become a zombie: one that crashes closes its sockets first, so its
-    /// clients see a reset while it still looks alive.
-    fn finish_exiting(&self) {
+    /// Waits, at most a second, until a first process that is exiting can
+    /// be reaped: one that crashes closes its sockets first, so its clients
+    /// see a reset while it still looks alive, and a thread group's leader
+    /// shows as a zombie before `waitpid` reports it (its other threads are
+    /// still exiting).
+    fn finish_exiting(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(1);
         let mut pace = Pace::default();
-        while observe::stat(self.target.pid()).is_some_and(|s| s.exiting && s.state != 'Z')
+        while self.target.try_status().is_none()
+            && observe::stat(self.target.pid()).is_some_and(|s| s.exiting || s.state == 'Z')
             && Instant::now() < deadline
         {
             pace.pause(deadline);

@@ -39,15 +39,26 @@ fn still_serving(
     if let Some(inode) = connection {
         instance.released(inode, ctx.timeout);
     }
-    instance.alive()?;
     let bytes = seeds.text(1000).bytes();
-    echo_once(
-        instance,
-        ctx,
-        &format!("the echo to a new client after one {how}"),
-        &bytes,
-        bytes.len(),
-    )
+    instance
+        .alive()
+        .and_then(|()| {
+            echo_once(
+                instance,
+                ctx,
+                &format!("the echo to a new client after one {how}"),
+                &bytes,
+                bytes.len(),
+            )
+        })
+        .map_err(|mut finding| {
+            if let Some(failure) = finding.failure_mut() {
+                if failure.observed.starts_with("it exited: ") {
+                    failure.expected = format!("{} after a client {how}", failure.expected);
+                }
+            }
+            finding
+        })
 }
 
 /// `server.resilience.reset-client`.
