@@ -173,7 +173,8 @@ pub(super) fn echo_concurrently(
     // one before (so a short listen backlog is not overrun), and each talks on its own thread as
     // soon as it is connected, so one waiting for room in the backlog never
     // holds up those already connected.
-    let replies: Vec<std::io::Result<Reply>> = std::thread::scope(|scope| {
+    // Held clients come back connected, so that a hang shows the server serving the others.
+    let replies: Vec<std::io::Result<(Reply, Option<Client>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = sent
             .iter()
             .map(|bytes| {
@@ -193,12 +194,14 @@ pub(super) fn echo_concurrently(
                     // on, so stillness proves nothing here: wait the whole bound.
                     let patience = Patience::bounded(server, bound);
                     Ok(match reading {
-                        Reading::Along => {
-                            client.exchange(bytes, bytes.len().max(1), true, patience)
-                        }
-                        Reading::Late => {
-                            client.exchange_after_stall(bytes, patience, stalled, clients)
-                        }
+                        Reading::Along => (
+                            client.exchange(bytes, bytes.len().max(1), true, patience),
+                            None,
+                        ),
+                        Reading::Late => (
+                            client.exchange_after_stall(bytes, patience, stalled, clients),
+                            None,
+                        ),
                         Reading::Held => {
                             let deadline = patience.deadline;
                             connected.arrive();
@@ -213,7 +216,7 @@ pub(super) fn echo_concurrently(
                             );
                             echoed.arrive();
                             echoed.wait_for(clients, deadline);
-                            reply
+                            (reply, Some(client))
                         }
                     })
                 })
@@ -229,7 +232,7 @@ pub(super) fn echo_concurrently(
     });
     let n = sent.len();
     for (i, (bytes, reply)) in sent.iter().zip(replies).enumerate() {
-        let reply = reply.map_err(|e| instance.refused(e))?;
+        let (reply, _held) = reply.map_err(|e| instance.refused(e))?;
         if reply.end.waited_in_vain() && reply.bytes.is_empty() && !bytes.is_empty() {
             return Err(instance.hung_after(
                 format!("the echo to client {} of {n} connected at once", i + 1),

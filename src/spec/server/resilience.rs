@@ -202,7 +202,10 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
     };
     with_instance(server, ctx, |instance| {
         echo_concurrently(instance, ctx, &payloads, reading).map_err(|mut finding| {
-            if let Some(failure) = finding.failure_mut() {
+            if let Some(failure) = finding
+                .failure_mut()
+                .filter(|f| f.observed.contains("connect failed") || f.observed.contains("reset"))
+            {
                 failure.observed.push_str(
                     " (hint: with a listen(2) backlog under 32, the kernel drops or resets some of 32 connections made at once)",
                 );
