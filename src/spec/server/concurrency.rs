@@ -25,9 +25,9 @@ fn served_meanwhile(instance: &Instance, waiting: &[Client], ctx: &Ctx) -> usize
 }
 
 /// After the clients ahead of them left, `waiting` clients each get the echo
-/// of `bytes`, nothing lost from their backlog.
-fn served_in_turn(instance: &Instance, waiting: &[Client], ctx: &Ctx, bytes: &[u8]) -> Outcome {
-    for (i, client) in waiting.iter().enumerate() {
+/// of what they sent (`sent`, in the same order), nothing lost from their backlog.
+fn served_in_turn(instance: &Instance, waiting: &[Client], ctx: &Ctx, sent: &[Vec<u8>]) -> Outcome {
+    for (i, (client, bytes)) in waiting.iter().zip(sent).enumerate() {
         let reply = client.receive(bytes.len(), Patience::on(instance, ctx.timeout));
         if reply.end.waited_in_vain() && reply.bytes.is_empty() {
             return Err(instance.hung_after(
@@ -81,7 +81,7 @@ pub fn one_at_a_time(server: &Server, ctx: &Ctx) -> Outcome {
             ));
         }
         drop(first);
-        served_in_turn(instance, &waiting, ctx, bytes)
+        served_in_turn(instance, &waiting, ctx, &[bytes.to_vec()])
     })
 }
 
@@ -100,14 +100,17 @@ pub fn pool_bounded(server: &Server, ctx: &Ctx) -> Outcome {
                     &client,
                     ctx,
                     &format!("client {} of the pool's {n}", i + 1),
-                    b"busy",
+                    format!("busy client {i}").as_bytes(),
                 )?;
                 Ok(client)
             })
             .collect::<Result<Vec<Client>, Finding>>()?;
-        let bytes = b"beyond the pool, waiting";
-        let waiting = (0..n)
-            .map(|_| {
+        let sent: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("waiting client {i}, beyond the pool").into_bytes())
+            .collect();
+        let waiting = sent
+            .iter()
+            .map(|bytes| {
                 let client = instance.connect(ctx)?;
                 client
                     .send(bytes)
@@ -123,6 +126,6 @@ pub fn pool_bounded(server: &Server, ctx: &Ctx) -> Outcome {
             ));
         }
         drop(busy);
-        served_in_turn(instance, &waiting, ctx, bytes)
+        served_in_turn(instance, &waiting, ctx, &sent)
     })
 }
