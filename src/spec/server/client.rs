@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
-use super::harness::{Instance, Pace, Stillness};
+use super::harness::Instance;
+use super::still::{Pace, Stillness};
 use crate::target::observe;
 
 /// How long a client waits for the server: until `deadline`, or until the

@@ -6,43 +6,31 @@
 //! `/proc/net` — never a blind sleep; [`Instance::dial`] connects a
 //! [`Client`] over TCP or Unix.
 //!
-//! Every wait on the server ends early, by observation ([`Instance::stillness`]):
-//! - when the server is *gone* (its first process exited): what it did not
-//!   do, it never will, and [`Instance::conclude`] turns the property's
-//!   finding into "it exited: <status>";
-//! - when it is *settled* ([`settle::settled`]): every thread asleep in a call
-//!   without timeout, twice, with no context switch in between;
-//! - when it is *idling*: every thread asleep, some in calls with a timeout
-//!   (Python's `socketserver` polls every 0.5 s), and since a first look each
-//!   of those has woken at least once while no thread read or wrote a byte
-//!   (`/proc/<pid>/io`), no process forked or reaped (page faults in
-//!   `/proc/<pid>/stat`) and nothing else changed. A server that woke and did
-//!   nothing had its chance to act on what was pending; it acts on nothing new
-//!   without new input. (A client waiting for bytes also requires its own
-//!   bytes to have been read by the server, see [`Client::receive`].)
-//!
-//! Waits are paced by [`Pace`], from 1 ms up to 25 ms between looks, so a
-//! long wait costs the checker little CPU while a quick one stays quick.
+//! Every wait on the server ends early, by observation: when the server is
+//! *gone* (its first process exited: what it did not do, it never will, and
+//! [`Instance::conclude`] turns the property's finding into `it exited:
+//! <status>`), or when it is *still* ([`super::still`]). Then one last look
+//! decides.
 //!
 //! # References
 //! - [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html), [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html): a blocking Unix connect waits for backlog room, bounded by `SO_SNDTIMEO`
-//! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `/proc/<pid>/io`, `fd/`, `net/tcp`, `net/unix`
+//! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `fd/`, `net/tcp`, `net/unix`
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::client::{Client, End};
+use super::still::{Pace, Stillness, Watch};
 use super::Server;
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::target::observe::{self, Io, Syscall, ThreadState};
+use crate::target::observe::{self, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::{settle, Target, TargetConfig, TargetError};
+use crate::target::{Target, TargetConfig, TargetError};
 
 /// Where a server listens.
 #[derive(Clone, Debug)]
@@ -76,19 +64,6 @@ impl Endpoint {
     }
 }
 
-/// How still the server is right now; see the module doc.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stillness {
-    /// Its first process has exited.
-    Gone,
-    /// Every thread asleep in a call without timeout, with no context switch.
-    Settled,
-    /// Asleep, and woke from its timed waits without reading or writing a byte.
-    Idling,
-    /// Running, or not yet seen idle.
-    Busy,
-}
-
 /// The sockets of one connection as the server sees them (`socket:[inode]`).
 #[derive(Clone, Copy, Debug)]
 pub struct Sockets {
@@ -107,47 +82,8 @@ pub struct Instance {
     pub target: Target,
     /// Where it listens.
     pub endpoint: Endpoint,
-    /// The first look of the current idling streak (see [`Stillness::Idling`]).
-    anchor: Mutex<Option<Look>>,
-}
-
-/// What one look at the server saw, to compare the next look with.
-struct Look {
-    pids: Vec<Pid>,
-    /// Each thread: its ID, context switches, and whether its wait has a timeout.
-    threads: Vec<(Pid, u64, bool)>,
-    /// Each process: what it read and wrote, and its page faults (which
-    /// grow when it forks or reaps).
-    activity: Vec<(Option<Io>, Option<u64>)>,
-}
-
-impl Look {
-    /// Whether `later` saw nothing happen since this look but timed
-    /// sleepers waking: the same processes and threads, no byte read or
-    /// written, no fork or reaping, and each thread that waited without
-    /// timeout still in such a wait, with no context switch.
-    fn continued_by(&self, later: &Look) -> bool {
-        self.pids == later.pids
-            && self.activity == later.activity
-            && self.threads.len() == later.threads.len()
-            && self
-                .threads
-                .iter()
-                .zip(&later.threads)
-                .all(|(a, b)| a.0 == b.0 && (a.2 || (b.1 == a.1 && !b.2)))
-    }
-}
-
-/// What one look found the server's threads doing.
-enum Sleep {
-    /// Some thread is not asleep in a wait.
-    No,
-    /// Every thread asleep in a call without timeout (the strict look decides).
-    Indefinite,
-    /// Some asleep in timed waits, not all of those woken yet since the streak began.
-    Timed,
-    /// Idling (see [`Stillness::Idling`]).
-    Idling,
+    /// Looks at how still it is.
+    watch: Watch,
 }
 
 /// A free TCP port of 127.0.0.1, as the kernel hands one out.
@@ -159,56 +95,6 @@ fn free_port() -> Result<u16, TargetError> {
         .map_err(|e| TargetError::setup("a free TCP port", e))?
         .port();
     Ok(port)
-}
-
-/// A wait with a timeout the thread may wake from by itself.
-fn timed_wait(syscall: &Syscall) -> bool {
-    !syscall.is_indefinite()
-        && matches!(
-            syscall.name(),
-            Some(
-                "poll"
-                    | "ppoll"
-                    | "select"
-                    | "pselect6"
-                    | "epoll_wait"
-                    | "epoll_pwait"
-                    | "epoll_pwait2"
-                    | "futex"
-                    | "futex_waitv"
-                    | "nanosleep"
-                    | "clock_nanosleep"
-                    | "rt_sigtimedwait"
-            )
-        )
-}
-
-/// The time between two looks of a wait: 1 ms at first, doubling up to
-/// 25 ms, so that quick verdicts stay quick and long waits cost little CPU.
-pub struct Pace(Duration);
-
-impl Default for Pace {
-    fn default() -> Pace {
-        Pace(Duration::from_millis(1))
-    }
-}
-
-impl Pace {
-    /// The longest pause between two looks.
-    const MOST: Duration = Duration::from_millis(25);
-
-    /// The next pause, at most `left`.
-    pub fn next(&mut self, left: Duration) -> Duration {
-        let pause = self.0.min(left);
-        self.0 = (self.0 * 2).min(Pace::MOST);
-        pause
-    }
-
-    /// Sleeps for the next pause, at most until `deadline`.
-    pub fn pause(&mut self, deadline: Instant) {
-        // Pacing only: each look is itself the observation.
-        std::thread::sleep(self.next(deadline.saturating_duration_since(Instant::now())));
-    }
 }
 
 impl Instance {
@@ -240,7 +126,7 @@ impl Instance {
         Ok(Instance {
             target,
             endpoint,
-            anchor: Mutex::new(None),
+            watch: Watch::default(),
         })
     }
 
@@ -427,69 +313,9 @@ impl Instance {
         self.stillness() != Stillness::Busy
     }
 
-    /// How still the server is right now (see the module doc).
+    /// How still the server is right now (see [`Stillness`]).
     pub fn stillness(&self) -> Stillness {
-        if self.gone() {
-            return Stillness::Gone;
-        }
-        match self.look() {
-            Sleep::Indefinite if settle::settled(&self.target, &[]).is_some() => Stillness::Settled,
-            Sleep::Idling => Stillness::Idling,
-            _ => Stillness::Busy,
-        }
-    }
-
-    /// One look for idling, compared with the first look of the streak.
-    fn look(&self) -> Sleep {
-        let pids = self.processes();
-        let threads = observe::threads(&pids);
-        let mut anchor = self.anchor.lock().unwrap_or_else(|e| e.into_inner());
-        let waiting = |t: &ThreadState| {
-            t.state == 'S' && (t.syscall.is_indefinite() || timed_wait(&t.syscall))
-        };
-        let complete = pids.iter().all(|&p| threads.iter().any(|t| t.pid == p));
-        if threads.is_empty()
-            || !complete
-            || !threads.iter().all(waiting)
-            || settle::reaping(&threads)
-        {
-            *anchor = None;
-            return Sleep::No;
-        }
-        let look = Look {
-            activity: pids
-                .iter()
-                .map(|&p| (observe::io(p), observe::stat(p).map(|s| s.faults)))
-                .collect(),
-            threads: threads
-                .iter()
-                .map(|t| (t.tid, t.switches, timed_wait(&t.syscall)))
-                .collect(),
-            pids,
-        };
-        if !look.threads.iter().any(|t| t.2) {
-            *anchor = None;
-            return Sleep::Indefinite;
-        }
-        match anchor.as_ref() {
-            Some(first) if first.continued_by(&look) => {
-                let woke = first
-                    .threads
-                    .iter()
-                    .zip(&look.threads)
-                    .filter(|(a, _)| a.2)
-                    .all(|(a, b)| b.1 > a.1);
-                if woke {
-                    Sleep::Idling
-                } else {
-                    Sleep::Timed
-                }
-            }
-            _ => {
-                *anchor = Some(look);
-                Sleep::Timed
-            }
-        }
+        self.watch.stillness(&self.target, self.gone())
     }
 
     /// The result of `outcome` once it is `Some`, looked for until `bound` —

@@ -15,6 +15,7 @@ mod leaks;
 mod process;
 mod resilience;
 mod shape;
+mod still;
 
 use std::sync::Arc;
 

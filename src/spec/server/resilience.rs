@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 use super::client::{Client, Patience};
 use super::echo::{echo_concurrently, echo_once, ping, Reading};
-use super::harness::{Endpoint, Instance, Pace};
+use super::harness::{Endpoint, Instance};
+use super::still::Pace;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe;
