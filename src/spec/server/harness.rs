@@ -16,6 +16,7 @@
 //! - [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html), [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html): a blocking Unix connect waits for backlog room, bounded by `SO_SNDTIMEO`
 //! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `fd/`, `net/tcp`, `net/unix`
 
+use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -86,8 +87,31 @@ pub struct Instance {
     watch: Watch,
 }
 
-/// A free TCP port of 127.0.0.1, as the kernel hands one out.
+/// A TCP port of 127.0.0.1 that is free, and below the ephemeral range
+/// (`ip_local_port_range`) when there is room: between the moment it is
+/// found free and the moment the server binds it, no `connect()` on the
+/// machine takes it as its source port, as one may take a port `bind(:0)`
+/// handed out. The kernel's own choice is the fallback.
 fn free_port() -> Result<u16, TargetError> {
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let low = (ephemeral / 2).max(1024);
+    if ephemeral > low {
+        let mut random = std::collections::hash_map::RandomState::new().build_hasher();
+        for attempt in 0u32..64 {
+            random.write_u32(attempt);
+            let port = low + (random.finish() % u64::from(ephemeral - low)) as u16;
+            // Without SO_REUSEADDR (which std's bind sets): free for a
+            // server that does not set it either, as the lecture's does not.
+            let probe = Socket::new(Domain::IPV4, Type::STREAM, None)
+                .and_then(|s| s.bind(&SockAddr::from(SocketAddr::from(([127, 0, 0, 1], port)))));
+            if probe.is_ok() {
+                return Ok(port);
+            }
+        }
+    }
     let listener =
         TcpListener::bind("127.0.0.1:0").map_err(|e| TargetError::setup("a free TCP port", e))?;
     let port = listener
