@@ -71,8 +71,9 @@ pub fn byte_exact(server: &Server, ctx: &Ctx) -> Outcome {
 
 /// `server.echo.slow-reader`.
 pub fn slow_reader(server: &Server, ctx: &Ctx) -> Outcome {
-    // More than loopback TCP buffers in both directions can hold, so the server must block.
-    let bytes = Payload::text(24 << 20, ctx.seed).bytes();
+    // More than loopback TCP buffers in both directions hold (their autotuned
+    // maxima are some MiB each), so the server must block.
+    let bytes = Payload::text(32 << 20, ctx.seed).bytes();
     with_instance(server, ctx, |instance| {
         let client = instance.connect(ctx)?;
         let reply = client.exchange_after_stall(
