@@ -162,10 +162,11 @@ impl Client {
         while matches!((&self.socket).read(&mut buf), Ok(n) if n > 0) {}
     }
 
-    /// Sends `payload` on a separate thread while reading its echo, and
-    /// vanishes once `after` bytes came back (or the patience ran out):
-    /// the connection is shut down and closed with the rest unread, as the
-    /// kernel closes a killed client's sockets.
+    /// Sends `payload` on a separate thread while reading its echo; once
+    /// `after` bytes came back, stops reading, and once the server no longer
+    /// takes its bytes ([`Instance::not_reading`]: it is blocked writing the
+    /// echo), vanishes: the connection is shut down and closed with the rest
+    /// unread, as the kernel closes a killed client's sockets.
     pub fn vanish_mid_echo(self, payload: &[u8], after: usize, patience: Patience<'_>) {
         let done = Gate::default();
         std::thread::scope(|scope| {
@@ -179,6 +180,13 @@ impl Client {
             });
             let ready = || done.reached(1) && (patience.ready)();
             let _ = self.receive(after.min(payload.len()), patience.also(&ready));
+            let mut pace = Pace::default();
+            while !done.reached(1)
+                && Instant::now() < patience.deadline
+                && !patience.server.not_reading(&self)
+            {
+                pace.pause(patience.deadline);
+            }
             // Unblocks the writer, which may be stuck on full buffers.
             let _ = self.socket.shutdown(Shutdown::Both);
         });

@@ -427,14 +427,35 @@ impl Instance {
     }
 
     /// Whether the server has stopped taking `client`'s bytes: it is still
-    /// or gone, or one of its threads sleeps waiting on that very
-    /// connection — in `write`, or in `poll` for room — while the client's
-    /// bytes wait (a thread waiting to read would have them).
+    /// or gone; or (over TCP) a thread of the server that waits on that
+    /// connection sleeps on through two looks, no context switch in between,
+    /// while between the looks the client's bytes wait unread in the
+    /// server's socket. Waiting bytes wake a thread that waits for input
+    /// (`read`, or `poll` for it), so that thread waits to write: in
+    /// `write`, or in `poll` for room.
     pub fn not_reading(&self, client: &Client) -> bool {
-        self.idle()
-            || self
-                .sockets_now(client)
-                .is_some_and(|s| !waiters(&self.holders(s.connection)).is_empty())
+        if self.idle() {
+            return true;
+        }
+        let (Endpoint::Tcp(addr), Some(peer)) = (&self.endpoint, client.local_tcp()) else {
+            return false;
+        };
+        let connection = || {
+            observe::tcp_sockets().into_iter().find(|e| {
+                e.local_address.port() == addr.port() && e.remote_address == peer && e.inode != 0
+            })
+        };
+        let Some(inode) = connection().map(|e| e.inode) else {
+            return false;
+        };
+        let first = waiters(&self.holders(inode));
+        if first.is_empty() || connection().is_none_or(|e| e.rx_queue == 0) {
+            return false;
+        }
+        first.iter().any(|(before, _)| {
+            observe::thread(before.pid, before.tid)
+                .is_some_and(|after| after.state == 'S' && after.switches == before.switches)
+        })
     }
 
     /// The descriptors of the server's processes that refer to socket `inode`.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::client::{Client, Patience};
 use super::echo::{echo_concurrently, echo_once, ping, Reading};
-use super::harness::{Endpoint, Instance};
+use super::harness::Instance;
 use super::still::Pace;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
@@ -93,48 +93,31 @@ pub fn reset_client(server: &Server, ctx: &Ctx) -> Outcome {
 /// More than every buffer between a client and the server holds.
 const MORE_THAN_BUFFERS: usize = 32 << 20;
 
-/// Sends from `client`, reading nothing, until the server stops reading
-/// from it — it is then blocked writing an echo nobody reads, with more of
-/// the client's bytes waiting — or [`MORE_THAN_BUFFERS`] went out (a server
-/// that drops or discards never stops), or `bound` passes.
+/// Sends from `client`, reading nothing, until the server stops taking its
+/// bytes ([`Instance::not_reading`]): it is blocked writing an echo nobody
+/// reads, with more of the client's bytes waiting. Or until
+/// [`MORE_THAN_BUFFERS`] went out (a server that drops or discards never
+/// stops taking them), or `bound` passes.
 fn stall(instance: &Instance, client: &Client, bound: Duration) {
     let deadline = Instant::now() + bound;
     let mut pace = Pace::default();
     let mut sent = 0;
     loop {
         sent += client.flood(MORE_THAN_BUFFERS - sent);
-        if sent >= MORE_THAN_BUFFERS
-            || Instant::now() >= deadline
-            || instance.gone()
-            || unread_by_server(instance, client)
-        {
+        if sent >= MORE_THAN_BUFFERS || Instant::now() >= deadline || instance.not_reading(client) {
             return;
         }
         pace.pause(deadline);
     }
 }
 
-/// Whether the server has accepted `client`'s connection and left some of
-/// its bytes unread (`/proc/net/tcp`); over Unix, which shows no queues,
-/// whether the server is still.
-fn unread_by_server(instance: &Instance, client: &Client) -> bool {
-    match &instance.endpoint {
-        Endpoint::Tcp(addr) => client.local_tcp().is_some_and(|peer| {
-            observe::tcp_sockets().iter().any(|e| {
-                e.local_address.port() == addr.port()
-                    && e.remote_address == peer
-                    && e.inode != 0
-                    && e.rx_queue > 0
-            })
-        }),
-        Endpoint::Unix(_) => instance.idle(),
-    }
-}
-
 /// The ways a client leaves with its echo in flight, for `leaves-mid-echo`.
+/// In each, the server is blocked writing to the client when it leaves, so
+/// that its writes fail (a client that leaves while the server waits to read
+/// is `reset-client`'s case).
 const WAYS: [&str; 4] = [
     "reset its connection while the server was blocked writing its echo",
-    "closed its connection at once after sending, its echo still to come",
+    "read what had arrived and closed, its echo still in flight",
     "half-closed, read a little of its echo and then closed",
     "vanished in the middle of a multi-MiB echo",
 ];
@@ -152,8 +135,7 @@ pub fn leaves_mid_echo(server: &Server, ctx: &Ctx) -> Outcome {
                     client.reset();
                 }
                 1 => {
-                    // What the buffers take without blocking, then a close.
-                    client.flood(256 << 10);
+                    stall(instance, &client, ctx.timeout);
                     client.close_draining();
                 }
                 2 => {
