@@ -209,7 +209,7 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.resilience.leaves-mid-echo",
-            "A client that leaves while its echo is in flight (resetting, closing at once after sending, half-closing and then closing, or vanishing during a multi-MiB echo) neither kills nor wedges the server: its writes fail with EPIPE and it keeps serving other clients.",
+            "A client that leaves while the server is blocked writing its echo (resetting, closing, half-closing and then closing, or vanishing in the middle of a multi-MiB echo) neither kills nor wedges the server: its writes fail with EPIPE and it keeps serving other clients.",
             "beyond the lecture: signal(7) SIGPIPE, send(2) MSG_NOSIGNAL",
             Scope::All,
         ),
