@@ -39,6 +39,13 @@ pub struct Stat {
     pub cpu_ticks: u64,
     /// Threads in the process.
     pub threads: u64,
+    /// Whether it is exiting (`PF_EXITING`): its descriptors may already be
+    /// closed, and it is about to become a zombie.
+    pub exiting: bool,
+    /// Page faults of the process and of the children it reaped (minflt,
+    /// majflt, cminflt, cmajflt): they grow when it forks (copy on write)
+    /// or reaps, which no I/O counter shows.
+    pub faults: u64,
 }
 
 fn parse_stat(text: &str) -> Option<Stat> {
@@ -47,7 +54,7 @@ fn parse_stat(text: &str) -> Option<Stat> {
     let pid = text[..open].trim().parse().ok()?;
     let comm = text[open + 1..close].to_string();
     let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
-    // Fields after comm, 0-based: 0 state, 1 ppid, 2 pgrp, 11 utime, 12 stime, 17 num_threads.
+    // Fields after comm, 0-based: 0 state, 1 ppid, 2 pgrp, 6 flags, 7-10 faults, 11 utime, 12 stime, 17 num_threads.
     let field = |i: usize| rest.get(i).and_then(|s| s.parse::<i64>().ok());
     Some(Stat {
         pid: Pid::from_raw(pid),
@@ -57,8 +64,13 @@ fn parse_stat(text: &str) -> Option<Stat> {
         pgrp: Pid::from_raw(field(2)? as i32),
         cpu_ticks: (field(11)? + field(12)?) as u64,
         threads: field(17)? as u64,
+        exiting: field(6)? & PF_EXITING != 0,
+        faults: (field(7)? + field(8)? + field(9)? + field(10)?) as u64,
     })
 }
+
+/// `PF_EXITING` in the `flags` field of `/proc/<pid>/stat` (include/linux/sched.h).
+const PF_EXITING: i64 = 0x4;
 
 /// `/proc/<pid>/stat`, or `None` if the process is gone.
 pub fn stat(pid: Pid) -> Option<Stat> {
@@ -699,6 +711,10 @@ mod tests {
             (s.comm.as_str(), s.state, s.cpu_ticks, s.threads),
             ("a) b", 'S', 10, 5)
         );
+        let exiting =
+            parse_stat("7 (x) R 1 7 7 0 -1 4194564 1 2 3 4 0 0 0 0 20 0 1 0 1 1 1").unwrap();
+        assert!(exiting.exiting && !s.exiting);
+        assert_eq!((exiting.faults, s.faults), (10, 0));
     }
 }
 

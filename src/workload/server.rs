@@ -1,27 +1,70 @@
-//! Workloads for echo servers: payloads across buffer boundaries (NUL bytes
-//! included), write chunkings and client counts.
+//! Workloads for echo servers: payloads across buffer boundaries, write
+//! chunkings and client counts.
 //!
 //! A [`Payload`] is a length and a seed rather than a byte vector, so that
 //! proptest shrinks it by length (the smallest failing prefix) and a
 //! counterexample prints in one line instead of a MiB of bytes.
+//!
+//! Guarantees:
+//! - NUL bytes appear only in [`Payload::binary`] payloads (about one byte in
+//!   256), which only the rule about them (`server.echo.byte-exact`) uses:
+//!   the lecture's `strlen` echo loses everything after a NUL, and every
+//!   other property then checks its own rule instead of failing on that one;
+//! - [`Seeds`] hands each client of a property its own seed, so no two
+//!   clients of a run send the same bytes, nor one a prefix of another's.
 
 use std::fmt;
 
 use proptest::prelude::*;
 
-/// Bytes of a given length, generated from a seed; about one byte in 256 is NUL.
+/// Bytes of a given length, generated from a seed.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct Payload {
     /// How many bytes.
     pub len: usize,
     /// What they are.
     pub seed: u64,
+    /// Whether NUL bytes may occur (about one byte in 256).
+    pub nul: bool,
 }
 
 impl Payload {
+    /// `len` bytes from `seed`, NUL bytes included.
+    pub fn binary(len: usize, seed: u64) -> Payload {
+        Payload {
+            len,
+            seed,
+            nul: true,
+        }
+    }
+
+    /// `len` bytes from `seed`, none of them NUL.
+    pub fn text(len: usize, seed: u64) -> Payload {
+        Payload {
+            len,
+            seed,
+            nul: false,
+        }
+    }
+
     /// The bytes themselves, deterministic in `seed`.
     pub fn bytes(&self) -> Vec<u8> {
-        super::seeded(self.len, self.seed)
+        let mut bytes = super::seeded(self.len, self.seed);
+        if !self.nul {
+            for b in bytes.iter_mut().filter(|b| **b == 0) {
+                *b = 0x80;
+            }
+        }
+        bytes
+    }
+
+    /// The same length with the seed of client number `client` derived from
+    /// this one: proptest may shrink several clients' seeds to one value.
+    pub fn for_client(&self, client: usize) -> Payload {
+        Payload {
+            seed: self.seed ^ (client as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            ..*self
+        }
     }
 }
 
@@ -33,6 +76,33 @@ impl fmt::Debug for Payload {
             Some(at) => write!(f, ", first NUL at offset {at})"),
             None => write!(f, ", no NUL)"),
         }
+    }
+}
+
+/// A distinct seed for each client of one property's run, all derived from
+/// the run's seed.
+#[derive(Clone, Debug)]
+pub struct Seeds {
+    next: u64,
+}
+
+impl Seeds {
+    /// The seeds of a run seeded `seed`.
+    pub fn new(seed: u64) -> Seeds {
+        Seeds { next: seed }
+    }
+
+    /// A seed no earlier call returned (distinct seeds give distinct bytes,
+    /// see [`super::seeded`]).
+    pub fn next_seed(&mut self) -> u64 {
+        let seed = self.next;
+        self.next = self.next.wrapping_add(1);
+        seed
+    }
+
+    /// A NUL-free payload of `len` bytes with the next seed.
+    pub fn text(&mut self, len: usize) -> Payload {
+        Payload::text(len, self.next_seed())
     }
 }
 
@@ -49,9 +119,9 @@ pub fn length() -> impl Strategy<Value = usize> {
     ]
 }
 
-/// A payload of [`length`] bytes.
+/// A payload of [`length`] bytes, NUL bytes included.
 pub fn payload() -> impl Strategy<Value = Payload> {
-    (length(), any::<u64>()).prop_map(|(len, seed)| Payload { len, seed })
+    (length(), any::<u64>()).prop_map(|(len, seed)| Payload::binary(len, seed))
 }
 
 /// Sizes of the client's `write`s: one byte at a time up to large blocks.
@@ -64,11 +134,30 @@ pub fn chunk() -> impl Strategy<Value = usize> {
     ]
 }
 
-/// Payloads for `2..=max` concurrent clients, each large enough that their
-/// transfers overlap in time.
+/// NUL-free payloads for `2..=max` concurrent clients, each large enough
+/// that their transfers overlap in time.
 pub fn concurrent_payloads(max: usize) -> impl Strategy<Value = Vec<Payload>> {
     prop::collection::vec(
-        (16_384usize..300_000, any::<u64>()).prop_map(|(len, seed)| Payload { len, seed }),
+        (16_384usize..300_000, any::<u64>()).prop_map(|(len, seed)| Payload::text(len, seed)),
         2..=max.max(2),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_payloads_have_no_nul_and_binary_ones_do() {
+        assert!(!Payload::text(1 << 16, 7).bytes().contains(&0));
+        assert!(Payload::binary(1 << 16, 7).bytes().contains(&0));
+    }
+
+    #[test]
+    fn seeds_give_every_client_its_own_bytes_not_a_prefix_of_another() {
+        let mut seeds = Seeds::new(42);
+        let short = seeds.text(100).bytes();
+        let long = seeds.text(101).bytes();
+        assert_ne!(short[..], long[..100]);
+    }
 }

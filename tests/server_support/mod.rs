@@ -65,16 +65,3 @@ pub fn assert_conforms(report: &Report) {
     assert!(!report.results.is_empty(), "no property was checked");
     assert!(bad.is_empty(), "{}: {bad:#?}", report.target);
 }
-
-/// Asserts that property `id` was checked and failed or hung.
-pub fn assert_rejected_by(report: &Report, id: &str) {
-    let result = report.results.iter().find(|r| r.meta.id == id);
-    let result = result.unwrap_or_else(|| panic!("{id} was not checked on {}", report.target));
-    assert!(
-        result.verdict.is_failure(),
-        "{id} must reject {} as {:?}, was {}",
-        report.target,
-        report.variant,
-        describe(&result.verdict)
-    );
-}

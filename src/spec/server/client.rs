@@ -3,8 +3,8 @@
 //! [`Client::exchange`] writes on its own thread while it reads, so a large
 //! payload never deadlocks on full buffers of the checker's own making. A
 //! read ends when the reply is complete, at EOF or an error, at the deadline
-//! — or once the server is quiescent with nothing in flight ([`Patience`]):
-//! what it has not sent by then, it never will.
+//! — or once the server is gone, or still with nothing in flight
+//! ([`Patience`]): what it has not sent by then, it never will.
 //!
 //! # References
 //! - [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html), [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html): `SO_LINGER`, `TCP_NODELAY`, `MSG_PEEK`
@@ -18,10 +18,11 @@ use std::time::{Duration, Instant};
 use socket2::Socket;
 
 use super::harness::Instance;
+use super::still::{Pace, Stillness};
 use crate::target::observe;
 
 /// How long a client waits for the server: until `deadline`, or until the
-/// server is quiescent while `ready` holds (every byte it is owed was sent):
+/// server is still (or gone) while `ready` holds (every byte it is owed was sent):
 /// then it will send nothing more.
 #[derive(Clone, Copy)]
 pub struct Patience<'a> {
@@ -29,7 +30,7 @@ pub struct Patience<'a> {
     pub deadline: Instant,
     /// The server waited on.
     pub server: &'a Instance,
-    /// Whether the client side has done all it will do, so that quiescence counts.
+    /// Whether the client side has done all it will do, so that stillness counts.
     pub ready: &'a (dyn Fn() -> bool + Sync),
 }
 
@@ -42,7 +43,7 @@ fn never() -> bool {
 }
 
 impl<'a> Patience<'a> {
-    /// Waiting on `server` for at most `bound` from now, or until it is quiescent.
+    /// Waiting on `server` for at most `bound` from now, or until it is still.
     pub fn on(server: &'a Instance, bound: Duration) -> Patience<'a> {
         Patience {
             deadline: Instant::now() + bound,
@@ -51,7 +52,7 @@ impl<'a> Patience<'a> {
         }
     }
 
-    /// Waiting the whole `bound`, quiescent or not: for clients whose
+    /// Waiting the whole `bound`, still or not: for clients whose
     /// neighbours may still be sending what the server waits for.
     pub fn bounded(server: &'a Instance, bound: Duration) -> Patience<'a> {
         Patience {
@@ -60,11 +61,7 @@ impl<'a> Patience<'a> {
         }
     }
 
-    fn idle(&self) -> bool {
-        (self.ready)() && self.server.idle()
-    }
-
-    /// The same patience, counting quiescence only once `ready` also holds.
+    /// The same patience, counting stillness only once `ready` also holds.
     fn also(self, ready: &'a (dyn Fn() -> bool + Sync)) -> Patience<'a> {
         Patience { ready, ..self }
     }
@@ -79,8 +76,8 @@ pub enum End {
     Eof,
     /// The deadline passed first.
     TimedOut,
-    /// The server went quiescent — every thread asleep waiting for input —
-    /// with the reply incomplete.
+    /// The server went still (every thread asleep waiting for input, see
+    /// [`Stillness`]) or exited, with the reply incomplete.
     Stalled,
     /// The connection failed (e.g. reset by the server).
     Failed(io::Error),
@@ -99,6 +96,15 @@ pub struct Reply {
     pub bytes: Vec<u8>,
     /// Why reading stopped.
     pub end: End,
+}
+
+/// What `/proc/net/tcp` shows of one connection's queues.
+struct Queues {
+    /// Every byte either side wrote has been acknowledged: Nagle's algorithm
+    /// and delayed ACKs may hold a tail in a send queue while every thread sleeps.
+    flushed: bool,
+    /// The server has read every byte that reached it.
+    read: bool,
 }
 
 /// One client connection.
@@ -148,12 +154,53 @@ impl Client {
         let _ = self.socket.set_linger(Some(Duration::ZERO));
     }
 
+    /// Reads what has arrived, without waiting, and closes: a FIN, unless
+    /// more bytes arrive in between (then the kernel sends a reset).
+    pub fn close_draining(self) {
+        let mut buf = vec![0u8; 65_536];
+        let _ = self.socket.set_nonblocking(true);
+        while matches!((&self.socket).read(&mut buf), Ok(n) if n > 0) {}
+    }
+
+    /// Sends `payload` on a separate thread while reading its echo; once
+    /// `after` bytes came back, stops reading, and once the server no longer
+    /// takes its bytes ([`Instance::not_reading`]: it is blocked writing the
+    /// echo), vanishes: the connection is shut down and closed with the rest
+    /// unread, as the kernel closes a killed client's sockets.
+    pub fn vanish_mid_echo(self, payload: &[u8], after: usize, patience: Patience<'_>) {
+        let done = Gate::default();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for piece in payload.chunks(65_536) {
+                    if self.send(piece).is_err() {
+                        break;
+                    }
+                }
+                done.arrive();
+            });
+            let ready = || done.reached(1) && (patience.ready)();
+            let _ = self.receive(after.min(payload.len()), patience.also(&ready));
+            let mut pace = Pace::default();
+            while !done.reached(1)
+                && Instant::now() < patience.deadline
+                && !patience.server.not_reading(&self)
+            {
+                pace.pause(patience.deadline);
+            }
+            // Unblocks the writer, which may be stuck on full buffers.
+            let _ = self.socket.shutdown(Shutdown::Both);
+        });
+    }
+
     /// Reads until `want` bytes arrived, EOF, an error, the deadline, or the
-    /// server fell idle short of them.
+    /// server fell still (or exited) short of them.
     pub fn receive(&self, want: usize, patience: Patience<'_>) -> Reply {
         let mut bytes = Vec::with_capacity(want);
         let mut buf = vec![0u8; 65_536];
         let mut idle = false;
+        // Short reads at first, so that a server fallen still is noticed early;
+        // longer ones later, so that a long wait costs little CPU.
+        let mut pace = Pace::default();
         let end = loop {
             if bytes.len() >= want {
                 break End::Complete;
@@ -162,9 +209,7 @@ impl Client {
             if left.is_zero() {
                 break End::TimedOut;
             }
-            // Short reads, so that a server fallen idle is noticed early.
-            let slice = left.min(Duration::from_millis(10));
-            if let Err(e) = self.socket.set_read_timeout(Some(slice)) {
+            if let Err(e) = self.socket.set_read_timeout(Some(pace.next(left))) {
                 break End::Failed(e);
             }
             match (&self.socket).read(&mut buf) {
@@ -176,11 +221,11 @@ impl Client {
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) =>
                 {
-                    // Idle was seen before this read timed out: all it sent is here.
+                    // Still was seen before this read timed out: all it sent is here.
                     if idle {
                         break End::Stalled;
                     }
-                    idle = patience.idle() && self.nothing_in_flight();
+                    idle = (patience.ready)() && self.server_done(patience.server);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => break End::Failed(e),
@@ -189,24 +234,37 @@ impl Client {
         Reply { bytes, end }
     }
 
-    /// Whether every byte either side wrote on this connection has been
-    /// acknowledged: for TCP, Nagle's algorithm and delayed ACKs may hold a
-    /// tail in a send queue while every thread sleeps. (Unix sockets deliver
-    /// at once.) A connection missing from `/proc/net/tcp` counts as busy.
-    fn nothing_in_flight(&self) -> bool {
-        let (Some(local), Some(peer)) = (
-            self.local_tcp(),
-            self.socket.peer_addr().ok().and_then(|a| a.as_socket()),
-        ) else {
-            return true;
-        };
+    /// Whether `server` will send nothing more on this connection without
+    /// new input: it is gone; or settled with nothing in flight; or idling
+    /// with nothing in flight and every byte this client sent read by it
+    /// (a byte still unread may be what its next wake-up acts on).
+    fn server_done(&self, server: &Instance) -> bool {
+        match server.stillness() {
+            Stillness::Gone => true,
+            Stillness::Settled => self.queues().is_none_or(|q| q.flushed),
+            Stillness::Idling => self.queues().is_some_and(|q| q.flushed && q.read),
+            Stillness::Busy => false,
+        }
+    }
+
+    /// The state of this TCP connection's queues (`None` over Unix, whose
+    /// sockets deliver at once and show no queues in `/proc`).
+    fn queues(&self) -> Option<Queues> {
+        let local = self.local_tcp()?;
+        let peer = self.socket.peer_addr().ok()?.as_socket()?;
         let sockets = observe::tcp_sockets();
-        let flushed = |from: SocketAddr, to: SocketAddr| {
+        let entry = |from: SocketAddr, to: SocketAddr| {
             sockets
                 .iter()
-                .any(|e| e.local_address == from && e.remote_address == to && e.tx_queue == 0)
+                .find(|e| e.local_address == from && e.remote_address == to)
         };
-        flushed(local, peer) && flushed(peer, local)
+        let (ours, theirs) = (entry(local, peer), entry(peer, local));
+        // A connection missing from `/proc/net/tcp` counts as busy.
+        Some(Queues {
+            flushed: ours.is_some_and(|e| e.tx_queue == 0)
+                && theirs.is_some_and(|e| e.tx_queue == 0),
+            read: theirs.is_some_and(|e| e.rx_queue == 0),
+        })
     }
 
     /// Bytes already waiting for the client, without blocking or consuming them.
@@ -255,10 +313,12 @@ impl Client {
 
     /// Like [`Client::exchange`] (whole payload, then a half-close), but
     /// reads nothing until the writing thread is seen stalled — asleep in
-    /// `write` on full buffers — or has written everything: by then the
-    /// server has had to stop writing to this client. It then arrives at
-    /// `stalled` and waits until `clients` have, so that every server thread
-    /// is blocked at once before any is let go.
+    /// `write` on full buffers while the server no longer takes its bytes
+    /// ([`Instance::not_reading`]; a server merely slower than the client
+    /// also makes it wait a moment) — or has written everything: by then
+    /// the server has had to stop writing to this client. It then arrives
+    /// at `stalled` and waits until `clients` have, so that every server
+    /// thread is blocked at once before any is let go.
     pub fn exchange_after_stall(
         &self,
         payload: &[u8],
@@ -276,11 +336,15 @@ impl Client {
                 done.arrive();
             });
             if let Ok(tid) = rx.recv() {
+                let mut pace = Pace::default();
                 // Short looks, so that a writer that finishes is noticed at once.
                 while !done.reached(1) && Instant::now() < patience.deadline {
-                    if observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok() {
+                    if observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok()
+                        && patience.server.not_reading(self)
+                    {
                         break;
                     }
+                    pace.pause(patience.deadline);
                 }
             }
             stalled.arrive();

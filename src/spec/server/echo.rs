@@ -2,13 +2,17 @@
 //!
 //! The checking client always reads while it writes ([`Client::exchange`]),
 //! so a large payload cannot deadlock on buffers the checker itself filled.
+//! Only `byte-exact` sends NUL bytes; every client of a run sends its own bytes.
+//!
+//! # References
+//! - [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html): the half-close; [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html): a reset reads as `ECONNRESET`
 
 use super::client::{Client, End, Gate, Patience, Reply};
 use super::harness::Instance;
 use super::{forall_on, with_instance, Server};
 use crate::spec::diff::same_bytes;
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::workload::server::{chunk, concurrent_payloads, payload, Payload};
+use crate::workload::server::{chunk, concurrent_payloads, payload, Payload, Seeds};
 
 /// Compares a reply with what was sent; a short reply says how reading ended.
 pub(super) fn compare(what: &str, sent: &[u8], reply: &Reply) -> Outcome {
@@ -67,12 +71,9 @@ pub fn byte_exact(server: &Server, ctx: &Ctx) -> Outcome {
 
 /// `server.echo.slow-reader`.
 pub fn slow_reader(server: &Server, ctx: &Ctx) -> Outcome {
-    // More than loopback TCP buffers in both directions can hold, so the server must block.
-    let bytes = Payload {
-        len: 24 << 20,
-        seed: ctx.seed,
-    }
-    .bytes();
+    // More than loopback TCP buffers in both directions hold (their autotuned
+    // maxima are some MiB each), so the server must block.
+    let bytes = Payload::text(32 << 20, ctx.seed).bytes();
     with_instance(server, ctx, |instance| {
         let client = instance.connect(ctx)?;
         let reply = client.exchange_after_stall(
@@ -87,13 +88,10 @@ pub fn slow_reader(server: &Server, ctx: &Ctx) -> Outcome {
 
 /// `server.eof.after-half-close`.
 pub fn eof_after_half_close(server: &Server, ctx: &Ctx) -> Outcome {
+    let mut seeds = Seeds::new(ctx.seed);
     with_instance(server, ctx, |instance| {
         for len in [0, 1, 70_000] {
-            let bytes = Payload {
-                len,
-                seed: ctx.seed,
-            }
-            .bytes();
+            let bytes = seeds.text(len).bytes();
             let client = instance.connect(ctx)?;
             let reply = client.exchange(
                 &bytes,
@@ -108,19 +106,27 @@ pub fn eof_after_half_close(server: &Server, ctx: &Ctx) -> Outcome {
     })
 }
 
+/// The client reads an orderly EOF — not a reset, not more bytes — once
+/// the echo of its `sent` bytes is complete.
 fn await_eof(instance: &Instance, client: &Client, ctx: &Ctx, sent: usize) -> Outcome {
     let after = client.receive(1, Patience::on(instance, ctx.timeout));
+    let expected =
+        || format!("an orderly EOF (the server closes its side) after the echo of {sent} bytes");
     match after.end {
-        End::Eof | End::Failed(_) if after.bytes.is_empty() => Ok(()),
-        End::TimedOut | End::Stalled => Err(instance.hung_after(
+        _ if !after.bytes.is_empty() => Err(Finding::violated(
+            expected(),
+            format!("{} more bytes", after.bytes.len()),
+        )),
+        End::Eof => Ok(()),
+        End::Failed(e) => Err(Finding::violated(
+            expected(),
+            format!("the connection was reset instead: {e} (a close that discards unread data, or SO_LINGER 0, sends a reset)"),
+        )),
+        End::TimedOut | End::Stalled | End::Complete => Err(instance.hung_after(
             format!(
                 "EOF on the client after it sent {sent} bytes, half-closed, and got them all back"
             ),
             &after.end,
-        )),
-        _ => Err(Finding::violated(
-            format!("EOF after the echo of {sent} bytes"),
-            format!("{} more bytes", after.bytes.len()),
         )),
     }
 }
@@ -134,6 +140,10 @@ pub(super) enum Reading {
     /// blocked mid-`write`, which is when a buffer shared between them is
     /// overwritten — every time, not by luck of scheduling.
     Late,
+    /// Once every client is connected, all at once and without
+    /// half-closing, each staying connected until every one got its echo:
+    /// all of them are served at the same time.
+    Held,
 }
 
 /// Clients that may connect without waiting for the previous one to be
@@ -141,7 +151,8 @@ pub(super) enum Reading {
 const MOST_UNPACED: usize = 6;
 
 /// Connects one client per payload, then runs every exchange at once (each
-/// half-closes after writing) and checks each client got exactly its own bytes.
+/// half-closes after writing, unless [`Reading::Held`]) and checks each
+/// client got exactly its own bytes.
 pub(super) fn echo_concurrently(
     instance: &mut Instance,
     ctx: &Ctx,
@@ -152,25 +163,19 @@ pub(super) fn echo_concurrently(
     let sent: Vec<Vec<u8>> = payloads
         .iter()
         .enumerate()
-        .map(|(i, p)| {
-            // Seeds may shrink to equal values; the client's number keeps streams distinct.
-            Payload {
-                seed: p.seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15),
-                ..*p
-            }
-            .bytes()
-        })
+        .map(|(i, p)| p.for_client(i).bytes())
         .collect();
     let bound = ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
     let server = &*instance;
-    let stalled = Gate::default();
-    let stalled = &stalled;
+    let (stalled, connected, echoed) = (Gate::default(), Gate::default(), Gate::default());
+    let (stalled, connected, echoed) = (&stalled, &connected, &echoed);
     let clients = sent.len();
     // Clients connect one after the other, each once the server accepted the
     // one before (so a short listen backlog is not overrun), and each talks on its own thread as
     // soon as it is connected, so one waiting for room in the backlog never
     // holds up those already connected.
-    let replies: Vec<std::io::Result<Reply>> = std::thread::scope(|scope| {
+    // Held clients come back connected, so that a hang shows the server serving the others.
+    let replies: Vec<std::io::Result<(Reply, Option<Client>)>> = std::thread::scope(|scope| {
         let handles: Vec<_> = sent
             .iter()
             .map(|bytes| {
@@ -179,17 +184,40 @@ pub(super) fn echo_concurrently(
                 }
                 let client = server.dial(ctx);
                 scope.spawn(move || {
-                    // A client that could not connect counts as stalled: nobody waits for it.
-                    let client = client.inspect_err(|_| stalled.arrive())?;
+                    // A client that could not connect counts as having arrived
+                    // everywhere: nobody waits for it.
+                    let client = client.inspect_err(|_| {
+                        for gate in [stalled, connected, echoed] {
+                            gate.arrive();
+                        }
+                    })?;
                     // A neighbour still sending may be what a sequential server waits
-                    // on, so quiescence proves nothing here: wait the whole bound.
+                    // on, so stillness proves nothing here: wait the whole bound.
                     let patience = Patience::bounded(server, bound);
                     Ok(match reading {
-                        Reading::Along => {
-                            client.exchange(bytes, bytes.len().max(1), true, patience)
-                        }
-                        Reading::Late => {
-                            client.exchange_after_stall(bytes, patience, stalled, clients)
+                        Reading::Along => (
+                            client.exchange(bytes, bytes.len().max(1), true, patience),
+                            None,
+                        ),
+                        Reading::Late => (
+                            client.exchange_after_stall(bytes, patience, stalled, clients),
+                            None,
+                        ),
+                        Reading::Held => {
+                            let deadline = patience.deadline;
+                            connected.arrive();
+                            connected.wait_for(clients, deadline);
+                            // Every client is connected and sends: a server that
+                            // falls still without echoing has not served them all.
+                            let reply = client.exchange(
+                                bytes,
+                                bytes.len().max(1),
+                                false,
+                                Patience::on(server, bound),
+                            );
+                            echoed.arrive();
+                            echoed.wait_for(clients, deadline);
+                            (reply, Some(client))
                         }
                     })
                 })
@@ -205,7 +233,7 @@ pub(super) fn echo_concurrently(
     });
     let n = sent.len();
     for (i, (bytes, reply)) in sent.iter().zip(replies).enumerate() {
-        let reply = reply.map_err(|e| instance.refused(e))?;
+        let (reply, _held) = reply.map_err(|e| instance.refused(e))?;
         if reply.end.waited_in_vain() && reply.bytes.is_empty() && !bytes.is_empty() {
             return Err(instance.hung_after(
                 format!("the echo to client {} of {n} connected at once", i + 1),
@@ -224,12 +252,8 @@ pub(super) fn echo_concurrently(
 /// `server.isolation.concurrent-clients`.
 pub fn isolation(server: &Server, ctx: &Ctx) -> Outcome {
     // First four clients that read late, with more than the buffers hold.
-    let late: Vec<Payload> = (0..4)
-        .map(|i| Payload {
-            len: 8 << 20,
-            seed: ctx.seed + i,
-        })
-        .collect();
+    let mut seeds = Seeds::new(ctx.seed);
+    let late: Vec<Payload> = (0..4).map(|_| seeds.text(8 << 20)).collect();
     with_instance(server, ctx, |instance| {
         echo_concurrently(instance, ctx, &late, Reading::Late)
     })?;

@@ -14,6 +14,8 @@ mod harness;
 mod leaks;
 mod process;
 mod resilience;
+mod shape;
+mod still;
 
 use std::sync::Arc;
 
@@ -31,21 +33,23 @@ pub struct Server {
     pub variant: Variant,
 }
 
-/// Starts a fresh instance of `server`, runs `check` on it, and attaches the
-/// server's last output to any finding.
+/// Starts a fresh instance of `server`, runs `check` on it, and concludes:
+/// a server that exited fails with its exit status, whatever `check` saw.
 fn with_instance(
     server: &Server,
     ctx: &Ctx,
     check: impl FnOnce(&mut Instance) -> Outcome,
 ) -> Outcome {
     let mut instance = Instance::start(server, ctx)?;
-    check(&mut instance).map_err(|f| instance.explain(f))
+    let outcome = check(&mut instance);
+    instance.conclude(outcome)
 }
 
 const ECHO: &str = "Simple Example: Echo Server";
 const V1: &str = "Sockets in concept";
 const CONCURRENT: &str = "Concurrent Server";
 const POOL: &str = "Thread Pool";
+const FORK_KINDS: &[&str] = &["fork", "fork-wait"];
 const CONCURRENT_KINDS: &[&str] = &["fork", "thread", "pool"];
 const SERIAL_KINDS: &[&str] = &["sequential", "fork-wait"];
 
@@ -64,8 +68,45 @@ const fn meta(
     }
 }
 
-/// Every `server` property, in catalog order.
+/// Every `server` property, in catalog order: the shape the variant claims,
+/// read from `/proc`, before the behaviour.
 pub static PROPERTIES: &[Property<Server>] = &[
+    Property {
+        meta: meta(
+            "server.shape.fork-child-closes-listener",
+            "The child process that serves a connection does not hold the listening socket.",
+            V1,
+            Scope::Only(FORK_KINDS),
+        ),
+        check: shape::fork_child_closes_listener,
+    },
+    Property {
+        meta: meta(
+            "server.shape.fork-parent-closes-connection",
+            "Once a child process serves a connection, the parent no longer holds it.",
+            V1,
+            Scope::Only(FORK_KINDS),
+        ),
+        check: shape::fork_parent_closes_connection,
+    },
+    Property {
+        meta: meta(
+            "server.shape.thread-per-connection",
+            "With 16 clients connected and served, each connection is waited on by a thread of its own, one that waits on no other client's connection.",
+            CONCURRENT,
+            Scope::Only(&["thread"]),
+        ),
+        check: shape::thread_per_connection,
+    },
+    Property {
+        meta: meta(
+            "server.shape.pool-fixed-workers",
+            "A pool of N has all its threads before the first client and no more under 4N clients, of which exactly N threads wait on client connections.",
+            POOL,
+            Scope::Only(&["pool"]),
+        ),
+        check: shape::pool_fixed_workers,
+    },
     Property {
         meta: meta(
             "server.echo.byte-exact",
@@ -87,8 +128,8 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.eof.after-half-close",
-            "After a client half-closes its side, the server closes the connection once it has echoed everything.",
-            V1,
+            "After a client half-closes its side, the server echoes everything and then closes the connection in order: the client reads EOF, not a reset.",
+            "beyond the lecture: shutdown(2)",
             Scope::All,
         ),
         check: echo::eof_after_half_close,
@@ -123,7 +164,7 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.process.connection-owner",
-            "A connection is served in a child process by fork variants, in a thread other than the accepting one by thread and pool, and in the server process by sequential.",
+            "A connection is waited on by a thread of a child process in fork variants and of the server process itself otherwise, for thread and pool by a thread that does not also wait for new connections.",
             CONCURRENT,
             Scope::All,
         ),
@@ -132,7 +173,7 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.pool.bounded",
-            "A pool of N serves at most N clients at once, makes client N+1 wait its turn, and keeps its thread count bounded.",
+            "A pool of N serves at most N clients at once, makes the next ones wait their turn, and then serves them without losing their bytes.",
             POOL,
             Scope::Only(&["pool"]),
         ),
@@ -141,17 +182,17 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.leaks.no-zombies",
-            "Once its clients are gone, a forking server leaves no zombie children.",
+            "Once its clients are gone, the server leaves no zombie children.",
             CONCURRENT,
-            Scope::Only(&["fork", "fork-wait"]),
+            Scope::All,
         ),
         check: leaks::no_zombies,
     },
     Property {
         meta: meta(
             "server.leaks.back-to-baseline",
-            "After any number of connections have come and gone, the server's open descriptors, threads and processes return to what they were before.",
-            CONCURRENT,
+            "After connections have come and gone, the server's open descriptors, threads and live processes return to what they were before.",
+            V1,
             Scope::All,
         ),
         check: leaks::back_to_baseline,
@@ -159,11 +200,20 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.resilience.reset-client",
-            "A client that sends a lot and resets the connection without reading neither kills nor wedges the server.",
-            ECHO,
+            "A client that resets its connection (RST) while the server waits to read from it neither kills nor wedges the server: it keeps serving other clients.",
+            "beyond the lecture: tcp(7), socket(7) SO_LINGER",
             Scope::All,
         ),
         check: resilience::reset_client,
+    },
+    Property {
+        meta: meta(
+            "server.resilience.leaves-mid-echo",
+            "A client that leaves while the server is blocked writing its echo (resetting, closing, half-closing and then closing, or vanishing in the middle of a multi-MiB echo) neither kills nor wedges the server: its writes fail with EPIPE and it keeps serving other clients.",
+            "beyond the lecture: signal(7) SIGPIPE, send(2) MSG_NOSIGNAL",
+            Scope::All,
+        ),
+        check: resilience::leaves_mid_echo,
     },
     Property {
         meta: meta(
@@ -177,7 +227,7 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.resilience.many-at-once",
-            "Thirty-two clients connecting at once are all served, those beyond a pool's size in turn.",
+            "Thirty-two clients connecting at once are all served: by fork and thread at the same time, each while the others stay connected; by the other variants in turn.",
             CONCURRENT,
             Scope::All,
         ),
@@ -187,7 +237,7 @@ pub static PROPERTIES: &[Property<Server>] = &[
         meta: meta(
             "server.idle.blocked",
             "With no client, and with one idle client connected, the server sleeps in blocking calls instead of burning CPU.",
-            POOL,
+            "beyond the lecture: accept(2), poll(2), proc(5) CPU time",
             Scope::All,
         ),
         check: resilience::idle_blocked,
@@ -268,7 +318,7 @@ pub fn target_suite(
     let kind = variant.kind();
     let server = Arc::new(Server { command, variant });
     let started = server.clone();
-    Ok(Suite::new(
+    let suite = Suite::new(
         Profile::Server,
         label,
         Some(claimed),
@@ -276,11 +326,21 @@ pub fn target_suite(
         PROPERTIES,
         server,
     )
-    .with_preflight(move |ctx| preflight(&started, ctx)))
+    .with_preflight(move |ctx| preflight(&started, ctx));
+    Ok(match variant {
+        Variant::Pool(1) => suite.not_applicable(
+            "server.concurrency.serves-while-busy",
+            "a pool of one worker serves one client at a time",
+        ),
+        _ => suite,
+    })
 }
 
-/// [`Ctx::forall`] over one instance of `server` shared by the cases; a case
-/// that finds it dead (killed by an earlier case) starts a fresh one.
+/// [`Ctx::forall`] over one instance of `server` shared by the cases. A
+/// server that exits fails the case that was running (see
+/// [`Instance::conclude`]), or, if it exited after that case passed, the
+/// next one; only while proptest then shrinks does a smaller input get a
+/// freshly started server.
 fn forall_on<S>(
     server: &Server,
     ctx: &Ctx,
@@ -293,11 +353,27 @@ where
 {
     // Started before the cases, so that a server that cannot start is reported once, not shrunk.
     let shared = std::cell::RefCell::new(Instance::start(server, ctx)?);
+    let shrinking = std::cell::Cell::new(false);
     ctx.forall(strategy, |input| {
         let mut instance = shared.borrow_mut();
-        if instance.alive().is_err() {
+        if instance.gone() {
+            if !shrinking.replace(true) {
+                return instance.alive().map_err(|mut exit| {
+                    if let Some(failure) = exit.failure_mut() {
+                        failure
+                            .observed
+                            .push_str(" (between two cases, after the previous one passed)");
+                    }
+                    exit
+                });
+            }
             *instance = Instance::start(server, ctx)?;
         }
-        test(&mut instance, input).map_err(|f| instance.explain(f))
+        let outcome = test(&mut instance, input);
+        let outcome = instance.conclude(outcome);
+        if outcome.is_err() {
+            shrinking.set(true);
+        }
+        outcome
     })
 }

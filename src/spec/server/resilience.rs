@@ -1,5 +1,12 @@
-//! Resilience and idleness: clients that misbehave or come in numbers do not
-//! take the server down, and a server with nothing to do sleeps.
+//! Resilience and idleness: clients that leave in every way, or come in
+//! numbers, do not take the server down, and a server with nothing to do
+//! sleeps.
+//!
+//! A client leaving is judged by what follows: the server closes its side
+//! of that connection (or is still), its first process is still running,
+//! and a new client gets its echo. A forking server's child that dies of
+//! `SIGPIPE` while writing to a client that left is acceptable — the rule
+//! is that the server keeps serving, and the child's client was gone anyway.
 //!
 //! Idle CPU is a measurement — CPU ticks of every target process across a
 //! fixed window — not a verdict by waiting: a busy-polling server burns most
@@ -7,47 +14,153 @@
 //!
 //! # References
 //! - [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html): `SO_LINGER` with a zero timeout resets the connection
-//! - [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html): `SIGPIPE` on a write to a connection the peer has reset
+//! - [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html): closing with unread data sends a reset; a write after a reset fails with `ECONNRESET`, then `EPIPE`
+//! - [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html): `SIGPIPE` on a write to a connection the peer has left; [send(2)](https://man7.org/linux/man-pages/man2/send.2.html): `MSG_NOSIGNAL`
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::client::{Client, Patience};
 use super::echo::{echo_concurrently, echo_once, ping, Reading};
 use super::harness::Instance;
+use super::still::Pace;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe;
-use crate::workload::server::Payload;
+use crate::workload::server::Seeds;
+
+/// After a client left (`how`), the server lets go of its connection (or is
+/// still), keeps running, and serves a new client.
+fn still_serving(
+    instance: &mut Instance,
+    ctx: &Ctx,
+    connection: Option<u64>,
+    how: &str,
+    seeds: &mut Seeds,
+) -> Outcome {
+    if let Some(inode) = connection {
+        instance.released(inode, ctx.timeout);
+    }
+    let bytes = seeds.text(1000).bytes();
+    instance
+        .alive()
+        .and_then(|()| {
+            echo_once(
+                instance,
+                ctx,
+                &format!("the echo to a new client after one {how}"),
+                &bytes,
+                bytes.len(),
+            )
+        })
+        .map_err(|mut finding| {
+            if let Some(failure) = finding.failure_mut() {
+                if failure.observed.starts_with("it exited: ") {
+                    failure.expected = format!("{} after a client {how}", failure.expected);
+                }
+            }
+            finding
+        })
+}
 
 /// `server.resilience.reset-client`.
 pub fn reset_client(server: &Server, ctx: &Ctx) -> Outcome {
+    let mut seeds = Seeds::new(ctx.seed);
     with_instance(server, ctx, |instance| {
-        for _ in 0..3 {
+        for i in 0..3 {
             let client = instance.connect(ctx)?;
-            client.flood(8 << 20);
+            // Echoed: the server is serving it, and now waits to read from it.
+            ping(
+                instance,
+                &client,
+                ctx,
+                &format!("client {} of 3 that then reset", i + 1),
+                &seeds.text(1000).bytes(),
+            )?;
+            let connection = instance.sockets(&client, ctx.timeout).map(|s| s.connection);
             client.reset();
+            still_serving(
+                instance,
+                ctx,
+                connection,
+                "reset its connection while the server waited to read from it",
+                &mut seeds,
+            )?;
         }
-        // The server has handled the resets once it sleeps again (or the bound ran out).
-        let _ = instance.quiescent(ctx.timeout);
-        instance.alive()?;
-        echo_once(
-            instance,
-            ctx,
-            "the echo to a client after three others reset their connections",
-            b"still there?",
-            12,
-        )
+        Ok(())
+    })
+}
+
+/// More than every buffer between a client and the server holds.
+const MORE_THAN_BUFFERS: usize = 32 << 20;
+
+/// Sends from `client`, reading nothing, until the server stops taking its
+/// bytes ([`Instance::not_reading`]): it is blocked writing an echo nobody
+/// reads, with more of the client's bytes waiting. Or until
+/// [`MORE_THAN_BUFFERS`] went out (a server that drops or discards never
+/// stops taking them), or `bound` passes.
+fn stall(instance: &Instance, client: &Client, bound: Duration) {
+    let deadline = Instant::now() + bound;
+    let mut pace = Pace::default();
+    let mut sent = 0;
+    loop {
+        sent += client.flood(MORE_THAN_BUFFERS - sent);
+        if sent >= MORE_THAN_BUFFERS || Instant::now() >= deadline || instance.not_reading(client) {
+            return;
+        }
+        pace.pause(deadline);
+    }
+}
+
+/// The ways a client leaves with its echo in flight, for `leaves-mid-echo`.
+/// In each, the server is blocked writing to the client when it leaves, so
+/// that its writes fail (a client that leaves while the server waits to read
+/// is `reset-client`'s case).
+const WAYS: [&str; 4] = [
+    "reset its connection while the server was blocked writing its echo",
+    "read what had arrived and closed, its echo still in flight",
+    "half-closed, read a little of its echo and then closed",
+    "vanished in the middle of a multi-MiB echo",
+];
+
+/// `server.resilience.leaves-mid-echo`.
+pub fn leaves_mid_echo(server: &Server, ctx: &Ctx) -> Outcome {
+    let mut seeds = Seeds::new(ctx.seed);
+    with_instance(server, ctx, |instance| {
+        for (way, how) in WAYS.iter().enumerate() {
+            let client = instance.connect(ctx)?;
+            let connection = instance.sockets(&client, ctx.timeout).map(|s| s.connection);
+            match way {
+                0 => {
+                    stall(instance, &client, ctx.timeout);
+                    client.reset();
+                }
+                1 => {
+                    stall(instance, &client, ctx.timeout);
+                    client.close_draining();
+                }
+                2 => {
+                    stall(instance, &client, ctx.timeout);
+                    let _ = client.half_close();
+                    let _ = client.receive(64 << 10, Patience::on(instance, ctx.timeout));
+                    drop(client);
+                }
+                _ => {
+                    let bytes = seeds.text(16 << 20).bytes();
+                    client.vanish_mid_echo(&bytes, 2 << 20, Patience::on(instance, ctx.timeout));
+                }
+            }
+            still_serving(instance, ctx, connection, how, &mut seeds)?;
+        }
+        Ok(())
     })
 }
 
 /// `server.resilience.many-in-sequence`.
 pub fn many_in_sequence(server: &Server, ctx: &Ctx) -> Outcome {
+    let mut seeds = Seeds::new(ctx.seed);
     with_instance(server, ctx, |instance| {
         for i in 0..200 {
-            let bytes = Payload {
-                len: 32,
-                seed: ctx.seed + i,
-            }
-            .bytes();
+            let bytes = seeds.text(32).bytes();
             echo_once(
                 instance,
                 ctx,
@@ -62,15 +175,20 @@ pub fn many_in_sequence(server: &Server, ctx: &Ctx) -> Outcome {
 
 /// `server.resilience.many-at-once`.
 pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
+    let mut seeds = Seeds::new(ctx.seed);
+    let payloads: Vec<_> = (0..32).map(|_| seeds.text(2_000)).collect();
+    // A thread or process per connection serves them all at the same time;
+    // the other variants serve them in turn.
+    let reading = match server.variant.kind() {
+        "fork" | "thread" => Reading::Held,
+        _ => Reading::Along,
+    };
     with_instance(server, ctx, |instance| {
-        let payloads: Vec<Payload> = (0..32)
-            .map(|i| Payload {
-                len: 2_000,
-                seed: ctx.seed + i,
-            })
-            .collect();
-        echo_concurrently(instance, ctx, &payloads, Reading::Along).map_err(|mut finding| {
-            if let Some(failure) = finding.failure_mut() {
+        echo_concurrently(instance, ctx, &payloads, reading).map_err(|mut finding| {
+            if let Some(failure) = finding
+                .failure_mut()
+                .filter(|f| f.observed.contains("connect failed") || f.observed.contains("reset"))
+            {
                 failure.observed.push_str(
                     " (hint: with a listen(2) backlog under 32, the kernel drops or resets some of 32 connections made at once)",
                 );
@@ -127,8 +245,8 @@ fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
 /// `server.idle.blocked`.
 pub fn idle_blocked(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
-        // Let start-up work finish before measuring (quiescence, or at most a second).
-        let _ = instance.quiescent(ctx.timeout.min(Duration::from_secs(1)));
+        // Let start-up work finish before measuring (stillness, or at most a second).
+        let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
         idle_within_budget(instance, "with no client")?;
         let client = instance.connect(ctx)?;
         ping(instance, &client, ctx, "the idle client", b"then silence")?;

@@ -1,0 +1,326 @@
+//! The shape a variant claims, read from `/proc` before any behaviour is
+//! judged: who holds which socket, and which threads wait on which
+//! connection ([`observe::waits_on`]).
+//!
+//! - `fork`, `fork-wait`: the child serving a connection has closed the
+//!   listening socket, and the parent has closed the connection (the
+//!   lecture's v2 and concurrent server do both right after `fork`).
+//! - `thread`: with [`THREAD_CLIENTS`] clients connected and each served,
+//!   every connection is waited on by a thread that waits on no other
+//!   client's connection: a pool, or one thread running a `select` loop, is
+//!   not a thread per connection.
+//! - `pool:N`: a *worker* is a thread that waits on a client connection.
+//!   With 4N clients connected — N served, the rest waiting their turn —
+//!   exactly N threads are workers, and no thread exists that did not exist
+//!   before the first client (counted once the idle server is still): the
+//!   workers are made up front, a fixed number of them.
+//!
+//! Each check waits for its condition until the server is still (or the
+//! bound passes), then one last look decides.
+//!
+//! # References
+//! - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html): the child gets copies of every descriptor
+//! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `fd/`, `task/`, `net/tcp`, `net/unix`
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use nix::unistd::Pid;
+
+use super::client::Client;
+use super::echo::ping;
+use super::harness::{list, waiters, Endpoint, Instance};
+use super::process::{served, Served};
+use super::{with_instance, Server};
+use crate::reference::server::Variant;
+use crate::spec::{Ctx, Finding, Outcome};
+use crate::target::observe;
+
+/// Idle clients connected at once for the thread-per-connection check.
+pub const THREAD_CLIENTS: usize = 16;
+
+/// The children of the server process that hold the connection, once one does.
+fn serving_children(instance: &Instance, served: &Served, ctx: &Ctx) -> Result<Vec<Pid>, Finding> {
+    let children = || {
+        let descendants = observe::descendants(served.main);
+        let holding: Vec<Pid> = instance
+            .holders(served.sockets.connection)
+            .into_iter()
+            .map(|(pid, _)| pid)
+            .filter(|pid| descendants.contains(pid))
+            .collect();
+        (!holding.is_empty()).then_some(holding)
+    };
+    instance.wait_for(ctx.timeout, children).ok_or_else(|| {
+        Finding::violated(
+            format!("a child process of the server process {} serving the connection", served.main),
+            format!(
+                "no child holds it: the connection is held by {} (see server.process.connection-owner)",
+                list(&instance.holders(served.sockets.connection))
+            ),
+        )
+    })
+}
+
+/// `server.shape.fork-child-closes-listener`.
+pub fn fork_child_closes_listener(server: &Server, ctx: &Ctx) -> Outcome {
+    with_instance(server, ctx, |instance| {
+        let served = served(instance, ctx)?;
+        let children = serving_children(instance, &served, ctx)?;
+        let kept = || {
+            instance
+                .holders(served.sockets.listening)
+                .into_iter()
+                .filter(|(pid, _)| children.contains(pid))
+                .collect::<Vec<_>>()
+        };
+        match instance.wait_for(ctx.timeout, || kept().is_empty().then_some(())) {
+            Some(()) => Ok(()),
+            None => Err(Finding::violated(
+                "the child serving the connection closes the listening socket it inherited",
+                format!(
+                    "the child still holds the listening socket: {} (every child keeps the server's port open and can accept)",
+                    list(&kept())
+                ),
+            )),
+        }
+    })
+}
+
+/// `server.shape.fork-parent-closes-connection`.
+pub fn fork_parent_closes_connection(server: &Server, ctx: &Ctx) -> Outcome {
+    with_instance(server, ctx, |instance| {
+        let served = served(instance, ctx)?;
+        let children = serving_children(instance, &served, ctx)?;
+        let kept = || {
+            instance
+                .holders(served.sockets.connection)
+                .into_iter()
+                .filter(|(pid, _)| *pid == served.main)
+                .collect::<Vec<_>>()
+        };
+        match instance.wait_for(ctx.timeout, || kept().is_empty().then_some(())) {
+            Some(()) => Ok(()),
+            None => Err(Finding::violated(
+                format!(
+                    "the server process {} closes the connection once its child {} serves it",
+                    served.main,
+                    children.iter().map(Pid::to_string).collect::<Vec<_>>().join(", ")
+                ),
+                format!(
+                    "it still holds it: {} (the client cannot see EOF until the parent closes it too)",
+                    list(&kept())
+                ),
+            )),
+        }
+    })
+}
+
+/// The server sides of `clients`' connections, as far as the server has accepted them.
+fn connections(instance: &Instance, clients: &[Client]) -> Vec<u64> {
+    match &instance.endpoint {
+        Endpoint::Tcp(addr) => {
+            let peers: Vec<_> = clients.iter().filter_map(Client::local_tcp).collect();
+            observe::tcp_sockets()
+                .into_iter()
+                .filter(|e| {
+                    e.local_address.port() == addr.port()
+                        && peers.contains(&e.remote_address)
+                        && e.inode != 0
+                })
+                .map(|e| e.inode)
+                .collect()
+        }
+        Endpoint::Unix(path) => observe::unix_inodes(path, false)
+            .into_iter()
+            // Inode 0: still in the accept queue.
+            .filter(|&inode| inode != 0)
+            .collect(),
+    }
+}
+
+/// Who waits on which connection: for each connection (by inode), the
+/// threads waiting on it; for each thread, how many of them it waits on.
+struct Waits {
+    on: BTreeMap<u64, Vec<Pid>>,
+    per_thread: BTreeMap<Pid, usize>,
+    describe: BTreeMap<Pid, String>,
+}
+
+impl Waits {
+    fn of(instance: &Instance, connections: &[u64]) -> Waits {
+        let mut waits = Waits {
+            on: BTreeMap::new(),
+            per_thread: BTreeMap::new(),
+            describe: BTreeMap::new(),
+        };
+        for &connection in connections {
+            let waiting: Vec<Pid> = waiters(&instance.holders(connection))
+                .into_iter()
+                .map(|(thread, _)| {
+                    waits.describe.insert(thread.tid, thread.to_string());
+                    thread.tid
+                })
+                .collect();
+            for &tid in &waiting {
+                *waits.per_thread.entry(tid).or_default() += 1;
+            }
+            waits.on.insert(connection, waiting);
+        }
+        waits
+    }
+
+    /// The threads that wait on at least one connection.
+    fn workers(&self) -> BTreeSet<Pid> {
+        self.per_thread.keys().copied().collect()
+    }
+
+    /// Connections no thread waits on by itself alone: none waits on them,
+    /// or each that does waits on other connections too.
+    fn unowned(&self) -> usize {
+        self.on
+            .values()
+            .filter(|tids| !tids.iter().any(|tid| self.per_thread[tid] == 1))
+            .count()
+    }
+
+    fn summary(&self) -> String {
+        let unwaited = self.on.values().filter(|t| t.is_empty()).count();
+        let mut parts = vec![format!(
+            "{} threads wait on the {} connections; {unwaited} connections are waited on by no thread",
+            self.per_thread.len(),
+            self.on.len()
+        )];
+        for (tid, count) in self.per_thread.iter().filter(|(_, &c)| c > 1) {
+            parts.push(format!(
+                "{} waits on {count} connections at once",
+                self.describe[tid]
+            ));
+        }
+        parts.join("; ")
+    }
+}
+
+/// `server.shape.thread-per-connection`.
+pub fn thread_per_connection(server: &Server, ctx: &Ctx) -> Outcome {
+    with_instance(server, ctx, |instance| {
+        let mut clients = Vec::with_capacity(THREAD_CLIENTS);
+        for i in 0..THREAD_CLIENTS {
+            let client = instance.connect(ctx)?;
+            ping(
+                instance,
+                &client,
+                ctx,
+                &format!(
+                    "client {} of {THREAD_CLIENTS}, the ones before it connected and idle",
+                    i + 1
+                ),
+                format!("client {i} of {THREAD_CLIENTS}").as_bytes(),
+            )?;
+            clients.push(client);
+        }
+        let own = || {
+            let found = connections(instance, &clients);
+            let waits = Waits::of(instance, &found);
+            (found.len() == THREAD_CLIENTS && waits.unowned() == 0).then_some(())
+        };
+        if instance.wait_for(ctx.timeout, own).is_some() {
+            return Ok(());
+        }
+        let found = connections(instance, &clients);
+        let waits = Waits::of(instance, &found);
+        let mut finding = Finding::violated(
+            format!("each of {THREAD_CLIENTS} served connections waited on by a thread of its own"),
+            format!(
+                "{} of {} connections have no thread of their own: {}",
+                waits.unowned() + THREAD_CLIENTS.saturating_sub(found.len()),
+                THREAD_CLIENTS,
+                waits.summary()
+            ),
+        );
+        if let Some(failure) = finding.failure_mut() {
+            failure.threads = Some(observe::describe(&observe::threads(&instance.processes())));
+        }
+        Err(finding)
+    })
+}
+
+/// The server's threads, by ID.
+fn thread_ids(instance: &Instance) -> BTreeSet<Pid> {
+    observe::threads(&instance.processes())
+        .into_iter()
+        .map(|t| t.tid)
+        .collect()
+}
+
+/// `server.shape.pool-fixed-workers`.
+pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
+    let n = match server.variant {
+        Variant::Pool(n) => n,
+        _ => 1,
+    };
+    with_instance(server, ctx, |instance| {
+        // Start-up work (making the workers) ends when the server is still; at most a second.
+        let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
+        let before = thread_ids(instance);
+        let mut clients = Vec::with_capacity(4 * n);
+        for i in 0..n {
+            let client = instance.connect(ctx)?;
+            ping(
+                instance,
+                &client,
+                ctx,
+                &format!("client {} of the pool's {n}", i + 1),
+                format!("worker {i}").as_bytes(),
+            )?;
+            clients.push(client);
+        }
+        for i in n..4 * n {
+            let client = instance.connect(ctx)?;
+            client
+                .send(format!("waiting client {i}").as_bytes())
+                .map_err(|e| Finding::violated("a waiting client can send", e.to_string()))?;
+            clients.push(client);
+        }
+        let look = || {
+            let waits = Waits::of(instance, &connections(instance, &clients));
+            let now = thread_ids(instance);
+            let new: Vec<Pid> = now.difference(&before).copied().collect();
+            (waits, new)
+        };
+        let fixed = || {
+            let (waits, new) = look();
+            (new.is_empty() && waits.workers().len() == n).then_some(())
+        };
+        if instance.wait_for(ctx.timeout, fixed).is_some() {
+            return Ok(());
+        }
+        let (waits, new) = look();
+        let observed = if new.is_empty() {
+            format!("{} workers: {}", waits.workers().len(), waits.summary())
+        } else {
+            format!(
+                "{} threads appeared after the first client (tids {}): {} before, {} now",
+                new.len(),
+                new.iter()
+                    .map(Pid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                before.len(),
+                thread_ids(instance).len()
+            )
+        };
+        let mut finding = Finding::violated(
+            format!(
+                "with {} clients connected, exactly {n} threads waiting on client connections, all made before the first client ({} threads then)",
+                4 * n,
+                before.len()
+            ),
+            observed,
+        );
+        if let Some(failure) = finding.failure_mut() {
+            failure.threads = Some(observe::describe(&observe::threads(&instance.processes())));
+        }
+        Err(finding)
+    })
+}
