@@ -1,88 +1,197 @@
-//! `cargo bench`: the wall time of each `check` the README budgets, run
-//! through the release-built `ipcspec` binary exactly as a user runs it.
+//! `cargo bench`: the wall time of each `check` the README budgets, and
+//! whether its verdict holds, run through the release-built `ipcspec`
+//! binary exactly as a user runs it.
 //!
-//! `cargo bench -- PATTERN` runs only scenarios whose name contains PATTERN;
-//! `IPCSPEC_BENCH_RUNS` sets the runs per scenario (default 3). The output is
-//! a Markdown table (best and median of the runs, and the exit codes seen),
-//! which is what the README quotes.
+//! Two families of scenarios:
+//! - the checks users run: the kernel, the references, third-party servers
+//!   and shells, and grading a class; each must conform;
+//! - `fixture ...`: every program of the kill matrix
+//!   (`tests/conformance/killers/`), each of which must fail exactly the
+//!   properties the matrix names for it. Run many times in a row, with and
+//!   without CPU load, this is the stability run of every broken fixture.
+//!
+//! `cargo bench -- PATTERN` runs only scenarios whose name contains PATTERN
+//! (`cargo bench -- fixture` for the kill matrix); `IPCSPEC_BENCH_RUNS` sets
+//! the runs per scenario (default 3). The output is a Markdown table (best,
+//! median and worst wall time, and how many runs gave the expected verdict:
+//! the exit code and, for a check, the exact set of failing property IDs),
+//! which is what the README quotes. The bench exits 1 if any run's verdict
+//! differed from what was expected.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+// The bench uses the killers' table only, not the harness's checks.
+#[allow(dead_code)]
+#[path = "../tests/conformance/killers/mod.rs"]
+mod killers;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ipcspec");
 
-/// One benchmarked command line: its name and the arguments after `ipcspec`.
+/// One benchmarked command line and the verdict it must give every time.
 struct Scenario {
     name: String,
     args: Vec<String>,
+    /// The properties that must fail (empty: the target conforms).
+    fails: BTreeSet<String>,
 }
 
-fn scenario(name: &str, args: &str) -> Scenario {
-    Scenario {
-        name: name.to_string(),
-        args: args
-            .split_whitespace()
-            .map(|a| a.replace("IPCSPEC", BIN))
-            .collect(),
+/// What one run gave: the exit code and, for a check, the failing IDs.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+struct Outcome {
+    exit: i32,
+    failed: BTreeSet<String>,
+}
+
+impl Scenario {
+    fn conforms(name: &str, args: &str) -> Scenario {
+        Scenario {
+            name: name.to_string(),
+            args: args
+                .split_whitespace()
+                .map(|a| a.replace("IPCSPEC", BIN))
+                .collect(),
+            fails: BTreeSet::new(),
+        }
     }
+
+    fn failing(mut self, ids: &[&str]) -> Scenario {
+        self.fails = ids.iter().map(|id| id.to_string()).collect();
+        self
+    }
+
+    fn is_check(&self) -> bool {
+        self.args.first().is_some_and(|a| a == "check")
+    }
+
+    fn expected(&self) -> Outcome {
+        Outcome {
+            exit: if self.fails.is_empty() { 0 } else { 1 },
+            failed: self.fails.clone(),
+        }
+    }
+
+    fn run_once(&self) -> (Duration, Outcome) {
+        let mut args = self.args.clone();
+        if self.is_check() {
+            // A JSON report names the failing properties; options go before `--`.
+            let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+            args.splice(at..at, ["--format".to_string(), "json".to_string()]);
+        }
+        let started = Instant::now();
+        let output = Command::new(BIN)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .output()
+            .expect("the ipcspec binary runs");
+        let elapsed = started.elapsed();
+        let failed = if self.is_check() {
+            failing_ids(&output.stdout)
+        } else {
+            BTreeSet::new()
+        };
+        let exit = output.status.code().unwrap_or(-1);
+        (elapsed, Outcome { exit, failed })
+    }
+}
+
+/// The IDs that failed, hung or erred in a JSON report (a skip is a
+/// property declared inapplicable up front: the reference pipe's SIGPIPE).
+fn failing_ids(json: &[u8]) -> BTreeSet<String> {
+    let Ok(report) = serde_json::from_slice::<serde_json::Value>(json) else {
+        return BTreeSet::from(["<no JSON report>".to_string()]);
+    };
+    report["reports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["results"].as_array().into_iter().flatten())
+        .filter(|result| !matches!(result["verdict"].as_str(), Some("pass" | "skip")))
+        .filter_map(|result| result["id"].as_str().map(str::to_string))
+        .collect()
 }
 
 fn scenarios() -> Vec<Scenario> {
     let mut all = vec![
-        scenario("check pipe (kernel + reference)", "check pipe"),
-        scenario("check socket (kernel)", "check socket"),
+        Scenario::conforms("check pipe (kernel + reference)", "check pipe"),
+        Scenario::conforms("check socket (kernel)", "check socket"),
     ];
     for variant in ["sequential", "fork-wait", "fork", "thread", "pool:4"] {
-        all.push(scenario(
+        all.push(Scenario::conforms(
             &format!("check server {variant} (reference, tcp)"),
             &format!("check server --variant {variant} -- IPCSPEC serve --variant {variant} --port {{port}}"),
         ));
     }
-    all.push(scenario(
+    all.push(Scenario::conforms(
         "check server thread (reference, unix)",
         "check server --variant thread -- IPCSPEC serve --variant thread --unix {socket}",
     ));
-    all.push(scenario(
-        "check server sequential (reference thread, rejected)",
-        "check server --variant sequential -- IPCSPEC serve --variant thread --port {port}",
-    ));
-    all.push(scenario(
+    all.push(
+        Scenario::conforms(
+            "check server sequential (reference thread, rejected)",
+            "check server --variant sequential -- IPCSPEC serve --variant thread --port {port}",
+        )
+        .failing(&["server.concurrency.one-at-a-time"]),
+    );
+    all.push(Scenario::conforms(
         "check server fork (socat)",
         "check server --variant fork -- socat TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork EXEC:cat",
     ));
-    // The stock ForkingTCPServer keeps the listener in every child (rejected);
-    // the benchmark times the one that closes it, which passes.
+    // The stock ForkingTCPServer keeps the listener in every child (rejected,
+    // and in the kill matrix); the benchmark times the one that closes it.
     for (variant, script) in [
         ("thread", "thread_server.py"),
         ("fork", "fork_server_closes_listener.py"),
     ] {
-        all.push(scenario(
+        all.push(Scenario::conforms(
             &format!("check server {variant} (Python socketserver)"),
             &format!(
                 "check server --variant {variant} -- python3 fixtures/servers/{script} {{port}}"
             ),
         ));
     }
-    all.push(scenario(
+    all.push(Scenario::conforms(
         "check client (reference)",
         "check client -- IPCSPEC client --host {host} --port {port}",
     ));
-    all.push(scenario(
+    all.push(Scenario::conforms(
         "check relay (reference)",
         "check relay -- IPCSPEC relay",
     ));
     for shell in ["bash", "dash", "busybox sh", "IPCSPEC shell"] {
         let name = shell.replace("IPCSPEC", "ipcspec");
-        all.push(scenario(
+        all.push(Scenario::conforms(
             &format!("check shell ({name})"),
             &format!("check shell -- {shell}"),
         ));
     }
-    all.push(scenario(
+    all.push(Scenario::conforms(
         "grade 20 C servers (fixtures/grading/servers.toml)",
         "grade fixtures/grading/servers.toml --out target/bench-grades",
     ));
     all
+}
+
+/// Every program of the kill matrix, expected to fail exactly its properties.
+fn fixtures() -> Vec<Scenario> {
+    let refs = support::refs();
+    killers::all()
+        .iter()
+        .filter_map(|killer| {
+            let args = killer.command_line(&refs)?;
+            Some(Scenario {
+                name: format!("fixture {}", killer.name),
+                args,
+                fails: killer.kills.iter().map(|id| id.to_string()).collect(),
+            })
+        })
+        .collect()
 }
 
 fn main() {
@@ -94,36 +203,52 @@ fn main() {
     let runs: usize = std::env::var("IPCSPEC_BENCH_RUNS")
         .ok()
         .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
-    println!("| scenario | best (s) | median (s) | exit codes |");
-    println!("|---|---:|---:|---|");
-    for scenario in scenarios() {
-        if !filter.is_empty() && !filter.iter().any(|f| scenario.name.contains(f.as_str())) {
-            continue;
-        }
+        .unwrap_or(3)
+        .max(1);
+    let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
+    // Fixtures are compiled only when asked for, and before any timing.
+    let mut chosen: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|s| wanted(&s.name))
+        .collect();
+    if filter.iter().any(|f| f.starts_with("fixture")) {
+        chosen.extend(fixtures().into_iter().filter(|s| wanted(&s.name)));
+    }
+    println!("| scenario | best (s) | median (s) | worst (s) | verdict |");
+    println!("|---|---:|---:|---:|---|");
+    let mut deviations = 0;
+    for scenario in chosen {
+        let expected = scenario.expected();
         let mut times = Vec::new();
-        let mut codes = Vec::new();
+        let mut outcomes: BTreeMap<Outcome, usize> = BTreeMap::new();
         for _ in 0..runs {
-            let started = Instant::now();
-            let status = Command::new(BIN)
-                .args(&scenario.args)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .expect("the ipcspec binary runs");
-            times.push(started.elapsed());
-            codes.push(status.code().unwrap_or(-1));
+            let (elapsed, outcome) = scenario.run_once();
+            times.push(elapsed);
+            *outcomes.entry(outcome).or_default() += 1;
         }
         times.sort();
-        codes.dedup();
+        let as_expected = outcomes.get(&expected).copied().unwrap_or(0);
+        let verdict = if as_expected == runs {
+            format!("{runs}/{runs} as expected")
+        } else {
+            deviations += runs - as_expected;
+            let seen: Vec<String> = outcomes
+                .iter()
+                .map(|(o, n)| format!("{n}× exit {} failing {:?}", o.exit, o.failed))
+                .collect();
+            format!("**{as_expected}/{runs} as expected**: {}", seen.join("; "))
+        };
         let secs = |d: Duration| d.as_secs_f64();
         println!(
-            "| {} | {:.2} | {:.2} | {:?} |",
+            "| {} | {:.2} | {:.2} | {:.2} | {verdict} |",
             scenario.name,
             secs(times[0]),
             secs(times[times.len() / 2]),
-            codes
+            secs(times[times.len() - 1]),
         );
+    }
+    if deviations > 0 {
+        eprintln!("{deviations} run(s) gave another verdict than expected");
+        std::process::exit(1);
     }
 }

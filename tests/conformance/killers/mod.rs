@@ -88,6 +88,27 @@ impl Killer {
         }
     }
 
+    /// The `ipcspec` arguments that check a program killer the way a user
+    /// does (`check PROFILE [--variant V] -- ARGV`); `None` for an
+    /// in-process mutant, which only a test can run.
+    pub fn command_line(&self, refs: &References) -> Option<Vec<String>> {
+        let Subject::Command {
+            profile,
+            variant,
+            argv,
+        } = &self.subject
+        else {
+            return None;
+        };
+        let mut args = vec!["check".to_string(), profile.name().to_string()];
+        if let Some(variant) = variant {
+            args.extend(["--variant".to_string(), variant.to_string()]);
+        }
+        args.push("--".into());
+        args.extend(argv.iter().map(|a| resolve(a, refs)));
+        Some(args)
+    }
+
     /// Runs every property of the killer's suite; `Err` says how the
     /// properties that failed differ from [`Killer::kills`].
     pub fn check(&self, refs: &References, ctx: &Ctx) -> Result<(), String> {
