@@ -143,8 +143,12 @@ impl Killer {
         if failed == expected && !errors {
             return Ok(());
         }
+        let by_hand = match self.command_line(refs) {
+            Some(args) => format!("\nby hand: ipcspec {}", shell_words::join(&args)),
+            None => String::new(),
+        };
         Err(format!(
-            "{} must fail exactly {expected:?}; failed {failed:?}\n{}",
+            "{} must fail exactly {expected:?}; failed {failed:?}\n{}{by_hand}",
             self.name,
             evidence.join("\n")
         ))
