@@ -172,7 +172,7 @@ fn scenarios() -> Vec<Scenario> {
         ));
     }
     all.push(Scenario::conforms(
-        "grade 20 C servers (fixtures/grading/servers.toml)",
+        "grade a class: 20 C servers (grading/servers.toml)",
         "grade fixtures/grading/servers.toml --out target/bench-grades",
     ));
     all
