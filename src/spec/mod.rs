@@ -16,6 +16,7 @@ pub mod client;
 pub mod diff;
 mod op;
 pub mod pipe;
+mod profile;
 pub mod relay;
 pub mod server;
 pub mod shell;
@@ -34,37 +35,7 @@ use serde::Serialize;
 
 use crate::target::TargetError;
 
-/// The kind of program a property is about; one `check` subcommand each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    /// A pipe implementation (kernel `pipe(2)`, the reference, or yours).
-    Pipe,
-    /// Kernel stream sockets: socketpair, TCP loopback, Unix.
-    Socket,
-    /// An echo server of a given variant.
-    Server,
-    /// The lecture's line client.
-    Client,
-    /// A fork + pipe relay from stdin to stdout.
-    Relay,
-    /// A shell that runs pipelines.
-    Shell,
-}
-
-impl Profile {
-    /// The profile's name as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Pipe => "pipe",
-            Profile::Socket => "socket",
-            Profile::Server => "server",
-            Profile::Client => "client",
-            Profile::Relay => "relay",
-            Profile::Shell => "shell",
-        }
-    }
-}
+pub use profile::{Choice, Profile, ProfileSpec, TargetForm, Variants};
 
 /// Which variants of its profile a property applies to.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -693,48 +664,26 @@ pub struct References {
 /// The suites that check the built-in references (and the kernel) on
 /// `profile`; what `cargo test` runs and `check PROFILE` runs with no command.
 pub fn reference_suites(profile: Profile, refs: &References) -> Vec<Suite> {
-    match profile {
-        Profile::Pipe => pipe::reference_suites(),
-        Profile::Socket => socket::reference_suites(),
-        Profile::Server => server::reference_suites(refs),
-        Profile::Client => client::reference_suites(refs),
-        Profile::Relay => relay::reference_suites(refs),
-        Profile::Shell => shell::reference_suites(refs),
-    }
+    profile.reference_suites(refs)
 }
 
 /// The suite that checks `command` as a `profile` target claiming `variant`.
 /// An error means the request itself is unusable (unknown variant, missing
-/// placeholder, no such program): exit 2.
+/// placeholder, no such program, a profile that takes no command): exit 2.
 pub fn target_suite(
     profile: Profile,
     command: crate::target::CommandSpec,
     variant: Option<&str>,
     refs: &References,
 ) -> Result<Suite, TargetError> {
-    match profile {
-        Profile::Server => server::target_suite(command, variant, refs),
-        Profile::Client => client::target_suite(command, refs),
-        Profile::Relay => relay::target_suite(command, refs),
-        Profile::Shell => shell::target_suite(command, refs),
-        Profile::Pipe | Profile::Socket => Err(TargetError::Command(format!(
-            "the {} profile checks built-in implementations only; plug your own pipe in through the `PipeImpl` trait",
-            profile.name()
-        ))),
-    }
+    profile.target_suite(command, variant, refs)
 }
 
-/// Every property of every area, in catalog order.
+/// Every property of every profile, in catalog order.
 pub fn catalog() -> Vec<&'static Meta> {
-    fn metas<S: ?Sized>(properties: &'static [Property<S>]) -> impl Iterator<Item = &'static Meta> {
-        properties.iter().map(|p| &p.meta)
-    }
-    metas(pipe::PROPERTIES)
-        .chain(metas(socket::PROPERTIES))
-        .chain(metas(server::PROPERTIES))
-        .chain(metas(client::PROPERTIES))
-        .chain(metas(relay::PROPERTIES))
-        .chain(metas(shell::PROPERTIES))
+    Profile::ALL
+        .into_iter()
+        .flat_map(|p| (p.spec().properties)())
         .collect()
 }
 
