@@ -714,6 +714,98 @@ mod tests {
         }
     }
 
+    /// `n` (below a thousand) in words, as a statement spells a count: "thirty-two".
+    fn spelled(n: usize) -> String {
+        const ONES: [&str; 20] = [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ];
+        const TENS: [&str; 10] = [
+            "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+        ];
+        match n {
+            0..20 => ONES[n].to_string(),
+            20..100 if n % 10 == 0 => TENS[n / 10].to_string(),
+            20..100 => format!("{}-{}", TENS[n / 10], ONES[n % 10]),
+            100..1000 if n % 100 == 0 => format!("{} hundred", ONES[n / 100]),
+            100..1000 => format!("{} hundred and {}", ONES[n / 100], spelled(n % 100)),
+            _ => panic!("{n}: no statement spells a count this large"),
+        }
+    }
+
+    /// The same, starting a sentence: "Thirty-two".
+    fn capitalized(words: String) -> String {
+        let mut chars = words.chars();
+        chars.next().map_or(String::new(), |first| {
+            first.to_uppercase().chain(chars).collect()
+        })
+    }
+
+    #[test]
+    fn counts_quoted_in_statements_are_the_checks_constants() {
+        let quoted = [
+            (
+                "server.shape.thread-per-connection",
+                format!("With {} clients connected", server::THREAD_CLIENTS),
+            ),
+            (
+                "server.shape.pool-fixed-workers",
+                format!("under {}N clients", server::POOL_CLIENTS_PER_WORKER),
+            ),
+            (
+                "server.resilience.many-in-sequence",
+                format!(
+                    "{} short connections in a row",
+                    capitalized(spelled(server::CONNECTIONS_IN_SEQUENCE))
+                ),
+            ),
+            (
+                "server.resilience.many-at-once",
+                format!(
+                    "{} clients connecting at once",
+                    capitalized(spelled(server::CLIENTS_AT_ONCE))
+                ),
+            ),
+            (
+                "shell.pipeline.eof-reaches-last",
+                format!(
+                    "of {} to {} stages",
+                    spelled(*shell::EOF_LINE_STAGES.start()),
+                    spelled(*shell::EOF_LINE_STAGES.end())
+                ),
+            ),
+        ];
+        let catalog = catalog();
+        for (id, phrase) in quoted {
+            let meta = catalog.iter().find(|m| m.id == id).expect(id);
+            assert!(
+                meta.statement.contains(&phrase),
+                "{id}: the statement must quote its check's count as `{phrase}`: {}",
+                meta.statement
+            );
+        }
+        assert_eq!(spelled(200), "two hundred");
+        assert_eq!(capitalized(spelled(32)), "Thirty-two");
+    }
+
     #[test]
     fn replay_options_go_before_the_target_command() {
         assert_eq!(

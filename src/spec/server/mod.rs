@@ -15,6 +15,9 @@ mod leaks;
 mod process;
 mod resilience;
 mod shape;
+
+pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
+pub use shape::{POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
 mod still;
 
 use std::sync::Arc;
