@@ -158,3 +158,17 @@ pub fn render_weighted(
         Format::Markdown => markdown::render(reports, out),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExitCode;
+
+    #[test]
+    fn an_exit_status_reads_back_as_its_exit_code() {
+        for code in ExitCode::ALL {
+            assert_eq!(ExitCode::of_status(Some(i32::from(code))), Some(code));
+        }
+        assert_eq!(ExitCode::of_status(Some(3)), None);
+        assert_eq!(ExitCode::of_status(None), None, "killed by a signal");
+    }
+}

@@ -3,10 +3,12 @@
 //! A [`Property`] pairs a [`Meta`] (stable ID, one-sentence statement, lecture
 //! section, profile, variants it applies to) with one check function over a
 //! *subject* — a pipe implementation, a server command, a relay, a shell. Each
-//! area lists its properties in a `PROPERTIES` slice; [`catalog`] gathers their
-//! metadata, and a [`Suite`] binds a subject to the properties that apply to
-//! it; [`Suite::run`] turns each outcome into a [`Verdict`]. Checks never
-//! panic on a bad target: they return a [`Finding`].
+//! area lists its properties in a `PROPERTIES` slice; the registry of
+//! profiles ([`Profile::spec`], in `profile.rs`) says which slice, which
+//! suites and which command form belong to each profile, and [`catalog`]
+//! gathers their metadata from it. A [`Suite`] binds a subject to the
+//! properties that apply to it; [`Suite::run`] turns each outcome into a
+//! [`Verdict`]. Checks never panic on a bad target: they return a [`Finding`].
 //!
 //! Randomized checks go through [`Ctx::forall`], which drives proptest with the
 //! run's seed, so a failure carries the shrunk counterexample and replays

@@ -217,16 +217,25 @@ impl Profile {
     }
 
     /// The suite that checks `command` claiming `variant`; an error when the
-    /// request is unusable, including a command for a profile that takes none.
+    /// request is unusable, including a command for a profile that takes
+    /// none, and a variant for a profile that has none.
     pub fn target_suite(
         self,
         command: CommandSpec,
         variant: Option<&str>,
         refs: &References,
     ) -> Result<Suite, TargetError> {
-        let target = self.spec().target.as_ref().ok_or(UsageError::BuiltInOnly {
+        let spec = self.spec();
+        let target = spec.target.as_ref().ok_or(UsageError::BuiltInOnly {
             profile: self.name(),
         })?;
+        if let (Some(given), None) = (variant, &spec.variants) {
+            return Err(UsageError::NoVariants {
+                profile: self.name(),
+                given: given.to_string(),
+            }
+            .into());
+        }
         (target.suite)(command, variant, refs)
     }
 }
@@ -297,6 +306,13 @@ mod tests {
             let spec = profile.spec();
             if spec.variants.is_some() {
                 assert!(spec.target.is_some(), "{profile:?}: variants of what?");
+            } else if spec.target.is_some() {
+                let command = CommandSpec::new(&["sh".to_string()]).unwrap();
+                let refs = References { bin: "x".into() };
+                assert!(matches!(
+                    profile.target_suite(command, Some("fork"), &refs),
+                    Err(TargetError::Usage(UsageError::NoVariants { .. }))
+                ));
             }
             if spec.target.is_none() {
                 let command = CommandSpec::new(&["x".to_string()]).unwrap();

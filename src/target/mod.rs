@@ -110,6 +110,14 @@ pub enum UsageError {
         /// The variants the profile accepts, for people.
         accepted: &'static str,
     },
+    /// A variant claimed for a profile that has none.
+    #[error("the {profile} profile has no variants, so a target cannot claim one (`{given}`)")]
+    NoVariants {
+        /// The profile's name.
+        profile: &'static str,
+        /// The variant as given.
+        given: String,
+    },
     /// A server command with neither `{port}` nor `{socket}`: the check cannot tell it where to listen.
     #[error("{command}: put {{port}} or {{socket}} where the server takes its address")]
     NoListeningPlaceholder {
