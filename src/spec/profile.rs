@@ -11,14 +11,22 @@ use super::{client, pipe, relay, server, shell, socket, Meta, Property, Referenc
 use crate::target::{CommandSpec, TargetError, UsageError};
 
 /// The kind of program a property is about; one `check` subcommand each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[allow(missing_docs)] // each profile's registry entry says what it is
+///
+/// `ValueEnum` lists every variant (`list --profile` takes them, with these
+/// docs as help), so a unit test can hold [`Profile::ALL`] to the enum itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Profile {
+    /// A pipe implementation (kernel `pipe(2)`, the reference, or yours).
     Pipe,
+    /// Kernel stream sockets: socketpair, TCP loopback, Unix.
     Socket,
+    /// An echo server of a given variant.
     Server,
+    /// The lecture's line client.
     Client,
+    /// A fork + pipe relay from stdin to stdout.
     Relay,
+    /// A shell that runs pipelines.
     Shell,
 }
 
@@ -26,8 +34,6 @@ pub enum Profile {
 pub struct ProfileSpec {
     /// The profile's name, as the CLI, IDs and manifests spell it.
     pub name: &'static str,
-    /// What the profile's subjects are, in a few words: `list --profile`'s help.
-    pub subject: &'static str,
     /// One line on what `check NAME` checks: its help.
     pub about: &'static str,
     /// Its properties' metadata, in catalog order.
@@ -81,7 +87,6 @@ fn metas<S: ?Sized>(properties: &'static [Property<S>]) -> Vec<&'static Meta> {
 
 static PIPE: ProfileSpec = ProfileSpec {
     name: "pipe",
-    subject: "A pipe implementation (kernel `pipe(2)`, the reference, or yours)",
     about: "The pipe properties, on the kernel's pipe(2) and the reference pipe",
     properties: || metas(pipe::PROPERTIES),
     reference_suites: |_| pipe::reference_suites(),
@@ -100,7 +105,6 @@ static PIPE: ProfileSpec = ProfileSpec {
 
 static SOCKET: ProfileSpec = ProfileSpec {
     name: "socket",
-    subject: "Kernel stream sockets: socketpair, TCP loopback, Unix",
     about: "The socket properties, on the kernel's socketpair, TCP (IPv4, IPv6) and Unix sockets",
     properties: || metas(socket::PROPERTIES),
     reference_suites: |_| socket::reference_suites(),
@@ -111,7 +115,6 @@ static SOCKET: ProfileSpec = ProfileSpec {
 
 static SERVER: ProfileSpec = ProfileSpec {
     name: "server",
-    subject: "An echo server of a given variant",
     about: "An echo server: any command, checked to be the variant it claims",
     properties: || metas(server::PROPERTIES),
     reference_suites: server::reference_suites,
@@ -128,7 +131,6 @@ static SERVER: ProfileSpec = ProfileSpec {
 
 static CLIENT: ProfileSpec = ProfileSpec {
     name: "client",
-    subject: "The lecture's line client",
     about: "The client properties, on the reference client or on `-- CMD ARGS` (with `{host}`, `{port}`)",
     properties: || metas(client::PROPERTIES),
     reference_suites: client::reference_suites,
@@ -142,7 +144,6 @@ static CLIENT: ProfileSpec = ProfileSpec {
 
 static RELAY: ProfileSpec = ProfileSpec {
     name: "relay",
-    subject: "A fork + pipe relay from stdin to stdout",
     about: "The relay properties, on the reference relay or on a command",
     properties: || metas(relay::PROPERTIES),
     reference_suites: relay::reference_suites,
@@ -156,7 +157,6 @@ static RELAY: ProfileSpec = ProfileSpec {
 
 static SHELL: ProfileSpec = ProfileSpec {
     name: "shell",
-    subject: "A shell that runs pipelines",
     about: "The shell properties, on the reference shell and installed shells, or on a command",
     properties: || metas(shell::PROPERTIES),
     reference_suites: shell::reference_suites,
@@ -246,27 +246,26 @@ impl serde::Serialize for Profile {
     }
 }
 
-impl clap::ValueEnum for Profile {
-    fn value_variants<'a>() -> &'a [Profile] {
-        &Profile::ALL
-    }
-
-    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
-        Some(clap::builder::PossibleValue::new(self.name()).help(self.spec().subject))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_profile_is_registered_once_with_properties_named_after_it() {
-        for (index, profile) in Profile::ALL.into_iter().enumerate() {
+        use clap::ValueEnum;
+        assert_eq!(
+            Profile::ALL[..],
+            *Profile::value_variants(),
+            "Profile::ALL lists every profile once, in declaration order"
+        );
+        for profile in Profile::ALL {
+            let parsed = profile
+                .to_possible_value()
+                .map(|v| v.get_name().to_string());
             assert_eq!(
-                Profile::ALL.iter().position(|p| *p == profile),
-                Some(index),
-                "{profile:?} is listed twice"
+                parsed.as_deref(),
+                Some(profile.name()),
+                "{profile:?}: two names"
             );
             assert_eq!(Profile::named(profile.name()), Some(profile));
             let properties = (profile.spec().properties)();
