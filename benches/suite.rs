@@ -30,6 +30,10 @@ mod support;
 #[path = "../tests/conformance/killers/mod.rs"]
 mod killers;
 
+use ipcspec::report::ExitCode;
+use ipcspec::spec::server::REFERENCE_VARIANTS;
+use ipcspec::spec::Profile;
+
 const BIN: &str = env!("CARGO_BIN_EXE_ipcspec");
 
 /// One benchmarked command line and the verdict it must give every time.
@@ -70,7 +74,11 @@ impl Scenario {
 
     fn expected(&self) -> Outcome {
         Outcome {
-            exit: if self.fails.is_empty() { 0 } else { 1 },
+            exit: i32::from(if self.fails.is_empty() {
+                ExitCode::Conforms
+            } else {
+                ExitCode::Failed
+            }),
             failed: self.fails.clone(),
         }
     }
@@ -117,12 +125,53 @@ fn failing_ids(json: &[u8]) -> BTreeSet<String> {
         .collect()
 }
 
+/// The checks users run, profile by profile (the `match` makes a new
+/// profile say what its scenarios are), then grading a class.
 fn scenarios() -> Vec<Scenario> {
-    let mut all = vec![
-        Scenario::conforms("check pipe (kernel + reference)", "check pipe"),
-        Scenario::conforms("check socket (kernel)", "check socket"),
-    ];
-    for variant in ["sequential", "fork-wait", "fork", "thread", "pool:4"] {
+    let mut all: Vec<Scenario> = Profile::ALL
+        .into_iter()
+        .flat_map(reference_scenarios)
+        .collect();
+    all.push(Scenario::conforms(
+        "grade a class: 20 C servers (grading/servers.toml)",
+        "grade fixtures/grading/servers.toml --out target/bench-grades",
+    ));
+    all
+}
+
+/// The kernel, the references and third-party programs `check NAME` must pass.
+fn reference_scenarios(profile: Profile) -> Vec<Scenario> {
+    match profile {
+        Profile::Pipe => vec![Scenario::conforms(
+            "check pipe (kernel + reference)",
+            "check pipe",
+        )],
+        Profile::Socket => vec![Scenario::conforms("check socket (kernel)", "check socket")],
+        Profile::Server => server_scenarios(),
+        Profile::Client => vec![Scenario::conforms(
+            "check client (reference)",
+            "check client -- IPCSPEC client --host {host} --port {port}",
+        )],
+        Profile::Relay => vec![Scenario::conforms(
+            "check relay (reference)",
+            "check relay -- IPCSPEC relay",
+        )],
+        Profile::Shell => ["bash", "dash", "busybox sh", "IPCSPEC shell"]
+            .into_iter()
+            .map(|shell| {
+                let label = shell.replace("IPCSPEC", "ipcspec");
+                Scenario::conforms(
+                    &format!("check shell ({label})"),
+                    &format!("check shell -- {shell}"),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn server_scenarios() -> Vec<Scenario> {
+    let mut all = Vec::new();
+    for variant in REFERENCE_VARIANTS {
         all.push(Scenario::conforms(
             &format!("check server {variant} (reference, tcp)"),
             &format!("check server --variant {variant} -- IPCSPEC serve --variant {variant} --port {{port}}"),
@@ -156,25 +205,6 @@ fn scenarios() -> Vec<Scenario> {
             ),
         ));
     }
-    all.push(Scenario::conforms(
-        "check client (reference)",
-        "check client -- IPCSPEC client --host {host} --port {port}",
-    ));
-    all.push(Scenario::conforms(
-        "check relay (reference)",
-        "check relay -- IPCSPEC relay",
-    ));
-    for shell in ["bash", "dash", "busybox sh", "IPCSPEC shell"] {
-        let name = shell.replace("IPCSPEC", "ipcspec");
-        all.push(Scenario::conforms(
-            &format!("check shell ({name})"),
-            &format!("check shell -- {shell}"),
-        ));
-    }
-    all.push(Scenario::conforms(
-        "grade a class: 20 C servers (grading/servers.toml)",
-        "grade fixtures/grading/servers.toml --out target/bench-grades",
-    ));
     all
 }
 
@@ -249,6 +279,6 @@ fn main() {
     }
     if deviations > 0 {
         eprintln!("{deviations} run(s) gave another verdict than expected");
-        std::process::exit(1);
+        std::process::exit(ExitCode::Failed.into());
     }
 }

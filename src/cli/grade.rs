@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 
 use ipcspec::grade::{self, summary, Manifest, Options, Shard};
-use ipcspec::report::Weights;
+use ipcspec::report::{ExitCode, Weights};
 use ipcspec::spec::Selection;
 
 use super::positive_seconds;
@@ -66,7 +66,7 @@ pub enum SummaryFormat {
 }
 
 /// Runs `grade`: exit 0 when grading completed, whatever the verdicts.
-pub fn run(args: &GradeArgs) -> anyhow::Result<i32> {
+pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.manifest)?;
     let weights = match &args.weights {
         Some(path) => Weights::load(path)?,
@@ -142,7 +142,7 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<i32> {
         SummaryFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&graded)?)?,
     }
     stdout.flush()?;
-    Ok(0)
+    Ok(ExitCode::Conforms)
 }
 
 /// `path` made absolute, since each check runs in its submission's folder.

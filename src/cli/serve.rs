@@ -6,6 +6,7 @@ use clap::Args;
 
 use ipcspec::reference::server::{self, Variant};
 use ipcspec::reference::socket::Endpoint;
+use ipcspec::report::ExitCode;
 
 /// Where to listen or connect: a TCP port (and host) or a Unix socket path.
 #[derive(Debug, Args)]
@@ -48,9 +49,9 @@ pub fn endpoint(place: &Place, host: &str) -> Endpoint {
 }
 
 /// Runs `serve`; returns only when the server cannot go on.
-pub fn serve(args: &ServeArgs) -> anyhow::Result<i32> {
+pub fn serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let endpoint = endpoint(&args.place, &args.host);
     server::serve(args.variant, &endpoint)
         .map_err(|e| anyhow::anyhow!("serve {} on {endpoint}: {e}", args.variant))?;
-    Ok(0)
+    Ok(ExitCode::Conforms)
 }

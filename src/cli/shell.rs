@@ -4,23 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 
 use ipcspec::reference::{shell, stage};
-use ipcspec::spec::{self, Profile};
-use ipcspec::target::CommandSpec;
-
-use super::CheckOpts;
-
-/// Arguments of `check shell`.
-#[derive(Debug, Args)]
-pub struct CheckShellArgs {
-    #[command(flatten)]
-    pub opts: CheckOpts,
-    /// The shell to check, after `--` (default: the reference shell, bash, dash and busybox sh).
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<String>,
-}
 
 /// The probe stages a `check shell` line is made of.
 #[derive(Debug, Subcommand)]
@@ -85,18 +71,6 @@ pub enum StageCommand {
         #[arg(long)]
         report: Option<PathBuf>,
     },
-}
-
-/// Runs `check shell`.
-pub fn check(args: &CheckShellArgs) -> anyhow::Result<ipcspec::report::ExitCode> {
-    let refs = super::references()?;
-    let suites = if args.command.is_empty() {
-        spec::reference_suites(Profile::Shell, &refs)
-    } else {
-        let command = CommandSpec::new(&args.command)?;
-        vec![spec::target_suite(Profile::Shell, command, None, &refs)?]
-    };
-    super::run_suites(&suites, &args.opts)
 }
 
 /// Runs the reference shell on stdin.

@@ -11,12 +11,11 @@
 //! ```
 //!
 //! [`Manifest::load`] refuses a file that is not TOML, lacks a field, names
-//! an unknown profile or a profile that takes no command, repeats a name, or
+//! an unknown profile or a profile that takes no command (see [`Profile::is_gradable`]), repeats a name, or
 //! has no submission at all; every error is one line naming the file.
 
 use std::path::{Path, PathBuf};
 
-use clap::ValueEnum;
 use serde::Deserialize;
 
 use crate::report::weights::toml_error;
@@ -93,14 +92,6 @@ enum Run {
     Line(String),
 }
 
-/// The profiles whose `check` takes a command to run.
-const GRADABLE: [Profile; 4] = [
-    Profile::Server,
-    Profile::Client,
-    Profile::Relay,
-    Profile::Shell,
-];
-
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
@@ -151,15 +142,20 @@ fn validate(raw: RawSubmission, base: &Path) -> Result<Submission, String> {
             raw.name
         ));
     }
-    let names = || GRADABLE.map(Profile::name).join(", ");
-    let profile = Profile::from_str(&raw.profile, false).map_err(|_| {
+    let names = || {
+        Profile::gradable()
+            .map(Profile::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let profile = Profile::named(&raw.profile).ok_or_else(|| {
         format!(
             "unknown profile `{}` (expected one of {})",
             raw.profile,
             names()
         )
     })?;
-    if !GRADABLE.contains(&profile) {
+    if !profile.is_gradable() {
         return Err(format!(
             "profile `{}` checks built-in implementations only (gradable: {})",
             raw.profile,

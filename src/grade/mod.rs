@@ -311,12 +311,11 @@ fn check(
             .unwrap_or_else(|| crate::target::process::describe_status(status))
     };
     use crate::report::ExitCode;
-    let code = |c: ExitCode| Some(i32::from(c));
-    match status.code() {
-        c if c == code(ExitCode::Conforms) && scored => graded.status = Status::Pass,
-        c if c == code(ExitCode::Failed) && scored => graded.status = Status::Fail,
+    match ExitCode::of_status(status.code()) {
+        Some(ExitCode::Conforms) if scored => graded.status = Status::Pass,
+        Some(ExitCode::Failed) if scored => graded.status = Status::Fail,
         // Unusable with a report: some property could not run the target.
-        c if c == code(ExitCode::Unusable) && scored => {
+        Some(ExitCode::Unusable) if scored => {
             graded.status = Status::Error;
             graded.note = Some(why());
         }

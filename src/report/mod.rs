@@ -80,7 +80,8 @@ impl Report {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(into = "i32")]
 pub enum ExitCode {
-    /// At least one property ran, and every property that ran passed.
+    /// At least one property ran, and every property that ran passed (for
+    /// a command that checks nothing, such as `list` or `grade`: it did its job).
     Conforms = 0,
     /// A property failed or hung.
     Failed = 1,
@@ -94,6 +95,29 @@ pub enum ExitCode {
 impl From<ExitCode> for i32 {
     fn from(code: ExitCode) -> i32 {
         code as i32
+    }
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(code: ExitCode) -> std::process::ExitCode {
+        std::process::ExitCode::from(code as u8)
+    }
+}
+
+impl ExitCode {
+    /// Every exit code, in order.
+    pub const ALL: [ExitCode; 4] = [
+        ExitCode::Conforms,
+        ExitCode::Failed,
+        ExitCode::Unusable,
+        ExitCode::Interrupted,
+    ];
+
+    /// The exit code a process exited with, if it is one of ipcspec's.
+    pub fn of_status(status: Option<i32>) -> Option<ExitCode> {
+        ExitCode::ALL
+            .into_iter()
+            .find(|code| status == Some(i32::from(*code)))
     }
 }
 
@@ -132,5 +156,19 @@ pub fn render_weighted(
         Format::Junit => junit::render(reports, out),
         Format::Gradescope => gradescope::render(reports, weights, out),
         Format::Markdown => markdown::render(reports, out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ExitCode;
+
+    #[test]
+    fn an_exit_status_reads_back_as_its_exit_code() {
+        for code in ExitCode::ALL {
+            assert_eq!(ExitCode::of_status(Some(i32::from(code))), Some(code));
+        }
+        assert_eq!(ExitCode::of_status(Some(3)), None);
+        assert_eq!(ExitCode::of_status(None), None, "killed by a signal");
     }
 }

@@ -3,10 +3,12 @@
 //! A [`Property`] pairs a [`Meta`] (stable ID, one-sentence statement, lecture
 //! section, profile, variants it applies to) with one check function over a
 //! *subject* — a pipe implementation, a server command, a relay, a shell. Each
-//! area lists its properties in a `PROPERTIES` slice; [`catalog`] gathers their
-//! metadata, and a [`Suite`] binds a subject to the properties that apply to
-//! it; [`Suite::run`] turns each outcome into a [`Verdict`]. Checks never
-//! panic on a bad target: they return a [`Finding`].
+//! area lists its properties in a `PROPERTIES` slice; the registry of
+//! profiles ([`Profile::spec`], in `profile.rs`) says which slice, which
+//! suites and which command form belong to each profile, and [`catalog`]
+//! gathers their metadata from it. A [`Suite`] binds a subject to the
+//! properties that apply to it; [`Suite::run`] turns each outcome into a
+//! [`Verdict`]. Checks never panic on a bad target: they return a [`Finding`].
 //!
 //! Randomized checks go through [`Ctx::forall`], which drives proptest with the
 //! run's seed, so a failure carries the shrunk counterexample and replays
@@ -16,6 +18,7 @@ pub mod client;
 pub mod diff;
 mod op;
 pub mod pipe;
+mod profile;
 pub mod relay;
 pub mod server;
 pub mod shell;
@@ -34,37 +37,7 @@ use serde::Serialize;
 
 use crate::target::TargetError;
 
-/// The kind of program a property is about; one `check` subcommand each.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Profile {
-    /// A pipe implementation (kernel `pipe(2)`, the reference, or yours).
-    Pipe,
-    /// Kernel stream sockets: socketpair, TCP loopback, Unix.
-    Socket,
-    /// An echo server of a given variant.
-    Server,
-    /// The lecture's line client.
-    Client,
-    /// A fork + pipe relay from stdin to stdout.
-    Relay,
-    /// A shell that runs pipelines.
-    Shell,
-}
-
-impl Profile {
-    /// The profile's name as the CLI spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Pipe => "pipe",
-            Profile::Socket => "socket",
-            Profile::Server => "server",
-            Profile::Client => "client",
-            Profile::Relay => "relay",
-            Profile::Shell => "shell",
-        }
-    }
-}
+pub use profile::{Choice, Profile, ProfileSpec, TargetForm, Variants};
 
 /// Which variants of its profile a property applies to.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -693,48 +666,26 @@ pub struct References {
 /// The suites that check the built-in references (and the kernel) on
 /// `profile`; what `cargo test` runs and `check PROFILE` runs with no command.
 pub fn reference_suites(profile: Profile, refs: &References) -> Vec<Suite> {
-    match profile {
-        Profile::Pipe => pipe::reference_suites(),
-        Profile::Socket => socket::reference_suites(),
-        Profile::Server => server::reference_suites(refs),
-        Profile::Client => client::reference_suites(refs),
-        Profile::Relay => relay::reference_suites(refs),
-        Profile::Shell => shell::reference_suites(refs),
-    }
+    profile.reference_suites(refs)
 }
 
 /// The suite that checks `command` as a `profile` target claiming `variant`.
 /// An error means the request itself is unusable (unknown variant, missing
-/// placeholder, no such program): exit 2.
+/// placeholder, no such program, a profile that takes no command): exit 2.
 pub fn target_suite(
     profile: Profile,
     command: crate::target::CommandSpec,
     variant: Option<&str>,
     refs: &References,
 ) -> Result<Suite, TargetError> {
-    match profile {
-        Profile::Server => server::target_suite(command, variant, refs),
-        Profile::Client => client::target_suite(command, refs),
-        Profile::Relay => relay::target_suite(command, refs),
-        Profile::Shell => shell::target_suite(command, refs),
-        Profile::Pipe | Profile::Socket => Err(TargetError::Command(format!(
-            "the {} profile checks built-in implementations only; plug your own pipe in through the `PipeImpl` trait",
-            profile.name()
-        ))),
-    }
+    profile.target_suite(command, variant, refs)
 }
 
-/// Every property of every area, in catalog order.
+/// Every property of every profile, in catalog order.
 pub fn catalog() -> Vec<&'static Meta> {
-    fn metas<S: ?Sized>(properties: &'static [Property<S>]) -> impl Iterator<Item = &'static Meta> {
-        properties.iter().map(|p| &p.meta)
-    }
-    metas(pipe::PROPERTIES)
-        .chain(metas(socket::PROPERTIES))
-        .chain(metas(server::PROPERTIES))
-        .chain(metas(client::PROPERTIES))
-        .chain(metas(relay::PROPERTIES))
-        .chain(metas(shell::PROPERTIES))
+    Profile::ALL
+        .into_iter()
+        .flat_map(|p| (p.spec().properties)())
         .collect()
 }
 
@@ -763,6 +714,98 @@ mod tests {
                 meta.id
             );
         }
+    }
+
+    /// `n` (below a thousand) in words, as a statement spells a count: "thirty-two".
+    fn spelled(n: usize) -> String {
+        const ONES: [&str; 20] = [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+        ];
+        const TENS: [&str; 10] = [
+            "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+        ];
+        match n {
+            0..20 => ONES[n].to_string(),
+            20..100 if n % 10 == 0 => TENS[n / 10].to_string(),
+            20..100 => format!("{}-{}", TENS[n / 10], ONES[n % 10]),
+            100..1000 if n % 100 == 0 => format!("{} hundred", ONES[n / 100]),
+            100..1000 => format!("{} hundred and {}", ONES[n / 100], spelled(n % 100)),
+            _ => panic!("{n}: no statement spells a count this large"),
+        }
+    }
+
+    /// The same, starting a sentence: "Thirty-two".
+    fn capitalized(words: String) -> String {
+        let mut chars = words.chars();
+        chars.next().map_or(String::new(), |first| {
+            first.to_uppercase().chain(chars).collect()
+        })
+    }
+
+    #[test]
+    fn counts_quoted_in_statements_are_the_checks_constants() {
+        let quoted = [
+            (
+                "server.shape.thread-per-connection",
+                format!("With {} clients connected", server::THREAD_CLIENTS),
+            ),
+            (
+                "server.shape.pool-fixed-workers",
+                format!("under {}N clients", server::POOL_CLIENTS_PER_WORKER),
+            ),
+            (
+                "server.resilience.many-in-sequence",
+                format!(
+                    "{} short connections in a row",
+                    capitalized(spelled(server::CONNECTIONS_IN_SEQUENCE))
+                ),
+            ),
+            (
+                "server.resilience.many-at-once",
+                format!(
+                    "{} clients connecting at once",
+                    capitalized(spelled(server::CLIENTS_AT_ONCE))
+                ),
+            ),
+            (
+                "shell.pipeline.eof-reaches-last",
+                format!(
+                    "of {} to {} stages",
+                    spelled(*shell::EOF_LINE_STAGES.start()),
+                    spelled(*shell::EOF_LINE_STAGES.end())
+                ),
+            ),
+        ];
+        let catalog = catalog();
+        for (id, phrase) in quoted {
+            let meta = catalog.iter().find(|m| m.id == id).expect(id);
+            assert!(
+                meta.statement.contains(&phrase),
+                "{id}: the statement must quote its check's count as `{phrase}`: {}",
+                meta.statement
+            );
+        }
+        assert_eq!(spelled(200), "two hundred");
+        assert_eq!(capitalized(spelled(32)), "Thirty-two");
     }
 
     #[test]

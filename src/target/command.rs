@@ -8,7 +8,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use super::TargetError;
+use super::{TargetError, UsageError};
 
 /// A program and its arguments, possibly with `{placeholders}`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,9 +22,7 @@ pub struct CommandSpec {
 impl CommandSpec {
     /// A command from `argv` (program first); an error if `argv` is empty.
     pub fn new(argv: &[String]) -> Result<CommandSpec, TargetError> {
-        let (program, args) = argv
-            .split_first()
-            .ok_or_else(|| TargetError::Command("no command given after `--`".into()))?;
+        let (program, args) = argv.split_first().ok_or(UsageError::NoCommand)?;
         Ok(CommandSpec {
             program: program.clone(),
             args: args.to_vec(),

@@ -33,9 +33,9 @@ pub enum TargetError {
         /// The resolved path.
         path: PathBuf,
     },
-    /// The command line lacks a placeholder the check needs, or is empty.
+    /// The request is unusable: no command, a missing placeholder, an unknown variant.
     #[error("bad target command: {0}")]
-    Command(String),
+    Usage(UsageError),
     /// `spawn` failed.
     #[error("{program}: could not start: {source}")]
     Spawn {
@@ -77,6 +77,64 @@ pub enum TargetError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+}
+
+// Not a `#[from]`: the message already says it, and a source would repeat it in error chains.
+impl From<UsageError> for TargetError {
+    fn from(error: UsageError) -> TargetError {
+        TargetError::Usage(error)
+    }
+}
+
+/// Why a `check` request cannot be run as given: the command line (or the
+/// manifest entry, or the harness's variables) is wrong, and nothing was started.
+#[derive(Debug, thiserror::Error)]
+pub enum UsageError {
+    /// Nothing follows the `--` that starts a target command.
+    #[error("no command given after `--`")]
+    NoCommand,
+    /// The profile has variants, and the target does not say which one it claims.
+    #[error("say which variant the {profile} claims: --variant")]
+    NoVariant {
+        /// The profile's name.
+        profile: &'static str,
+    },
+    /// The claimed variant is not one the profile knows.
+    #[error("unknown {profile} variant `{given}`; expected one of: {accepted}")]
+    UnknownVariant {
+        /// The profile's name.
+        profile: &'static str,
+        /// The variant as given.
+        given: String,
+        /// The variants the profile accepts, for people.
+        accepted: &'static str,
+    },
+    /// A variant claimed for a profile that has none.
+    #[error("the {profile} profile has no variants, so a target cannot claim one (`{given}`)")]
+    NoVariants {
+        /// The profile's name.
+        profile: &'static str,
+        /// The variant as given.
+        given: String,
+    },
+    /// A server command with neither `{port}` nor `{socket}`: the check cannot tell it where to listen.
+    #[error("{command}: put {{port}} or {{socket}} where the server takes its address")]
+    NoListeningPlaceholder {
+        /// The command line as given.
+        command: String,
+    },
+    /// A client command without `{port}`: the check cannot tell it where its server listens.
+    #[error("`{command}` never mentions {{port}}; the check must tell the client where its server listens (e.g. `-- ./client {{host}} {{port}}`)")]
+    NoConnectingPlaceholder {
+        /// The command line as given.
+        command: String,
+    },
+    /// A command given to a profile that checks built-in implementations only.
+    #[error("the {profile} profile checks built-in implementations only; plug your own pipe in through the `PipeImpl` trait")]
+    BuiltInOnly {
+        /// The profile's name.
+        profile: &'static str,
     },
 }
 

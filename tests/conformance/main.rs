@@ -45,7 +45,7 @@ mod support;
 
 mod killers;
 
-use ipcspec::report::explanation;
+use ipcspec::report::{explanation, ExitCode};
 use ipcspec::spec::{self, Ctx, Profile, PropertyResult, References, Suite, Verdict};
 use ipcspec::target::command::shell_quote;
 use ipcspec::target::CommandSpec;
@@ -73,8 +73,18 @@ fn main() {
         Ok(trials) => libtest_mimic::run(&args, trials).exit(),
         Err(message) => {
             eprintln!("ipcspec conformance: {message}");
-            std::process::exit(2);
+            std::process::exit(ExitCode::Unusable.into());
         }
+    }
+}
+
+/// The profiles' names, as a list for people: `a, b, c` or `a, b or c`.
+fn names(profiles: impl Iterator<Item = Profile>, last: &str) -> String {
+    let names: Vec<_> = profiles.map(Profile::name).collect();
+    match names.split_last() {
+        Some((final_name, [])) => final_name.to_string(),
+        Some((final_name, rest)) => format!("{}{last}{final_name}", rest.join(", ")),
+        None => String::new(),
     }
 }
 
@@ -97,7 +107,10 @@ fn trials() -> Result<Vec<Trial>, String> {
     let profile = var("IPCSPEC_PROFILE")
         .map(|p| {
             Profile::from_str(&p, true).map_err(|_| {
-                format!("IPCSPEC_PROFILE=`{p}` is not a profile (pipe, socket, server, client, relay, shell)")
+                format!(
+                    "IPCSPEC_PROFILE=`{p}` is not a profile ({})",
+                    names(Profile::ALL.into_iter(), ", ")
+                )
             })
         })
         .transpose()?;
@@ -123,8 +136,12 @@ fn trials() -> Result<Vec<Trial>, String> {
     let target = var("IPCSPEC_TARGET").is_some();
     let suites = match var("IPCSPEC_TARGET") {
         Some(line) => {
-            let profile = profile
-                .ok_or("IPCSPEC_TARGET needs IPCSPEC_PROFILE (server, client, relay or shell)")?;
+            let profile = profile.ok_or_else(|| {
+                format!(
+                    "IPCSPEC_TARGET needs IPCSPEC_PROFILE ({})",
+                    names(Profile::gradable(), " or ")
+                )
+            })?;
             let argv =
                 shell_words::split(&line).map_err(|e| format!("IPCSPEC_TARGET=`{line}`: {e}"))?;
             let command = CommandSpec::new(&argv).map_err(|e| format!("IPCSPEC_TARGET: {e}"))?;
@@ -143,18 +160,11 @@ fn trials() -> Result<Vec<Trial>, String> {
             // Kernel and references must never fail: keep what proptest finds there forever.
             ctx.regressions =
                 Some(concat!(env!("CARGO_MANIFEST_DIR"), "/proptest-regressions").into());
-            [
-                Profile::Pipe,
-                Profile::Socket,
-                Profile::Server,
-                Profile::Client,
-                Profile::Relay,
-                Profile::Shell,
-            ]
-            .into_iter()
-            .filter(|p| profile.is_none_or(|wanted| wanted == *p))
-            .flat_map(|p| spec::reference_suites(p, &refs))
-            .collect()
+            Profile::ALL
+                .into_iter()
+                .filter(|p| profile.is_none_or(|wanted| wanted == *p))
+                .flat_map(|p| spec::reference_suites(p, &refs))
+                .collect()
         }
     };
     let mut trials = Vec::new();

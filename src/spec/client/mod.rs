@@ -23,7 +23,7 @@ use self::session::{Server, Session};
 use super::diff::same_bytes;
 use super::{Ctx, Finding, Meta, Outcome, Profile, Property, References, Scope, Suite};
 use crate::target::process::describe_status;
-use crate::target::{CommandSpec, TargetError};
+use crate::target::{CommandSpec, TargetError, UsageError};
 use crate::workload::socket::{concat, lines};
 
 /// A client command line with `{port}` (and optionally `{host}`) to fill.
@@ -250,10 +250,10 @@ pub fn reference_suites(refs: &References) -> Vec<Suite> {
 /// The suite for a target client command, which must mention `{port}`.
 pub fn target_suite(command: CommandSpec, _refs: &References) -> Result<Suite, TargetError> {
     if !command.uses("port") {
-        return Err(TargetError::Command(format!(
-            "`{}` never mentions {{port}}; the check must tell the client where its server listens (e.g. `-- ./client {{host}} {{port}}`)",
-            command.display()
-        )));
+        return Err(UsageError::NoConnectingPlaceholder {
+            command: command.display(),
+        }
+        .into());
     }
     command.resolve()?;
     Ok(suite(command.display(), ClientCommand(command)))

@@ -15,13 +15,16 @@ mod leaks;
 mod process;
 mod resilience;
 mod shape;
+
+pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
+pub use shape::{POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
 mod still;
 
 use std::sync::Arc;
 
 use super::{Ctx, Meta, Outcome, Profile, Property, References, Scope, Suite};
-use crate::reference::server::{UnknownVariant, Variant};
-use crate::target::{CommandSpec, TargetError};
+use crate::reference::server::{UnknownVariant, Variant, ACCEPTED};
+use crate::target::{CommandSpec, TargetError, UsageError};
 use harness::Instance;
 
 /// A server to check: its command line and the variant it claims.
@@ -262,18 +265,22 @@ pub fn reference_suites(refs: &References) -> Vec<Suite> {
     reference_suites_unchecked(REFERENCE_VARIANTS, refs)
 }
 
-/// The reference servers' suites for `variants` (as `serve --variant`
-/// spells them), over TCP and over Unix; an unknown variant is an error.
-pub fn reference_suites_of(
-    variants: &[&str],
-    refs: &References,
-) -> Result<Vec<Suite>, TargetError> {
-    for variant in variants {
-        variant
-            .parse::<Variant>()
-            .map_err(|e: UnknownVariant| TargetError::Command(e.to_string()))?;
-    }
-    Ok(reference_suites_unchecked(variants, refs))
+/// The reference servers' suites for `variant` (as `serve --variant`
+/// spells it), over TCP and over Unix; an unknown variant is an error.
+pub fn reference_suites_of(variant: &str, refs: &References) -> Result<Vec<Suite>, UsageError> {
+    parse_variant(variant)?;
+    Ok(reference_suites_unchecked(&[variant], refs))
+}
+
+/// `claimed` as a [`Variant`], or the usage error that names what is accepted.
+fn parse_variant(claimed: &str) -> Result<Variant, UsageError> {
+    claimed
+        .parse()
+        .map_err(|UnknownVariant(given)| UsageError::UnknownVariant {
+            profile: Profile::Server.name(),
+            given,
+            accepted: ACCEPTED,
+        })
 }
 
 fn reference_suites_unchecked(variants: &[&str], refs: &References) -> Vec<Suite> {
@@ -302,17 +309,15 @@ pub fn target_suite(
     variant: Option<&str>,
     _refs: &References,
 ) -> Result<Suite, TargetError> {
-    let claimed = variant.ok_or_else(|| {
-        TargetError::Command("say which variant the server claims: --variant".into())
+    let claimed = variant.ok_or(UsageError::NoVariant {
+        profile: Profile::Server.name(),
     })?;
-    let variant: Variant = claimed
-        .parse()
-        .map_err(|e: UnknownVariant| TargetError::Command(e.to_string()))?;
+    let variant = parse_variant(claimed)?;
     if !command.uses("port") && !command.uses("socket") {
-        return Err(TargetError::Command(format!(
-            "{}: put {{port}} or {{socket}} where the server takes its address",
-            command.display()
-        )));
+        return Err(UsageError::NoListeningPlaceholder {
+            command: command.display(),
+        }
+        .into());
     }
     let label = command.display();
     let kind = variant.kind();

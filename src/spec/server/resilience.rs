@@ -155,16 +155,25 @@ pub fn leaves_mid_echo(server: &Server, ctx: &Ctx) -> Outcome {
     })
 }
 
+/// Connections made one after another by `server.resilience.many-in-sequence`.
+pub const CONNECTIONS_IN_SEQUENCE: usize = 200;
+
+/// Clients connecting at once in `server.resilience.many-at-once`.
+pub const CLIENTS_AT_ONCE: usize = 32;
+
 /// `server.resilience.many-in-sequence`.
 pub fn many_in_sequence(server: &Server, ctx: &Ctx) -> Outcome {
     let mut seeds = Seeds::new(ctx.seed);
     with_instance(server, ctx, |instance| {
-        for i in 0..200 {
+        for i in 0..CONNECTIONS_IN_SEQUENCE {
             let bytes = seeds.text(32).bytes();
             echo_once(
                 instance,
                 ctx,
-                &format!("the echo to connection {} of 200 in a row", i + 1),
+                &format!(
+                    "the echo to connection {} of {CONNECTIONS_IN_SEQUENCE} in a row",
+                    i + 1
+                ),
                 &bytes,
                 32,
             )?;
@@ -176,7 +185,7 @@ pub fn many_in_sequence(server: &Server, ctx: &Ctx) -> Outcome {
 /// `server.resilience.many-at-once`.
 pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
     let mut seeds = Seeds::new(ctx.seed);
-    let payloads: Vec<_> = (0..32).map(|_| seeds.text(2_000)).collect();
+    let payloads: Vec<_> = (0..CLIENTS_AT_ONCE).map(|_| seeds.text(2_000)).collect();
     // A thread or process per connection serves them all at the same time;
     // the other variants serve them in turn.
     let reading = match server.variant.kind() {
@@ -189,9 +198,9 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
                 .failure_mut()
                 .filter(|f| f.observed.contains("connect failed") || f.observed.contains("reset"))
             {
-                failure.observed.push_str(
-                    " (hint: with a listen(2) backlog under 32, the kernel drops or resets some of 32 connections made at once)",
-                );
+                failure.observed.push_str(&format!(
+                    " (hint: with a listen(2) backlog under {CLIENTS_AT_ONCE}, the kernel drops or resets some of {CLIENTS_AT_ONCE} connections made at once)",
+                ));
             }
             finding
         })

@@ -10,7 +10,7 @@
 //!   client's connection: a pool, or one thread running a `select` loop, is
 //!   not a thread per connection.
 //! - `pool:N`: a *worker* is a thread that waits on a client connection.
-//!   With 4N clients connected — N served, the rest waiting their turn —
+//!   With [`POOL_CLIENTS_PER_WORKER`]·N clients connected — N served, the rest waiting their turn —
 //!   exactly N threads are workers, and no thread exists that did not exist
 //!   before the first client (counted once the idle server is still): the
 //!   workers are made up front, a fixed number of them.
@@ -38,6 +38,10 @@ use crate::target::observe;
 
 /// Idle clients connected at once for the thread-per-connection check.
 pub const THREAD_CLIENTS: usize = 16;
+
+/// Clients per worker connected at once for the fixed-pool check: more
+/// than the pool can serve, so a pool that grows on demand shows it.
+pub const POOL_CLIENTS_PER_WORKER: usize = 4;
 
 /// The children of the server process that hold the connection, once one does.
 fn serving_children(instance: &Instance, served: &Served, ctx: &Ctx) -> Result<Vec<Pid>, Finding> {
@@ -263,7 +267,7 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
         // Start-up work (making the workers) ends when the server is still; at most a second.
         let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
         let before = thread_ids(instance);
-        let mut clients = Vec::with_capacity(4 * n);
+        let mut clients = Vec::with_capacity(POOL_CLIENTS_PER_WORKER * n);
         for i in 0..n {
             let client = instance.connect(ctx)?;
             ping(
@@ -275,7 +279,7 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
             )?;
             clients.push(client);
         }
-        for i in n..4 * n {
+        for i in n..POOL_CLIENTS_PER_WORKER * n {
             let client = instance.connect(ctx)?;
             client
                 .send(format!("waiting client {i}").as_bytes())
@@ -313,7 +317,7 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
         let mut finding = Finding::violated(
             format!(
                 "with {} clients connected, exactly {n} threads waiting on client connections, all made before the first client ({} threads then)",
-                4 * n,
+                POOL_CLIENTS_PER_WORKER * n,
                 before.len()
             ),
             observed,

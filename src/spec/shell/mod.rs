@@ -19,6 +19,8 @@ mod pipeline;
 mod session;
 mod shape;
 
+pub use pipeline::EOF_LINE_STAGES;
+
 use std::sync::Arc;
 
 use super::relay::refuse_usage_error;

@@ -12,6 +12,7 @@
 
 use std::cell::RefCell;
 use std::fmt::Debug;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 
 use proptest::strategy::Strategy;
@@ -99,9 +100,12 @@ pub fn bytes_exact(shell: &Shell, ctx: &Ctx) -> Outcome {
     })
 }
 
+/// How many stages the lines of `shell.pipeline.eof-reaches-last` have.
+pub const EOF_LINE_STAGES: RangeInclusive<usize> = 1..=5;
+
 /// `shell.pipeline.eof-reaches-last`
 pub fn eof_reaches_last(shell: &Shell, ctx: &Ctx) -> Outcome {
-    let lines = (length(FITS_A_PIPE), 1usize..=5);
+    let lines = (length(FITS_A_PIPE), EOF_LINE_STAGES);
     forall_lines(shell, ctx, lines, |session, &(len, stages)| {
         if stages > 1 {
             return relay_line(session, len as u64, len, stages - 2, ctx).map(drop);

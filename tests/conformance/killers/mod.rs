@@ -57,17 +57,17 @@ pub enum Subject {
 
 /// Every killer of every profile.
 pub fn all() -> Vec<Killer> {
-    [
-        pipe::killers(),
-        socket::killers(),
-        server::killers(),
-        client::killers(),
-        relay::killers(),
-        shell::killers(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+    Profile::ALL
+        .into_iter()
+        .flat_map(|profile| match profile {
+            Profile::Pipe => pipe::killers(),
+            Profile::Socket => socket::killers(),
+            Profile::Server => server::killers(),
+            Profile::Client => client::killers(),
+            Profile::Relay => relay::killers(),
+            Profile::Shell => shell::killers(),
+        })
+        .collect()
 }
 
 impl Killer {
