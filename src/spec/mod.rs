@@ -201,8 +201,14 @@ pub struct Ctx {
     pub regressions: Option<PathBuf>,
     /// The ID of the property being checked (set by [`SuiteCheck::check`]).
     pub property: &'static str,
-    /// How long a failing randomized property may spend shrinking its input.
-    pub shrink_budget: Duration,
+    /// How many smaller inputs a failing randomized property may try while
+    /// shrinking. A count, not a time, so that the same target shrinks to
+    /// the same input on a loaded machine and a replay shows what the
+    /// report showed.
+    pub shrink_steps: u32,
+    /// A bound on the time spent shrinking, for targets so slow that the
+    /// steps alone would take too long; reaching it ends shrinking early.
+    pub shrink_backstop: Duration,
 }
 
 impl Default for Ctx {
@@ -213,7 +219,8 @@ impl Default for Ctx {
             timeout: Duration::from_secs(5),
             regressions: None,
             property: "",
-            shrink_budget: Duration::from_secs(1),
+            shrink_steps: 32,
+            shrink_backstop: Duration::from_secs(5),
         }
     }
 }
@@ -249,10 +256,11 @@ impl Ctx {
     /// shrinks to a minimal input and returns the finding seen on it, with
     /// the input as its counterexample.
     ///
-    /// Shrinking gets [`Ctx::shrink_budget`] from the first failure on: after
-    /// that, and at once after a [`Finding::Broken`], every further candidate
-    /// counts as passing, so proptest settles quietly on the smallest failing
-    /// input found so far (its own time limit would print to stderr).
+    /// Shrinking tries at most [`Ctx::shrink_steps`] inputs after the first
+    /// failure (fewer if [`Ctx::shrink_backstop`] runs out first), and none
+    /// after a [`Finding::Broken`]: every further candidate then counts as
+    /// passing, so proptest settles quietly on the smallest failing input
+    /// found so far (its own limits would print to stderr).
     pub fn forall<S>(&self, strategy: S, test: impl Fn(&S::Value) -> Outcome) -> Outcome
     where
         S: Strategy,
@@ -261,23 +269,27 @@ impl Ctx {
         // proptest keeps the last failing input as the current minimum, so the
         // last finding recorded here belongs to the input it reports.
         let last: RefCell<Option<Finding>> = RefCell::new(None);
-        let shrinking_ends: std::cell::Cell<Option<Instant>> = std::cell::Cell::new(None);
+        // Once shrinking starts: the steps left, and when the backstop ends it.
+        let shrinking: std::cell::Cell<Option<(u32, Instant)>> = std::cell::Cell::new(None);
         let result = self.runner().run(&strategy, |input| {
-            if shrinking_ends
-                .get()
-                .is_some_and(|end| Instant::now() >= end)
-            {
-                return Ok(());
+            if let Some((steps, backstop)) = shrinking.get() {
+                if steps == 0 || Instant::now() >= backstop {
+                    return Ok(());
+                }
+                shrinking.set(Some((steps - 1, backstop)));
             }
             match test(&input) {
                 Ok(()) => Ok(()),
                 Err(finding) => {
                     let reason = finding_summary(&finding);
-                    let end = match finding {
-                        Finding::Broken(_) => Instant::now(),
-                        _ => Instant::now() + self.shrink_budget,
-                    };
-                    shrinking_ends.set(Some(shrinking_ends.get().unwrap_or(end).min(end)));
+                    if matches!(finding, Finding::Broken(_)) {
+                        shrinking.set(Some((0, Instant::now())));
+                    } else if shrinking.get().is_none() {
+                        shrinking.set(Some((
+                            self.shrink_steps,
+                            Instant::now() + self.shrink_backstop,
+                        )));
+                    }
                     *last.borrow_mut() = Some(finding);
                     Err(TestCaseError::fail(reason))
                 }
