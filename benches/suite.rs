@@ -100,20 +100,31 @@ impl Scenario {
             .expect("the ipcspec binary runs");
         let elapsed = started.elapsed();
         let failed = if self.is_check() {
-            failing_ids(&output.stdout)
+            failing(&output.stdout)
         } else {
-            BTreeSet::new()
+            BTreeMap::new()
         };
         let exit = output.status.code().unwrap_or(-1);
-        (elapsed, Outcome { exit, failed })
+        let outcome = Outcome {
+            exit,
+            failed: failed.keys().cloned().collect(),
+        };
+        // A verdict other than expected is what a stability run is for: keep what was seen.
+        if outcome != self.expected() {
+            for (id, observed) in failed.iter().filter(|(id, _)| !self.fails.contains(*id)) {
+                eprintln!("{}: unexpected {id}: {observed}", self.name);
+            }
+        }
+        (elapsed, outcome)
     }
 }
 
-/// The IDs that failed, hung or erred in a JSON report (a skip is a
-/// property declared inapplicable up front: the reference pipe's SIGPIPE).
-fn failing_ids(json: &[u8]) -> BTreeSet<String> {
+/// The IDs that failed, hung or erred in a JSON report, each with what was
+/// observed (a skip is a property declared inapplicable up front: the
+/// reference pipe's SIGPIPE).
+fn failing(json: &[u8]) -> BTreeMap<String, String> {
     let Ok(report) = serde_json::from_slice::<serde_json::Value>(json) else {
-        return BTreeSet::from(["<no JSON report>".to_string()]);
+        return BTreeMap::from([("<no JSON report>".to_string(), String::new())]);
     };
     report["reports"]
         .as_array()
@@ -121,7 +132,10 @@ fn failing_ids(json: &[u8]) -> BTreeSet<String> {
         .flatten()
         .flat_map(|r| r["results"].as_array().into_iter().flatten())
         .filter(|result| !matches!(result["verdict"].as_str(), Some("pass" | "skip")))
-        .filter_map(|result| result["id"].as_str().map(str::to_string))
+        .filter_map(|result| {
+            let observed = result["observed"].as_str().unwrap_or_default().to_string();
+            Some((result["id"].as_str()?.to_string(), observed))
+        })
         .collect()
 }
 
