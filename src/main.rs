@@ -1,4 +1,5 @@
 //! The `ipcspec` command line; see `ipcspec --help`.
+#![forbid(unsafe_code)]
 
 mod cli;
 

@@ -1,32 +1,111 @@
-//! The crate's only `unsafe` code: thin wrappers over calls the safe crates
-//! leave unsafe, each with the reason it is sound.
+//! The crate's only `unsafe` code: safe wrappers over calls the safe crates
+//! leave unsafe, each `unsafe` block with the reason it is sound.
 //!
-//! Everything else in the crate is `#![deny(unsafe_code)]`; modules that must
-//! fork (the reference relay and fork servers) call [`fork`] under a
-//! `// SAFETY:` line of their own.
+//! The rest of the library denies `unsafe_code` (`lib.rs`), and the binary
+//! forbids it. Forking goes through [`fork_run`], [`sigpipe_writer`] and
+//! [`spawn_limited`], which all take one fork lock exclusively; code whose
+//! descriptors no forked child may copy (a check that waits for EOF on its
+//! own pipe) holds it shared through [`no_fork`].
 
-use std::os::fd::OwnedFd;
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::panic::AssertUnwindSafe;
+use std::process::{Child, Command};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use nix::errno::Errno;
 use nix::sys::resource::Resource;
 use nix::sys::signal::{self, SigHandler, Signal};
-use nix::unistd::ForkResult;
+use nix::unistd::{ForkResult, Pid};
 
-/// `fork()`—creates a child process that is a copy of this one.
+/// A fork copies every descriptor of the process into the child, which
+/// would keep other threads' pipe and socket ends open behind their backs
+/// until it execs or exits. Every fork of the crate holds this lock
+/// exclusively; [`no_fork`] holds it shared.
+static FORK_LOCK: RwLock<()> = RwLock::new(());
+
+/// `no_fork()`—while the guard lives, no fork of this crate happens: held
+/// by code whose descriptors no child may copy (a pipe check that waits
+/// for the EOF of a write end it closed).
+pub fn no_fork() -> RwLockReadGuard<'static, ()> {
+    FORK_LOCK.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Held across one fork, until the child is running on its own.
+fn forking() -> RwLockWriteGuard<'static, ()> {
+    FORK_LOCK.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// `fork_run()`—runs `child` in a forked child process, which then
+/// `_exit`s with the code `child` returned (101 if it panicked); returns
+/// the child's pid to the parent, which must wait for it.
 ///
-/// # Safety
-///
-/// If the calling process has more than one thread, the child may only make
-/// async-signal-safe calls (`write`, `close`, `dup2`, `execve`, `_exit`, ...,
-/// see signal-safety(7)) before it `exec`s or `_exit`s: no allocation, no
-/// locks, no `println!`.
+/// In a process with more than one thread, `child` should make only
+/// async-signal-safe calls (`read`, `write`, `close`, `sigaction`, ...; see
+/// signal-safety(7)): a lock another thread held at the fork stays held in
+/// the child, so taking it (`println!`, a `Mutex`) deadlocks the child,
+/// which its parent then sees as a child that never ends. The child never
+/// returns into the caller's code, even by panicking.
 ///
 /// # References
-/// - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html)
-pub unsafe fn fork() -> nix::Result<ForkResult> {
-    // SAFETY: forwarded to the caller, who upholds the contract above.
-    unsafe { nix::unistd::fork() }
+/// - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html), [_exit(2)](https://man7.org/linux/man-pages/man2/_exit.2.html), [signal-safety(7)](https://man7.org/linux/man-pages/man7/signal-safety.7.html)
+pub fn fork_run(child: impl FnOnce() -> i32) -> nix::Result<Pid> {
+    let _forking = forking();
+    // SAFETY: the child runs only `child` and then `_exit`s: it never
+    // returns into code that assumes the parent's other threads still run.
+    // What `child` may not do is documented above; the allocator is fork-safe
+    // (glibc resets its locks in the child), so the failure left is a
+    // deadlock, which is not undefined behaviour.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Child => {
+            let code = std::panic::catch_unwind(AssertUnwindSafe(child)).unwrap_or(101);
+            // SAFETY: _exit(2) ends the child at once, running none of the
+            // parent's exit handlers and flushing none of its copied buffers.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => Ok(child),
+    }
+}
+
+/// How a [`sigpipe_writer`] child exits when its write failed with `EPIPE`.
+pub const WRITER_EPIPE: i32 = 3;
+/// How a [`sigpipe_writer`] child exits when a write failed otherwise than
+/// with `EPIPE`, `ECONNRESET` (a socket's peer reset, reported once) or
+/// `EINTR`, or when it could not set its `SIGPIPE` action.
+pub const WRITER_FAILED: i32 = 4;
+
+/// `sigpipe_writer()`—forks a child that closes every descriptor but 0, 1,
+/// 2 and `fd`, sets `disposition` for `SIGPIPE` and writes on `fd`, a pipe
+/// or socket whose reader is gone, until a write fails: it is killed by
+/// `SIGPIPE`, or exits [`WRITER_EPIPE`] or [`WRITER_FAILED`]. Returns the
+/// child's pid, for the caller to wait for.
+///
+/// # References
+/// - [pipe(7), "I/O on pipes and FIFOs"](https://man7.org/linux/man-pages/man7/pipe.7.html), [send(2)](https://man7.org/linux/man-pages/man2/send.2.html) (`EPIPE`)
+/// - [close_range(2)](https://man7.org/linux/man-pages/man2/close_range.2.html)
+pub fn sigpipe_writer(fd: BorrowedFd<'_>, disposition: SigpipeDisposition) -> nix::Result<Pid> {
+    // Prepared before the fork: the child allocates nothing.
+    let block = [b'x'; 4096];
+    let raw = fd.as_raw_fd() as libc::c_uint;
+    fork_run(|| {
+        // SAFETY: close_range(2) only closes descriptors of this child; none
+        // but `fd` is used from here on, and closing runs no code in it.
+        unsafe {
+            libc::close_range(3, raw.saturating_sub(1), 0);
+            libc::close_range(raw + 1, libc::c_uint::MAX, 0);
+        }
+        if set_sigpipe(disposition).is_err() {
+            return WRITER_FAILED;
+        }
+        loop {
+            match nix::unistd::write(fd, &block) {
+                Ok(_) | Err(Errno::EINTR | Errno::ECONNRESET) => {}
+                Err(Errno::EPIPE) => return WRITER_EPIPE,
+                Err(_) => return WRITER_FAILED,
+            }
+        }
+    })
 }
 
 /// How this process treats `SIGPIPE`.
@@ -51,6 +130,16 @@ pub fn set_sigpipe(disposition: SigpipeDisposition) -> nix::Result<()> {
     unsafe { signal::signal(Signal::SIGPIPE, handler) }.map(drop)
 }
 
+/// Ignores `SIGCHLD`, so that the kernel reaps this process's children as
+/// they exit and none is left a zombie for want of a `wait`.
+///
+/// # References
+/// - [sigaction(2)](https://man7.org/linux/man-pages/man2/sigaction.2.html) (`SIGCHLD` set to `SIG_IGN`), [wait(2)](https://man7.org/linux/man-pages/man2/wait.2.html)
+pub fn ignore_sigchld() -> nix::Result<()> {
+    // SAFETY: SIG_IGN is not a handler, so no code runs in signal context.
+    unsafe { signal::signal(Signal::SIGCHLD, SigHandler::SigIgn) }.map(drop)
+}
+
 /// Makes this process the reaper of its orphaned descendants, so that a
 /// killed target's grandchildren become our children and can be reaped
 /// rather than left as zombies of an init that may not reap.
@@ -61,19 +150,20 @@ pub fn become_subreaper() -> nix::Result<()> {
     nix::sys::prctl::set_child_subreaper(true)
 }
 
-/// Arranges for `command`'s child, between fork and exec, to set each of
-/// `limits` (soft = hard) and, if given, to join the cgroup whose
-/// `cgroup.procs` file is open as `cgroup_procs`.
+/// `spawn_limited()`—spawns `command` under the fork lock, its child
+/// setting each of `limits` (soft = hard) between fork and exec and, if
+/// given, joining the cgroup whose `cgroup.procs` file is open as
+/// `cgroup_procs`.
 ///
 /// # References
 /// - [setrlimit(2)](https://man7.org/linux/man-pages/man2/setrlimit.2.html)
 /// - [cgroups(7), "cgroup.procs"](https://man7.org/linux/man-pages/man7/cgroups.7.html)
-pub fn limit_child(
+pub fn spawn_limited(
     command: &mut Command,
     limits: Vec<(Resource, u64)>,
     cgroup_procs: Option<OwnedFd>,
-) {
-    let hook = move || -> std::io::Result<()> {
+) -> io::Result<Child> {
+    let hook = move || -> io::Result<()> {
         if let Some(fd) = &cgroup_procs {
             // Writing "0" moves the writing process into the cgroup.
             nix::unistd::write(fd, b"0")?;
@@ -87,6 +177,10 @@ pub fn limit_child(
     // write(2) and setrlimit(2), both async-signal-safe, on data captured
     // before the fork, and allocates nothing.
     unsafe { command.pre_exec(hook) };
+    // A hook makes the standard library fork rather than spawn: the child
+    // holds copies of every descriptor until its exec.
+    let _forking = forking();
+    command.spawn()
 }
 
 static SIGPIPE_IGNORED_AT_EXEC: std::sync::atomic::AtomicBool =

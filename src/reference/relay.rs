@@ -16,40 +16,33 @@
 //!   [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html),
 //!   [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html),
 //!   [pipe(7) "I/O on pipes and FIFOs"](https://man7.org/linux/man-pages/man7/pipe.7.html)
-// Forking is the point of this program; the one `unsafe` call is explained where it is made.
-#![allow(unsafe_code)]
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::ForkResult;
 
 use crate::sys::{self, SigpipeDisposition};
 
 /// Runs the relay on this process's stdin and stdout; returns the exit code.
-///
-/// The caller must be single-threaded: the child keeps running Rust code after `fork`.
 pub fn run() -> nix::Result<i32> {
     sys::set_sigpipe(SigpipeDisposition::Default)?;
     let (read_end, write_end) = nix::unistd::pipe()?;
-    // SAFETY: the caller guarantees this process has one thread, so the child
-    // inherits no lock held by another thread and may allocate and exit normally.
-    match unsafe { sys::fork() }? {
-        ForkResult::Child => {
-            drop(write_end);
-            let copied = copy(read_end.as_fd(), std::io::stdout().as_fd());
-            std::process::exit(if copied.is_ok() { 0 } else { 1 });
+    let stdout = std::io::stdout();
+    let child = sys::fork_run(|| {
+        // The child's copy of the write end would keep its own EOF away.
+        let _ = nix::unistd::close(write_end.as_raw_fd());
+        match copy(read_end.as_fd(), stdout.as_fd()) {
+            Ok(()) => 0,
+            Err(_) => 1,
         }
-        ForkResult::Parent { child } => {
-            drop(read_end);
-            let copied = copy(std::io::stdin().as_fd(), write_end.as_fd());
-            // The child sees EOF only once the last write end is closed.
-            drop(write_end);
-            let child_ok = matches!(waitpid(child, None), Ok(WaitStatus::Exited(_, 0)));
-            Ok(if copied.is_ok() && child_ok { 0 } else { 1 })
-        }
-    }
+    })?;
+    drop(read_end);
+    let copied = copy(std::io::stdin().as_fd(), write_end.as_fd());
+    // The child sees EOF only once the last write end is closed.
+    drop(write_end);
+    let child_ok = matches!(waitpid(child, None), Ok(WaitStatus::Exited(_, 0)));
+    Ok(if copied.is_ok() && child_ok { 0 } else { 1 })
 }
 
 /// Copies `from` to `to` until EOF, retrying interrupted calls and short writes.

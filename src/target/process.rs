@@ -358,9 +358,7 @@ impl Target {
         ];
         let (cgroup, procs) =
             cgroup.map_or((None, None), |(dir, file)| (Some(dir), Some(file.into())));
-        crate::sys::limit_child(&mut command, limits, procs);
-
-        let mut child = match command.spawn() {
+        let mut child = match crate::sys::spawn_limited(&mut command, limits, procs) {
             Ok(child) => child,
             Err(source) => {
                 if let Some(dir) = &cgroup {

@@ -29,11 +29,18 @@
 //!
 //! An invalid combination stops the run with one line on stderr and exit 2.
 //!
-//! Tests run one at a time (checks fork, and a forked child would inherit
-//! the pipes of checks running on other threads); `--test-threads N` or
-//! `RUST_TEST_THREADS` override that, and nextest runs each test in a
-//! process of its own anyway.
+//! Each test runs in a process of its own, as under nextest: checks fork
+//! inside the process that runs them, and a child forked for one check
+//! would inherit the pipe ends another check holds open, so that its EOF
+//! never comes. The harness re-executes itself for each test
+//! (`IPCSPEC_CONFORMANCE_TEST=NAME` marks the child, which runs that one
+//! test and exits 0 or 1), keeps the child's output and shows it when the
+//! test fails. So tests run in parallel, as many at a time as there are
+//! cores unless `--test-threads N` or `RUST_TEST_THREADS` say otherwise;
+//! under nextest, which already gives each test a process, a test runs in
+//! the process nextest started.
 
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,22 +67,93 @@ const VARIABLES: [&str; 6] = [
     "IPCSPEC_TIMEOUT",
 ];
 
+/// Marks a child process that runs one test, named by the value.
+const CHILD: &str = "IPCSPEC_CONFORMANCE_TEST";
+
 fn main() {
-    let mut args = Arguments::from_args();
-    // Checks fork inside this process: a child forked for one check inherits
-    // the pipe ends another thread holds open, and that thread's EOF never
-    // comes. One at a time unless asked (nextest runs each in its own process).
-    args.test_threads = args
-        .test_threads
-        .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok())
-        .or(Some(1));
-    match trials() {
-        Ok(trials) => libtest_mimic::run(&args, trials).exit(),
+    let tests = match tests() {
+        Ok(tests) => tests,
         Err(message) => {
             eprintln!("ipcspec conformance: {message}");
             std::process::exit(ExitCode::Unusable.into());
         }
+    };
+    if let Ok(name) = std::env::var(CHILD) {
+        std::process::exit(run_alone(tests, &name));
     }
+    let mut args = Arguments::from_args();
+    args.test_threads = args
+        .test_threads
+        .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok())
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from));
+    let in_own_process =
+        std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|mode| mode == "process-per-test");
+    let trials = tests
+        .into_iter()
+        .map(|test| {
+            if in_own_process {
+                Trial::test(test.name, test.run)
+            } else {
+                let name = test.name.clone();
+                Trial::test(test.name, move || in_child(&name))
+            }
+        })
+        .collect();
+    libtest_mimic::run(&args, trials).exit()
+}
+
+/// A named test and how to run it in this process.
+struct Test {
+    name: String,
+    run: Box<dyn FnOnce() -> Result<(), Failed> + Send>,
+}
+
+impl Test {
+    fn new(name: String, run: impl FnOnce() -> Result<(), Failed> + Send + 'static) -> Self {
+        Test {
+            name,
+            run: Box::new(run),
+        }
+    }
+}
+
+/// Runs the test `name` here, as the child [`in_child`] started: its
+/// failure on stderr, and the exit status says whether it passed.
+fn run_alone(tests: Vec<Test>, name: &str) -> i32 {
+    let Some(test) = tests.into_iter().find(|t| t.name == name) else {
+        eprintln!("ipcspec conformance: no test is named `{name}`");
+        return 2;
+    };
+    match (test.run)() {
+        Ok(()) => 0,
+        Err(failed) => {
+            eprintln!("{}", failed.message().unwrap_or("failed"));
+            1
+        }
+    }
+}
+
+/// Runs the test `name` in a child process, this same executable; its
+/// output is the failure's message.
+fn in_child(name: &str) -> Result<(), Failed> {
+    let exe = std::env::current_exe().map_err(|e| format!("the harness's own path: {e}"))?;
+    let output = Command::new(&exe)
+        .env(CHILD, name)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run {} for {name}: {e}", exe.display()))?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut message = String::from_utf8_lossy(&output.stderr).into_owned();
+    message.push_str(&String::from_utf8_lossy(&output.stdout));
+    if output.status.code() != Some(1) {
+        message.push_str(&format!(
+            "\nthe test's process ended with {}",
+            output.status
+        ));
+    }
+    Err(message.trim_end().into())
 }
 
 /// The profiles' names, as a list for people: `a, b, c` or `a, b or c`.
@@ -103,7 +181,7 @@ fn parsed<T: std::str::FromStr>(name: &str, what: &str) -> Result<Option<T>, Str
         .transpose()
 }
 
-fn trials() -> Result<Vec<Trial>, String> {
+fn tests() -> Result<Vec<Test>, String> {
     let profile = var("IPCSPEC_PROFILE")
         .map(|p| {
             Profile::from_str(&p, true).map_err(|_| {
@@ -167,14 +245,14 @@ fn trials() -> Result<Vec<Trial>, String> {
                 .collect()
         }
     };
-    let mut trials = Vec::new();
+    let mut tests = Vec::new();
     if !target {
         // What a killer fails is expected: nothing to keep for replay.
         let ctx = Ctx {
             regressions: None,
             ..ctx.clone()
         };
-        trials.extend(kill_matrix(&refs, &ctx));
+        tests.extend(kill_matrix(&refs, &ctx));
     }
     for suite in suites.into_iter().map(Arc::new) {
         for index in 0..suite.checks.len() {
@@ -184,20 +262,20 @@ fn trials() -> Result<Vec<Trial>, String> {
             let label = if target { "target" } else { &suite.label };
             let name = trial_name(suite.checks[index].meta.id, label);
             let (suite, ctx) = (suite.clone(), ctx.clone());
-            trials.push(Trial::test(name.clone(), move || {
+            tests.push(Test::new(name.clone(), move || {
                 run(&suite, index, &ctx, &name)
             }));
         }
     }
-    Ok(trials)
+    Ok(tests)
 }
 
 /// One test per killer, and one that every property of the catalog has one.
-fn kill_matrix(refs: &References, ctx: &Ctx) -> Vec<Trial> {
+fn kill_matrix(refs: &References, ctx: &Ctx) -> Vec<Test> {
     let killers = Arc::new(killers::all());
     let coverage = {
         let killers = killers.clone();
-        Trial::test("kill::every-property-has-a-killer", move || {
+        Test::new("kill::every-property-has-a-killer".into(), move || {
             let (unkilled, unknown) = killers::coverage(&killers);
             if unkilled.is_empty() && unknown.is_empty() {
                 Ok(())
@@ -209,15 +287,15 @@ fn kill_matrix(refs: &References, ctx: &Ctx) -> Vec<Trial> {
             }
         })
     };
-    let mut trials = vec![coverage];
+    let mut tests = vec![coverage];
     for index in 0..killers.len() {
         let (killers, refs, ctx) = (killers.clone(), refs.clone(), ctx.clone());
         let name = format!("kill::{}", killers[index].name);
-        trials.push(Trial::test(name, move || {
+        tests.push(Test::new(name, move || {
             killers[index].check(&refs, &ctx).map_err(Failed::from)
         }));
     }
-    trials
+    tests
 }
 
 /// `ID::LABEL` (`ID::target` for `IPCSPEC_TARGET`), with the label's blanks

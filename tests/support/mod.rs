@@ -1,12 +1,18 @@
 //! Shared by every test that runs a C fixture or a reference program: the
-//! fixtures compiled once per test process, and where the references live.
+//! fixtures compiled once per test process, and where the references live;
+//! [`cli`] runs `ipcspec check`, [`server`] runs a server suite in-process,
+//! [`reports`] holds hand-made reports.
 
 // Each test file uses part of this module.
 #![allow(dead_code)]
 
+pub mod cli;
+pub mod reports;
+pub mod server;
+
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use ipcspec::spec::References;
 
@@ -17,21 +23,30 @@ pub fn refs() -> References {
     }
 }
 
-/// `fixtures/KIND/NAME.c` compiled with `cc` into a temp dir that lives as
-/// long as the test process; built on first use.
+/// `fixtures/KIND/NAME.c` compiled with `cc`, built on first use and kept
+/// under cargo's target tmpdir, in a folder named after a hash of the source
+/// and the headers beside it: every test process (the conformance harness
+/// runs each check in a process of its own) reuses it, and an edit builds
+/// it afresh. The file is named `KIND-NAME`, as a target's command name is
+/// shown in evidence.
 pub fn built(kind: &str, name: &str) -> PathBuf {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("a temp dir"));
-    let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let sources = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
-        .join(kind)
-        .join(format!("{name}.c"));
-    let binary = dir.path().join(format!("{kind}-{name}"));
+        .join(kind);
+    let source = sources.join(format!("{name}.c"));
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("fixtures")
+        .join(format!("{:016x}", content_hash(&source, &sources)));
+    let binary = dir.join(format!("{kind}-{name}"));
     if !binary.exists() {
-        // Build under a unique name and rename, so parallel tests never run a half-written file.
-        let partial = dir
-            .path()
-            .join(format!("{kind}-{name}.{:?}", std::thread::current().id()));
+        std::fs::create_dir_all(&dir).expect("the fixtures folder under the target tmpdir");
+        // Build under a name no other thread or process uses, then rename:
+        // nobody ever runs a half-written file.
+        let partial = dir.join(format!(
+            "{kind}-{name}.{}.{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
         let status = Command::new("cc")
             .args(["-O1", "-pthread", "-w", "-o"])
             .arg(&partial)
@@ -42,4 +57,24 @@ pub fn built(kind: &str, name: &str) -> PathBuf {
         std::fs::rename(&partial, &binary).expect("rename the built fixture");
     }
     binary
+}
+
+/// A hash of `source` and of every header in `headers`, which it may include.
+fn content_hash(source: &Path, headers: &Path) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    let mut files = vec![source.to_path_buf()];
+    let mut found: Vec<PathBuf> = std::fs::read_dir(headers)
+        .expect("the fixtures folder")
+        .map(|entry| entry.expect("a fixtures entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "h"))
+        .collect();
+    found.sort();
+    files.extend(found);
+    for file in files {
+        let text = std::fs::read(&file)
+            .unwrap_or_else(|e| panic!("read the fixture {}: {e}", file.display()));
+        file.hash(&mut hasher);
+        text.hash(&mut hasher);
+    }
+    hasher.finish()
 }

@@ -28,12 +28,13 @@ mod signal;
 mod stream;
 
 use std::io::{self, Read, Write};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::op::{Kept, Op};
 use super::{ensure, Ctx, Finding, Meta, Outcome, Profile, Property, Scope, Suite};
 use crate::reference::pipe::{Bounded, Kernel, PipeImpl, PipeReader, PipeWriter};
+use crate::sys::no_fork;
 use crate::target::TargetError;
 
 const PIPES: &str = "Pipes";
@@ -346,14 +347,4 @@ fn nothing_more(reader: Box<dyn PipeReader>, after: &str, ctx: &Ctx) -> Outcome 
             )
         },
     )
-}
-
-/// Forking copies every descriptor of the process into the child, which
-/// would keep other checks' pipe ends open behind their backs. Checks hold
-/// this lock shared; the one that forks holds it exclusively.
-static FORKING: RwLock<()> = RwLock::new(());
-
-/// Held by every check but the forking one: no fork happens meanwhile.
-fn no_fork() -> RwLockReadGuard<'static, ()> {
-    FORKING.read().unwrap_or_else(PoisonError::into_inner)
 }

@@ -2,34 +2,29 @@
 //! ignores `SIGPIPE`, death by `SIGPIPE` in one that does not.
 //!
 //! The second claim needs a real descriptor and a process to kill, so it
-//! forks: the child inherits the write end, sets its `SIGPIPE` action, and
-//! writes until the write fails. Between fork and `_exit` it makes only
-//! async-signal-safe calls (`sigaction`, `write`, `_exit`). While it runs it
-//! holds every other check off (see `FORKING`), so it copies no other
-//! check's pipe ends.
+//! forks ([`sys::sigpipe_writer`]): the child inherits the write end, sets
+//! its `SIGPIPE` action, and writes until the write fails. The fork waits
+//! for every other pipe check to end ([`sys::no_fork`]), so it copies no
+//! other check's pipe ends.
 //!
 //! # References
 //! - [pipe(7), "I/O on pipes and FIFOs"](https://man7.org/linux/man-pages/man7/pipe.7.html)
 //! - [write(2), `EPIPE`](https://man7.org/linux/man-pages/man2/write.2.html)
 //! - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html), [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)
-// Forking is the point of `pipe.sigpipe.default-kills-writer`: only a
-// separate process can show a default SIGPIPE killing the writer.
-#![allow(unsafe_code)]
 
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use nix::sys::signal::Signal;
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use proptest::prelude::*;
 
-use super::{bounded, clones, close, no_fork, open, succeeds, PoisonError, FORKING};
+use super::{bounded, clones, close, no_fork, open, succeeds};
 use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
-use crate::sys::{self, SigpipeDisposition};
+use crate::sys::{self, SigpipeDisposition, WRITER_EPIPE, WRITER_FAILED};
 use crate::target::{observe, TargetError};
 use crate::workload::pipe::{labelled, order};
 use crate::workload::seeded;
@@ -133,11 +128,6 @@ fn sole_holder(fd: BorrowedFd<'_>, bound: Duration) -> Outcome {
     }
 }
 
-/// How the forked writer ended when its `write` failed with `EPIPE`.
-const EXIT_EPIPE: i32 = 3;
-/// How it ended when `write` failed otherwise.
-const EXIT_OTHER: i32 = 4;
-
 /// `pipe.sigpipe.default-kills-writer` (kernel pipes only): a forked child
 /// writes on a pipe with no reader; with the default `SIGPIPE` action it is
 /// killed by `SIGPIPE`, with `SIGPIPE` ignored it exits on `EPIPE`.
@@ -148,7 +138,7 @@ pub(super) fn default_kills_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
             SigpipeDisposition::Default,
             Ended::Signaled(Signal::SIGPIPE),
         ),
-        (SigpipeDisposition::Ignore, Ended::Exited(EXIT_EPIPE)),
+        (SigpipeDisposition::Ignore, Ended::Exited(WRITER_EPIPE)),
     ] {
         let (reader, writer) = open(pipe, None)?;
         let Some(fd) = writer.as_fd() else {
@@ -187,11 +177,11 @@ pub(super) fn default_kills_writer(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 /// How the forked writer ended, in words.
 fn describe(ended: Ended) -> String {
     match ended {
-        Ended::Exited(EXIT_EPIPE) => {
-            format!("exit status {EXIT_EPIPE} (its write failed with EPIPE)")
+        Ended::Exited(WRITER_EPIPE) => {
+            format!("exit status {WRITER_EPIPE} (its write failed with EPIPE)")
         }
-        Ended::Exited(EXIT_OTHER) => {
-            format!("exit status {EXIT_OTHER} (its write failed, not with EPIPE)")
+        Ended::Exited(WRITER_FAILED) => {
+            format!("exit status {WRITER_FAILED} (its write failed, not with EPIPE)")
         }
         Ended::Exited(code) => format!("exit status {code}"),
         Ended::Signaled(signal) => format!("killed by {}", signal.as_str()),
@@ -205,34 +195,12 @@ fn run_writer(
     disposition: SigpipeDisposition,
     bound: Duration,
 ) -> Result<Ended, Finding> {
-    let block = [b'x'; PIPE_BUF];
-    let _forking = FORKING.write().unwrap_or_else(PoisonError::into_inner);
-    // SAFETY: the child only calls sigaction (set_sigpipe), write and _exit,
-    // all async-signal-safe, on data prepared before the fork.
-    let child = match unsafe { sys::fork() } {
-        Ok(ForkResult::Child) => {
-            let code = match sys::set_sigpipe(disposition) {
-                Err(_) => EXIT_OTHER,
-                Ok(()) => loop {
-                    match nix::unistd::write(fd, &block) {
-                        Ok(_) | Err(Errno::EINTR) => {}
-                        Err(Errno::EPIPE) => break EXIT_EPIPE,
-                        Err(_) => break EXIT_OTHER,
-                    }
-                },
-            };
-            // SAFETY: _exit ends the child at once, without running the
-            // parent's atexit handlers or flushing its copied buffers.
-            unsafe { libc::_exit(code) }
-        }
-        Ok(ForkResult::Parent { child }) => child,
-        Err(e) => {
-            return Err(Finding::Broken(TargetError::setup(
-                "fork for the SIGPIPE child",
-                io::Error::from(e),
-            )))
-        }
-    };
+    let child = sys::sigpipe_writer(fd, disposition).map_err(|e| {
+        Finding::Broken(TargetError::setup(
+            "fork for the SIGPIPE child",
+            io::Error::from(e),
+        ))
+    })?;
     wait_child(
         child,
         bound,

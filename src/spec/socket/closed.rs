@@ -4,25 +4,18 @@
 //! "The peer's reset has arrived" is observed, not waited for: a TCP
 //! connection leaves `/proc/net/tcp` once the reset closes it, and a Unix
 //! end learns of its peer's close at once. The `SIGPIPE` writer is a forked
-//! child; between `fork` and `_exit` it makes only async-signal-safe calls
-//! (`close_range`, `sigaction`, `write`, `_exit`), and its writes are counted
-//! in its `/proc/<pid>/io`.
+//! child ([`sys::sigpipe_writer`]), and its writes are counted in its
+//! `/proc/<pid>/io`.
 //!
 //! # References
 //! - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html) (`EPIPE`, `MSG_NOSIGNAL`), [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html)
 //! - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html), [close_range(2)](https://man7.org/linux/man-pages/man2/close_range.2.html), [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)
 //! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html) (`/proc/<pid>/io`, `/proc/net/tcp`)
-// Forking is the point of `socket.write.sigpipe-after-peer-closed`: only a
-// separate process can show a default SIGPIPE killing the writer.
-#![allow(unsafe_code)]
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use nix::unistd::ForkResult;
 use socket2::SockRef;
 
 use super::{connected, setup, Stream, StreamImpl};
@@ -143,23 +136,15 @@ fn summarize(seen: &[String]) -> String {
         .join(", ")
 }
 
-/// How the forked writer ends when a write fails otherwise than by the
-/// reset being reported (`ECONNRESET`) or by `SIGPIPE`.
-const EXIT_OTHER: i32 = 4;
-
 /// `socket.write.sigpipe-after-peer-closed`: under the default disposition
 /// a forked child writes on a connection whose peer has closed, until a
 /// write fails; it must be killed by `SIGPIPE` within
 /// [`WRITES_AFTER_RESET`] writes of the reset's arrival (counted in its
 /// `/proc/<pid>/io`).
 pub(super) fn sigpipe_after_peer_closed(sockets: &dyn StreamImpl, ctx: &Ctx) -> Outcome {
-    // One such fork at a time: a child forked by a concurrent check must not
-    // inherit (and so keep open) the peer this check has just closed.
-    static FORK: Mutex<()> = Mutex::new(());
-    let _one_at_a_time = FORK.lock().unwrap_or_else(|e| e.into_inner());
     let expected = "the writer to be killed by SIGPIPE (default disposition) once the peer is gone";
     let (a, b) = connected(sockets, ctx)?;
-    let Some(fd) = a.as_fd().map(|fd| fd.as_raw_fd()) else {
+    let Some(fd) = a.as_fd() else {
         return Err(Finding::violated(
             "a kernel descriptor behind the stream (the implementation declares kernel descriptors)",
             "Stream::as_fd returned None",
@@ -167,36 +152,8 @@ pub(super) fn sigpipe_after_peer_closed(sockets: &dyn StreamImpl, ctx: &Ctx) -> 
     };
     let reset = Reset::of(&*a);
     drop(b);
-    let fd = fd as libc::c_uint;
-    // Prepared before the fork: the child must not allocate.
-    let block = [b'x'; 4096];
-    // SAFETY: the child only calls close_range, sigaction (set_sigpipe), write
-    // and _exit, all async-signal-safe, on data that exists before the fork.
-    let child = match unsafe { sys::fork() }.map_err(|e| setup("fork", e.into()))? {
-        ForkResult::Child => {
-            // SAFETY: close_range(2) only closes descriptors; none but `fd` is used
-            // from here on, and dropping none of them runs code in this child.
-            unsafe {
-                libc::close_range(3, fd - 1, 0);
-                libc::close_range(fd + 1, libc::c_uint::MAX, 0);
-            }
-            let code = if sys::set_sigpipe(SigpipeDisposition::Default).is_err() {
-                EXIT_OTHER
-            } else {
-                loop {
-                    // SAFETY: `fd` stays open in this child, and `block` outlives the call.
-                    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd as i32) };
-                    match nix::unistd::write(fd, &block) {
-                        Ok(_) | Err(nix::errno::Errno::ECONNRESET | nix::errno::Errno::EINTR) => {}
-                        Err(_) => break EXIT_OTHER,
-                    }
-                }
-            };
-            // SAFETY: _exit(2) is async-signal-safe and runs none of the parent's exit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        ForkResult::Parent { child } => child,
-    };
+    let child = sys::sigpipe_writer(fd, SigpipeDisposition::Default)
+        .map_err(|e| setup("fork", e.into()))?;
     drop(a);
     let mut since_reset: Option<u64> = None;
     let ended = wait_child(child, ctx.timeout, expected, Wakers::Kernel, || {
@@ -230,7 +187,7 @@ pub(super) fn sigpipe_after_peer_closed(sockets: &dyn StreamImpl, ctx: &Ctx) -> 
         ended == Ended::Signaled(Signal::SIGPIPE),
         || expected.into(),
         || match ended {
-            Ended::Exited(EXIT_OTHER) => {
+            Ended::Exited(sys::WRITER_EPIPE | sys::WRITER_FAILED) => {
                 "a write failed with an error other than ECONNRESET, without SIGPIPE".into()
             }
             Ended::Exited(code) => format!("it exited with status {code}"),

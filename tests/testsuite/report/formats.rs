@@ -1,14 +1,14 @@
 //! Every output format renders every verdict: the human tree, JSON, JUnit
 //! XML, Gradescope's results.json (with weights) and Markdown.
 
-mod common;
+use crate::support::reports;
 
 use ipcspec::report::{Format, Weights};
 use rstest::rstest;
 
 #[test]
 fn human_explains_each_failure_with_its_replay() {
-    let text = common::rendered(&[common::mixed()], Format::Human, &Weights::default());
+    let text = reports::rendered(&[reports::mixed()], Format::Human, &Weights::default());
     assert!(text.starts_with("relay ./relay <&>  (seed 7)\n"), "{text}");
     assert!(text.contains("  ✗ FAIL  relay.eof.after-writer-closes"));
     assert!(text.contains("      expected: end-of-file after 3 bytes\n"));
@@ -22,7 +22,7 @@ fn human_explains_each_failure_with_its_replay() {
 
 #[test]
 fn junit_has_a_testcase_per_property_named_by_its_id() {
-    let xml = common::rendered(&[common::mixed()], Format::Junit, &Weights::default());
+    let xml = reports::rendered(&[reports::mixed()], Format::Junit, &Weights::default());
     assert!(xml.contains(r#"<testsuite name="relay ./relay &lt;&amp;&gt;" tests="5" disabled="1" errors="1" failures="2""#), "{xml}");
     for id in [
         "relay.bytes.all-forwarded",
@@ -48,7 +48,7 @@ fn junit_has_a_testcase_per_property_named_by_its_id() {
 #[test]
 fn gradescope_scores_with_weights_and_skips_earn_nothing() {
     let weights = Weights::parse("\"relay.*\" = 2\n\"relay.bytes.*\" = 5\n").unwrap();
-    let text = common::rendered(&[common::mixed()], Format::Gradescope, &weights);
+    let text = reports::rendered(&[reports::mixed()], Format::Gradescope, &weights);
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["score"], 5.0);
     assert_eq!(doc["max_score"], 13.0);
@@ -69,7 +69,7 @@ fn gradescope_scores_with_weights_and_skips_earn_nothing() {
 
 #[test]
 fn markdown_has_a_table_row_per_property_and_details_per_failure() {
-    let text = common::rendered(&[common::mixed()], Format::Markdown, &Weights::default());
+    let text = reports::rendered(&[reports::mixed()], Format::Markdown, &Weights::default());
     assert!(
         text.starts_with("### ipcspec: relay ./relay <&> (seed 7)\n"),
         "{text}"
@@ -83,7 +83,7 @@ fn markdown_has_a_table_row_per_property_and_details_per_failure() {
 
 #[test]
 fn json_carries_every_verdict_and_the_exit_code() {
-    let text = common::rendered(&[common::mixed()], Format::Json, &Weights::default());
+    let text = reports::rendered(&[reports::mixed()], Format::Json, &Weights::default());
     let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["exit_code"], 2);
     let verdicts: Vec<&str> = doc["reports"][0]["results"]
@@ -103,7 +103,7 @@ fn json_carries_every_verdict_and_the_exit_code() {
 #[case(Format::Markdown, "")]
 /// A run that checked nothing is no pass: exit code 2.
 fn every_format_renders_an_empty_run(#[case] format: Format, #[case] wanted: &str) {
-    let text = common::rendered(&[], format, &Weights::default());
+    let text = reports::rendered(&[], format, &Weights::default());
     assert!(text.contains(wanted), "{text}");
     assert_eq!(text.is_empty(), wanted.is_empty(), "{text}");
 }

@@ -3,15 +3,12 @@
 //! shells that exit at once, and on the evidence a failure gives. What each
 //! broken shell fails is the kill matrix's (`tests/conformance/killers/shell.rs`).
 
-mod relay_support;
-mod support;
-
 use std::path::Path;
 
 use rstest::rstest;
 
-use relay_support::{assert_conforms, ipcspec};
-use support::built;
+use crate::support::built;
+use crate::support::cli::{assert_conforms, ipcspec};
 
 #[rstest]
 #[case::bash(&["bash"])]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/relay")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/relays")
 }
 
 /// A manifest over the relay fixtures (`exec cat`, which copies but is no

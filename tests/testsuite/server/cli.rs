@@ -1,15 +1,12 @@
 //! `ipcspec check server` exit codes: 0 conforms, 1 a property failed, 2 the
 //! request is unusable or the target cannot run — in one line, quickly.
 
-mod server_support;
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::built;
 use assert_cmd::Command;
 use predicates::prelude::*;
 use rstest::rstest;
-use support::built;
 
 fn check(args: &[&str]) -> assert_cmd::assert::Assert {
     Command::cargo_bin("ipcspec")

@@ -8,7 +8,7 @@ use assert_cmd::cargo::CommandCargoExt;
 
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/relay")
+        .join("fixtures/relays")
         .join(name)
         .display()
         .to_string()

@@ -4,15 +4,13 @@
 //! What each broken client fails is asserted by the kill matrix
 //! (`tests/conformance/killers/client.rs`).
 
-mod support;
-
 use std::path::Path;
 use std::time::Duration;
 
+use crate::support::{built, refs};
 use ipcspec::spec::{self, Ctx, Profile, Selection, Verdict};
 use ipcspec::target::CommandSpec;
 use rstest::rstest;
-use support::{built, refs};
 
 fn ctx() -> Ctx {
     Ctx {

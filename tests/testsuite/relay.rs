@@ -2,19 +2,16 @@
 //! on programs that exit at once, and on the evidence a failure gives. What
 //! each broken relay fails is the kill matrix's (`tests/conformance/killers/relay.rs`).
 
-mod relay_support;
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rstest::rstest;
 
-use relay_support::{assert_conforms, ipcspec};
-use support::built;
+use crate::support::built;
+use crate::support::cli::{assert_conforms, ipcspec};
 
 /// A relay fixture's command line: `fixtures/relays/NAME.c` built, a
-/// script of `tests/fixtures/relay/` by path, or the reference relay.
+/// script of `fixtures/relays/` by path, or the reference relay.
 fn relay(name: &str) -> Vec<String> {
     if name == "reference" {
         let bin = assert_cmd::cargo::cargo_bin("ipcspec");
@@ -22,7 +19,7 @@ fn relay(name: &str) -> Vec<String> {
     }
     if name.ends_with(".sh") {
         let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/relay")
+            .join("fixtures/relays")
             .join(name);
         return vec![script.display().to_string()];
     }

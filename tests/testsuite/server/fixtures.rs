@@ -6,15 +6,12 @@
 //! and the exact properties they fail are the kill matrix's:
 //! `tests/conformance/killers/server.rs`.)
 
-mod server_support;
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::built;
+use crate::support::server::{assert_conforms, check, fixtures, verdicts};
 use ipcspec::spec::Verdict;
 use rstest::rstest;
-use server_support::{assert_conforms, check, fixtures, verdicts};
-use support::built;
 
 #[rstest]
 #[case::sequential("sequential", "sequential")]

@@ -1,0 +1,4 @@
+//! Reports: every format, and the replay line.
+
+mod formats;
+mod replay;
