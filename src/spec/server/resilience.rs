@@ -19,9 +19,11 @@
 
 use std::time::{Duration, Instant};
 
+use nix::unistd::Pid;
+
 use super::client::{Client, Patience};
 use super::echo::{echo_concurrently, echo_once, ping, Reading};
-use super::harness::Instance;
+use super::harness::{waiters, Instance};
 use super::still::Pace;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
@@ -90,25 +92,73 @@ pub fn reset_client(server: &Server, ctx: &Ctx) -> Outcome {
     })
 }
 
-/// More than every buffer between a client and the server holds.
-const MORE_THAN_BUFFERS: usize = 32 << 20;
+/// More than every buffer between a client and the server can hold. Each
+/// side's send and receive buffers grow on demand up to the kernel's
+/// maxima (the third field of `tcp_wmem` and `tcp_rmem`, tcp(7); 4 MiB and
+/// up to 32 MiB here), so a fixed figure can fall short: the flood would
+/// then end while the server still reads, and the client would leave while
+/// the server waits to read, which is `reset-client`'s case, not this one.
+fn more_than_buffers() -> usize {
+    let most = |sysctl: &str, default: usize| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{sysctl}"))
+            .ok()
+            .and_then(|fields| fields.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or(default)
+    };
+    2 * (most("tcp_rmem", 6 << 20) + most("tcp_wmem", 4 << 20)) + (1 << 20)
+}
 
 /// Sends from `client`, reading nothing, until the server stops taking its
-/// bytes ([`Instance::not_reading`]): it is blocked writing an echo nobody
-/// reads, with more of the client's bytes waiting. Or until
-/// [`MORE_THAN_BUFFERS`] went out (a server that drops or discards never
-/// stops taking them), or `bound` passes.
+/// bytes ([`Instance::not_reading`]) and stays stopped from one look to the
+/// next ([`stall_look`]): it is blocked writing an echo nobody reads, with
+/// more of the client's bytes waiting. Or until [`more_than_buffers`] went
+/// out (a server that drops or discards never stops taking them), or
+/// `bound` passes.
 fn stall(instance: &Instance, client: &Client, bound: Duration) {
     let deadline = Instant::now() + bound;
     let mut pace = Pace::default();
+    let most = more_than_buffers();
     let mut sent = 0;
+    let mut last = None;
     loop {
-        sent += client.flood(MORE_THAN_BUFFERS - sent);
-        if sent >= MORE_THAN_BUFFERS || Instant::now() >= deadline || instance.not_reading(client) {
+        sent += client.flood(most - sent);
+        if sent >= most || Instant::now() >= deadline {
             return;
         }
+        let look = stall_look(instance, client);
+        if look.is_some() && look == last {
+            return;
+        }
+        last = look;
         pace.pause(deadline);
     }
+}
+
+/// One look at a stall: the threads waiting on the client's connection,
+/// each with its context switches, and the echo bytes that reached the
+/// client unread; `None` while the server takes the client's bytes. Two
+/// equal looks a pause apart mean the writer slept through the pause while
+/// no byte of the echo moved: it is blocked, not between two writes (a
+/// send buffer that grew, or a window that opened, would have let it go on
+/// and then read again, and a reset would then hit its `read`).
+fn stall_look(instance: &Instance, client: &Client) -> Option<(Vec<(Pid, u64)>, u64)> {
+    if !instance.not_reading(client) {
+        return None;
+    }
+    // Over Unix sockets there is no queue to read: stillness alone decided.
+    let Some(peer) = client.local_tcp() else {
+        return Some((Vec::new(), 0));
+    };
+    let sockets = observe::tcp_sockets();
+    let server_side = sockets
+        .iter()
+        .find(|e| e.remote_address == peer && e.inode != 0)?;
+    let client_side = sockets.iter().find(|e| e.local_address == peer)?;
+    let waiting = waiters(&instance.holders(server_side.inode))
+        .into_iter()
+        .map(|(thread, _)| (thread.tid, thread.switches))
+        .collect();
+    Some((waiting, u64::from(client_side.rx_queue)))
 }
 
 /// The ways a client leaves with its echo in flight, for `leaves-mid-echo`.
