@@ -10,8 +10,9 @@
 //!   properties the matrix names for it. Run many times in a row, with and
 //!   without CPU load, this is the stability run of every broken fixture.
 //!
-//! `cargo bench -- PATTERN` runs only scenarios whose name contains PATTERN
-//! (`cargo bench -- fixture` for the kill matrix); `IPCSPEC_BENCH_RUNS` sets
+//! `cargo bench` runs every scenario; `cargo bench -- PATTERN` only those
+//! whose name contains PATTERN (`cargo bench -- fixture` for the kill
+//! matrix, `-- fixture/server` for its servers); `IPCSPEC_BENCH_RUNS` sets
 //! the runs per scenario (default 3). The output is a Markdown table (best,
 //! median and worst wall time, and how many runs gave the expected verdict:
 //! the exit code and, for a check, the exact set of failing property IDs),
@@ -222,16 +223,20 @@ fn server_scenarios() -> Vec<Scenario> {
     all
 }
 
-/// Every program of the kill matrix, expected to fail exactly its properties.
-fn fixtures() -> Vec<Scenario> {
+/// The programs of the kill matrix whose scenario name is `wanted`, each
+/// expected to fail exactly its properties.
+fn fixtures(wanted: &dyn Fn(&str) -> bool) -> Vec<Scenario> {
     let refs = support::refs();
     killers::all()
         .iter()
         .filter_map(|killer| {
-            let args = killer.command_line(&refs)?;
+            let name = format!("fixture {}", killer.name);
+            if !wanted(&name) {
+                return None;
+            }
             Some(Scenario {
-                name: format!("fixture {}", killer.name),
-                args,
+                name,
+                args: killer.command_line(&refs)?,
                 fails: killer.kills.iter().map(|id| id.to_string()).collect(),
             })
         })
@@ -250,14 +255,12 @@ fn main() {
         .unwrap_or(3)
         .max(1);
     let wanted = |name: &str| filter.is_empty() || filter.iter().any(|f| name.contains(f.as_str()));
-    // Fixtures are compiled only when asked for, and before any timing.
+    // Fixtures are compiled only when they run, and before any timing.
     let mut chosen: Vec<Scenario> = scenarios()
         .into_iter()
         .filter(|s| wanted(&s.name))
         .collect();
-    if filter.iter().any(|f| f.starts_with("fixture")) {
-        chosen.extend(fixtures().into_iter().filter(|s| wanted(&s.name)));
-    }
+    chosen.extend(fixtures(&wanted));
     println!("| scenario | best (s) | median (s) | worst (s) | verdict |");
     println!("|---|---:|---:|---:|---|");
     let mut deviations = 0;
