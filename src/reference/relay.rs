@@ -49,7 +49,7 @@ pub fn run() -> nix::Result<i32> {
 fn copy(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> nix::Result<()> {
     let mut buf = [0u8; 64 << 10];
     loop {
-        let n = match nix::unistd::read(from.as_raw_fd(), &mut buf) {
+        let n = match nix::unistd::read(from, &mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(Errno::EINTR) => continue,

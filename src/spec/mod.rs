@@ -757,9 +757,9 @@ mod tests {
         ];
         match n {
             0..20 => ONES[n].to_string(),
-            20..100 if n % 10 == 0 => TENS[n / 10].to_string(),
+            20..100 if n.is_multiple_of(10) => TENS[n / 10].to_string(),
             20..100 => format!("{}-{}", TENS[n / 10], ONES[n % 10]),
-            100..1000 if n % 100 == 0 => format!("{} hundred", ONES[n / 100]),
+            100..1000 if n.is_multiple_of(100) => format!("{} hundred", ONES[n / 100]),
             100..1000 => format!("{} hundred and {}", ONES[n / 100], spelled(n % 100)),
             _ => panic!("{n}: no statement spells a count this large"),
         }

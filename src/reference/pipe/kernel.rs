@@ -16,7 +16,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
@@ -43,7 +43,7 @@ impl PipeImpl for Kernel {
         if let Some(capacity) = capacity {
             let size =
                 i32::try_from(capacity).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-            fcntl(write.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(size))?;
+            fcntl(&write, FcntlArg::F_SETPIPE_SZ(size))?;
         }
         Ok((
             Box::new(End(File::from(read))),
@@ -62,10 +62,9 @@ impl End {
     }
 
     fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
-        let fd = self.0.as_raw_fd();
-        let mut flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+        let mut flags = OFlag::from_bits_truncate(fcntl(&self.0, FcntlArg::F_GETFL)?);
         flags.set(OFlag::O_NONBLOCK, nonblocking);
-        fcntl(fd, FcntlArg::F_SETFL(flags))?;
+        fcntl(&self.0, FcntlArg::F_SETFL(flags))?;
         Ok(())
     }
 }
@@ -110,7 +109,7 @@ impl PipeWriter for End {
     }
 
     fn capacity(&self) -> io::Result<usize> {
-        let size = fcntl(self.0.as_raw_fd(), FcntlArg::F_GETPIPE_SZ)?;
+        let size = fcntl(&self.0, FcntlArg::F_GETPIPE_SZ)?;
         Ok(usize::try_from(size).unwrap_or(0))
     }
 

@@ -13,7 +13,7 @@
 //! - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html), [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html)
 
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -92,7 +92,7 @@ pub(super) fn epipe_no_reader(pipe: &dyn PipeImpl, ctx: &Ctx) -> Outcome {
 /// then succeeds. Once the read end is closed in this process no new copy can
 /// appear, so when no descendant holds the pipe, the pipe truly has no reader.
 fn sole_holder(fd: BorrowedFd<'_>, bound: Duration) -> Outcome {
-    let Ok(stat) = nix::sys::stat::fstat(fd.as_raw_fd()) else {
+    let Ok(stat) = nix::sys::stat::fstat(fd) else {
         return Ok(());
     };
     let name = format!("pipe:[{}]", stat.st_ino);

@@ -24,7 +24,7 @@ mod pressure;
 mod shape;
 mod stream;
 
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::process::{ChildStdin, ChildStdout, ExitStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -205,7 +205,7 @@ fn start(relay: &Relay) -> Result<(Target, ChildStdin, ChildStdout), TargetError
 }
 
 fn set_nonblocking(stdin: &ChildStdin) -> Result<(), Finding> {
-    fcntl(stdin.as_raw_fd(), FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+    fcntl(stdin, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
         .map(drop)
         .map_err(|e| TargetError::setup("a non-blocking stdin for the relay", e).into())
 }

@@ -239,7 +239,7 @@ impl Instance {
                 let socket = Socket::new(Domain::IPV4, Type::STREAM, None)?;
                 socket.connect_timeout(&addr, ctx.timeout)?;
                 // The checker's own writes go out at once, never held back by Nagle.
-                socket.set_nodelay(true)?;
+                socket.set_tcp_nodelay(true)?;
                 socket
             }
             Endpoint::Unix(_) => {

@@ -240,7 +240,7 @@ impl Read for Wrapped {
             let mut kept = 0;
             for i in 0..n {
                 let at = start + i;
-                if at == 0 || at % 65_536 != 0 {
+                if at == 0 || !at.is_multiple_of(65_536) {
                     buf[kept] = buf[i];
                     kept += 1;
                 }
