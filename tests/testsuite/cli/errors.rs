@@ -7,6 +7,8 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 use rstest::rstest;
 
+use crate::support::cli::assert_one_line_error;
+
 fn ipcspec() -> Command {
     Command::cargo_bin("ipcspec").unwrap()
 }
@@ -19,11 +21,7 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 
 /// Exit 2 and exactly one line on stderr, containing `wanted`.
 fn one_line_error(command: &mut Command, wanted: &str) {
-    let output = command.output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains(wanted), "{stderr:?} should say {wanted:?}");
+    assert_one_line_error(&command.output().unwrap(), wanted);
 }
 
 #[rstest]
