@@ -14,6 +14,7 @@
 
 pub mod client;
 pub mod diff;
+mod evidence;
 mod op;
 pub mod pipe;
 pub mod relay;
@@ -170,7 +171,7 @@ impl Finding {
         let threads = threads.into();
         Finding::Hung(Failure {
             expected: awaited.into(),
-            observed: "nothing happened before the time bound ran out".into(),
+            observed: evidence::OUT_OF_TIME.into(),
             threads: (!threads.is_empty()).then_some(threads),
             ..Failure::default()
         })

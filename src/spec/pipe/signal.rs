@@ -18,7 +18,7 @@
 
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -30,6 +30,7 @@ use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
+use crate::target::settle::{self, Bound, Look, Shown};
 use crate::target::{observe, TargetError};
 use crate::workload::pipe::{labelled, order};
 use crate::workload::seeded;
@@ -111,26 +112,27 @@ fn sole_holder(fd: BorrowedFd<'_>, bound: Duration) -> Outcome {
                     .is_ok_and(|target| target.as_os_str() == name.as_str())
             })
     };
-    let deadline = Instant::now() + bound;
-    loop {
-        let others: Vec<Pid> = observe::descendants(nix::unistd::getpid())
+    let holders = || -> Vec<Pid> {
+        observe::descendants(nix::unistd::getpid())
             .into_iter()
             .filter(holds)
-            .collect();
+            .collect()
+    };
+    let mut others = Vec::new();
+    let dropped = settle::wait(bound, &mut Bound(Shown::Nothing), || {
+        others = holders();
         if others.is_empty() {
-            return Ok(());
+            Look::Done(())
+        } else {
+            Look::Waiting
         }
-        if Instant::now() >= deadline {
-            return Err(Finding::hung(
-                format!(
-                    "processes {others:?}, forked from this one, to drop their copies of the pipe"
-                ),
-                observe::describe(&observe::threads(&others)),
-            ));
-        }
-        // Pacing only: each look is itself the observation.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    });
+    dropped.map_err(|_| {
+        Finding::hung(
+            format!("processes {others:?}, forked from this one, to drop their copies of the pipe"),
+            observe::describe(&observe::threads(&others)),
+        )
+    })
 }
 
 /// How the forked writer ended when its `write` failed with `EPIPE`.
