@@ -30,7 +30,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::spec::{Finding, Outcome};
-use crate::target::settle::{self, Bound, Look, Shown, Standstill, Watched};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown, Standstill, Watched};
 use crate::target::{observe, TargetError};
 
 /// A handle moved through a helper thread and back; prints as its role, so
@@ -111,22 +111,26 @@ impl<T: Debug + Send + 'static> Op<T> {
     /// blocked: not returned, its thread asleep indefinitely across two
     /// samples. Neither within `bound` is a hang.
     pub(crate) fn settle(&self, bound: Duration) -> Result<Settled, Finding> {
-        let settled = settle::wait(bound, &mut Bound(Shown::Thread(self.tid)), || {
-            if let returned @ (Ok(true) | Err(_)) = self.returned() {
-                return Look::Done(returned.map(|_| Settled::Returned));
-            }
-            if observe::wait_thread_asleep(self.tid, LOOK_ASLEEP).is_err() {
-                return Look::Waiting;
-            }
-            // It slept across both samples; whether it returned since decides.
-            Look::Done(self.returned().map(|returned| {
-                if returned {
-                    Settled::Returned
-                } else {
-                    Settled::Blocked
+        let settled = settle::wait(
+            bound,
+            &mut Bound(Shown::Thread(self.tid), Gaps::QuickFirst),
+            || {
+                if let returned @ (Ok(true) | Err(_)) = self.returned() {
+                    return Look::Done(returned.map(|_| Settled::Returned));
                 }
-            }))
-        });
+                if observe::wait_thread_asleep(self.tid, LOOK_ASLEEP).is_err() {
+                    return Look::Waiting;
+                }
+                // It slept across both samples; whether it returned since decides.
+                Look::Done(self.returned().map(|returned| {
+                    if returned {
+                        Settled::Returned
+                    } else {
+                        Settled::Blocked
+                    }
+                }))
+            },
+        );
         settled.unwrap_or_else(|evidence| {
             Err(Finding::hang(
                 format!(
@@ -193,7 +197,11 @@ impl<T: Debug + Send + 'static> Op<T> {
             return Ok(value);
         }
         let shown = Shown::Thread(self.tid);
-        match settle::receive(&self.result, bound, &mut *wakers.watch(shown)) {
+        match settle::receive(
+            &self.result,
+            bound,
+            &mut *wakers.watch(shown, Gaps::BackingOff),
+        ) {
             Ok(Some(value)) => Ok(value),
             Ok(None) => Err(self.panicked()),
             Err(evidence) => Err(Finding::hang(
@@ -209,11 +217,12 @@ impl<T: Debug + Send + 'static> Op<T> {
 const OTHERS_ASLEEP: &str = "it sleeps in a call that nothing can end: every other thread of the check, and every process it started, sleeps too";
 
 impl Wakers {
-    /// What a wait watches to tell an operation stuck, showing `shown`.
-    fn watch(self, shown: Shown) -> Box<dyn Watched> {
+    /// What a wait watches to tell an operation stuck, showing `shown`,
+    /// its looks growing apart as `gaps` says.
+    fn watch(self, shown: Shown, gaps: Gaps) -> Box<dyn Watched> {
         match self {
-            Wakers::Check => Box::new(Standstill::showing(shown)),
-            Wakers::Kernel => Box::new(Bound(shown)),
+            Wakers::Check => Box::new(Standstill::showing(shown, gaps)),
+            Wakers::Kernel => Box::new(Bound(shown, gaps)),
         }
     }
 }
@@ -255,7 +264,7 @@ pub(crate) fn wait_child(
     // leave out: the look after them reaps it, so it ended, it is not stuck.
     let waited = settle::wait(
         bound,
-        &mut *wakers.watch(Shown::Processes(vec![child])),
+        &mut *wakers.watch(Shown::Processes(vec![child]), Gaps::QuickFirst),
         || {
             if let Some(ended) = ended() {
                 return Look::Done(Ok(ended));

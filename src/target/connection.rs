@@ -20,7 +20,7 @@ use socket2::Socket;
 
 use super::observe;
 use super::server::{Activity, Instance};
-use super::settle::{self, Bound, Look, Pacing, Shown};
+use super::settle::{self, Bound, Gaps, Look, Pacing, Shown};
 
 /// How long a client waits for the server: until `deadline`, or until the
 /// server is still (or gone) while `ready` holds (every byte it is owed was sent):
@@ -186,13 +186,17 @@ impl Client {
             });
             let ready = || done.reached(1) && (patience.ready)();
             let _ = self.receive(after.min(payload.len()), patience.also(&ready));
-            let _ = settle::wait(patience.left(), &mut Bound(Shown::Nothing), || {
-                if done.reached(1) || patience.server.not_reading(&self) {
-                    Look::Done(())
-                } else {
-                    Look::Waiting
-                }
-            });
+            let _ = settle::wait(
+                patience.left(),
+                &mut Bound(Shown::Nothing, Gaps::BackingOff),
+                || {
+                    if done.reached(1) || patience.server.not_reading(&self) {
+                        Look::Done(())
+                    } else {
+                        Look::Waiting
+                    }
+                },
+            );
             // Unblocks the writer, which may be stuck on full buffers.
             let _ = self.socket.shutdown(Shutdown::Both);
         });
@@ -206,7 +210,7 @@ impl Client {
         let mut idle = false;
         // Short reads at first, so that a server fallen still is noticed early;
         // longer ones later, so that a long wait costs little CPU.
-        let mut pacing = Pacing::default();
+        let mut pacing = Pacing::new(Gaps::BackingOff);
         let end = loop {
             if bytes.len() >= want {
                 break End::Complete;
@@ -346,17 +350,21 @@ impl Client {
             });
             if let Ok(tid) = rx.recv() {
                 // Short looks, so that a writer that finishes is noticed at once.
-                let _ = settle::wait(patience.left(), &mut Bound(Shown::Nothing), || {
-                    let stalled = || {
-                        observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok()
-                            && patience.server.not_reading(self)
-                    };
-                    if done.reached(1) || stalled() {
-                        Look::Done(())
-                    } else {
-                        Look::Waiting
-                    }
-                });
+                let _ = settle::wait(
+                    patience.left(),
+                    &mut Bound(Shown::Nothing, Gaps::BackingOff),
+                    || {
+                        let stalled = || {
+                            observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok()
+                                && patience.server.not_reading(self)
+                        };
+                        if done.reached(1) || stalled() {
+                            Look::Done(())
+                        } else {
+                            Look::Waiting
+                        }
+                    },
+                );
             }
             stalled.arrive();
             stalled.wait_for(clients, patience.deadline);

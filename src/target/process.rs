@@ -30,7 +30,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
-use super::settle::{self, Bound, Look, Shown};
+use super::settle::{self, Bound, Gaps, Look, Shown};
 use super::{observe, CommandSpec, TargetError};
 
 /// Resource limits for a target and everything it spawns.
@@ -457,7 +457,7 @@ impl Target {
     /// Waits until the first process exits, at most `bound`.
     pub fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
         // No portable way to wait on a child with a deadline: looks at waitpid.
-        settle::wait(bound, &mut Bound(Shown::Nothing), || {
+        settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
             self.try_status().map_or(Look::Waiting, Look::Done)
         })
         .ok()
@@ -471,7 +471,7 @@ impl Target {
         bound: Duration,
         mut ready: impl FnMut() -> bool,
     ) -> Result<(), TargetError> {
-        let exited = settle::wait(bound, &mut Bound(Shown::Nothing), || {
+        let exited = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
             if ready() {
                 return Look::Done(None);
             }

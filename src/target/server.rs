@@ -41,7 +41,7 @@ use nix::unistd::Pid;
 use super::connection::Client;
 use super::net::{self, Endpoint};
 use super::observe::{self, Io, Syscall, ThreadState};
-use super::settle::{self, Bound, Look, Shown, Watched};
+use super::settle::{self, Bound, Gaps, Look, Shown, Watched};
 use super::{CommandSpec, Target, TargetConfig, TargetError};
 
 /// The sockets of one connection as the server sees them (`socket:[inode]`).
@@ -114,15 +114,19 @@ impl Instance {
     pub fn finish_exiting(&mut self) {
         let first = self.target.pid();
         let target = &mut self.target;
-        let _ = settle::wait(Duration::from_secs(1), &mut Bound(Shown::Nothing), || {
-            let exiting = target.try_status().is_none()
-                && observe::stat(first).is_some_and(|s| s.exiting || s.state == 'Z');
-            if exiting {
-                Look::Waiting
-            } else {
-                Look::Done(())
-            }
-        });
+        let _ = settle::wait(
+            Duration::from_secs(1),
+            &mut Bound(Shown::Nothing, Gaps::BackingOff),
+            || {
+                let exiting = target.try_status().is_none()
+                    && observe::stat(first).is_some_and(|s| s.exiting || s.state == 'Z');
+                if exiting {
+                    Look::Waiting
+                } else {
+                    Look::Done(())
+                }
+            },
+        );
     }
 
     /// A new client connection, within `bound`, from any thread.
@@ -199,7 +203,7 @@ impl Instance {
     /// only one client may be connected.
     pub fn sockets(&self, client: &Client, bound: Duration) -> Option<Sockets> {
         let mut looks = 0;
-        let found = settle::wait(bound, &mut Bound(Shown::Nothing), || {
+        let found = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::BackingOff), || {
             looks += 1;
             match self.sockets_now(client) {
                 Some(found) => Look::Done(Some(found)),
@@ -311,6 +315,10 @@ pub struct Idle<'a>(pub &'a Instance);
 impl Watched for Idle<'_> {
     fn stuck(&mut self) -> Option<(Vec<Pid>, Vec<observe::ThreadState>)> {
         self.0.idle().then(|| self.snapshot())
+    }
+
+    fn gaps(&self) -> Gaps {
+        Gaps::BackingOff
     }
 
     fn snapshot(&self) -> (Vec<Pid>, Vec<observe::ThreadState>) {

@@ -5,8 +5,9 @@
 //! ([`Watched`]) is provably stuck, or until the bound; it returns the
 //! value, or the [`Evidence`] of why there is none: how the wait ended and
 //! the threads seen then. The looks are paced by [`Pacing`] (1 ms apart at
-//! first, then widening to 16 ms), so a target that settles soon is seen at
-//! once and one that runs until the bound does not cost the checker a core.
+//! first, then widening to 16 ms, or 25 ms for costly looks: [`Gaps`]), so a
+//! target that settles soon is seen at once and one that runs until the
+//! bound does not cost the checker a core.
 //! Each look is itself the observation; nothing here sleeps to decide.
 //!
 //! What counts as stuck depends on what can still move:
@@ -112,6 +113,11 @@ pub trait Watched {
         false
     }
 
+    /// How the gaps between looks grow.
+    fn gaps(&self) -> Gaps {
+        Gaps::QuickFirst
+    }
+
     /// The processes and their threads, for a wait whose bound ran out.
     fn snapshot(&self) -> (Vec<Pid>, Vec<ThreadState>);
 }
@@ -166,7 +172,7 @@ fn looks<T>(
     mut pause: impl FnMut(Duration),
 ) -> Result<T, Evidence> {
     let mut deadline = Instant::now() + bound;
-    let mut pacing = Pacing::default();
+    let mut pacing = Pacing::new(watched.gaps());
     // Seen stuck on the last look: what was awaited may still have come
     // between the look before and the samples, so `done` decides once more.
     let mut stuck = None;
@@ -175,12 +181,12 @@ fn looks<T>(
             Look::Done(value) => return Ok(value),
             Look::Moved => {
                 deadline = Instant::now() + bound;
-                pacing = Pacing::default();
+                pacing = Pacing::new(watched.gaps());
                 stuck = None;
                 continue;
             }
             Look::Again => {
-                pacing = Pacing::default();
+                pacing = Pacing::new(watched.gaps());
                 stuck = None;
                 continue;
             }
@@ -211,58 +217,77 @@ fn looks<T>(
     }
 }
 
-/// The gaps between the looks of a wait: the first [`Pacing::QUICK`] looks
-/// come [`Pacing::FIRST`] apart, so a target that settles or exits soon is
-/// seen at once; then, while nothing moves, the gap doubles up to
-/// [`Pacing::MOST`], so a target that keeps running until the time bound
-/// does not cost the checker a core (each look reads `/proc` for every
-/// process). Once a look finds the target settling, the looks that confirm
-/// it come quickly again.
-#[derive(Debug)]
-pub struct Pacing {
-    gap: Duration,
-    looks: u32,
+/// How the gaps between the looks of a wait grow, all from [`Pacing::FIRST`]
+/// up to a widest gap, so a target that settles or exits soon is seen at
+/// once, and one that keeps running until the time bound does not cost the
+/// checker a core (each look reads `/proc`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Gaps {
+    /// [`Pacing::QUICK`] looks at the first gap, then doubling up to
+    /// [`Pacing::MOST`]: for cheap looks, and for targets that settle within
+    /// a few milliseconds (relays, shells, a server starting to listen).
+    QuickFirst,
+    /// Doubling at every look up to [`Pacing::MOST_BACKING_OFF`]: for looks
+    /// that read every thread of a server or of the checker itself.
+    BackingOff,
 }
 
-impl Default for Pacing {
-    fn default() -> Pacing {
-        Pacing {
-            gap: Pacing::FIRST,
-            looks: 0,
-        }
-    }
+/// The gaps between the looks of a wait, as [`Gaps`] says; once a look
+/// finds the target settling, the looks that confirm it come quickly again.
+#[derive(Debug)]
+pub struct Pacing {
+    gaps: Gaps,
+    gap: Duration,
+    looks: u32,
 }
 
 impl Pacing {
     /// The first gap.
     pub const FIRST: Duration = Duration::from_millis(1);
-    /// The looks made at the first gap, some 50 ms, before it widens.
+    /// The looks made at the first gap, some 50 ms, before it widens ([`Gaps::QuickFirst`]).
     pub const QUICK: u32 = 32;
-    /// The widest gap.
+    /// The widest gap of [`Gaps::QuickFirst`].
     pub const MOST: Duration = Duration::from_millis(16);
+    /// The widest gap of [`Gaps::BackingOff`].
+    pub const MOST_BACKING_OFF: Duration = Duration::from_millis(25);
+
+    /// Gaps that grow as `gaps` says, from [`Pacing::FIRST`].
+    pub fn new(gaps: Gaps) -> Pacing {
+        Pacing {
+            gaps,
+            gap: Pacing::FIRST,
+            looks: 0,
+        }
+    }
 
     /// The next gap; the first one again when `settling`.
     pub fn next(&mut self, settling: bool) -> Duration {
         if settling {
-            *self = Pacing::default();
+            *self = Pacing::new(self.gaps);
         }
         let gap = self.gap;
         self.looks += 1;
-        if self.looks >= Pacing::QUICK {
-            self.gap = (self.gap * 2).min(Pacing::MOST);
-        }
+        self.gap = match self.gaps {
+            Gaps::QuickFirst if self.looks < Pacing::QUICK => self.gap,
+            Gaps::QuickFirst => (self.gap * 2).min(Pacing::MOST),
+            Gaps::BackingOff => (self.gap * 2).min(Pacing::MOST_BACKING_OFF),
+        };
         gap
     }
 }
 
 /// Nothing the check can see ends the wait early: only what it awaits, or
 /// the bound (the kernel moves a TCP connection on its own timers). The
-/// evidence shows what [`Shown`] says.
-pub struct Bound(pub Shown);
+/// evidence shows what [`Shown`] says; the looks come as [`Gaps`] says.
+pub struct Bound(pub Shown, pub Gaps);
 
 impl Watched for Bound {
     fn stuck(&mut self) -> Option<(Vec<Pid>, Vec<ThreadState>)> {
         None
+    }
+
+    fn gaps(&self) -> Gaps {
+        self.1
     }
 
     fn snapshot(&self) -> (Vec<Pid>, Vec<ThreadState>) {
@@ -302,6 +327,7 @@ pub struct Stillness<'a> {
     target: Watching<'a>,
     helpers: Box<dyn Fn() -> Vec<Pid> + 'a>,
     repeats: Repeats,
+    gaps: Gaps,
 }
 
 /// How a [`Stillness`] reaches its target: shared, or lent by [`wait_on`]
@@ -324,7 +350,13 @@ impl<'a> Stillness<'a> {
             target: Watching::Shared(target),
             helpers: Box::new(helpers),
             repeats: Repeats::default(),
+            gaps: Gaps::QuickFirst,
         }
+    }
+
+    /// The same, with its looks growing apart as `gaps` says.
+    pub fn paced(self, gaps: Gaps) -> Stillness<'a> {
+        Stillness { gaps, ..self }
     }
 
     fn look<R>(&self, at: impl FnOnce(&Target) -> R) -> R {
@@ -349,6 +381,10 @@ impl Watched for Stillness<'_> {
         self.repeats.seen > 0
     }
 
+    fn gaps(&self) -> Gaps {
+        self.gaps
+    }
+
     fn snapshot(&self) -> (Vec<Pid>, Vec<ThreadState>) {
         let pids = self.look(Target::processes);
         let threads = observe::threads(&pids);
@@ -358,11 +394,12 @@ impl Watched for Stillness<'_> {
 
 /// [`wait`] on `target` with its [`Stillness`] (and that of the helper
 /// threads `helpers` lists), for a `done` that needs the target mutably
-/// (to reap its exit status, say).
+/// (to reap its exit status, say); the looks come as `gaps` says.
 pub fn wait_on<T>(
     bound: Duration,
     target: &mut Target,
     helpers: impl Fn() -> Vec<Pid>,
+    gaps: Gaps,
     mut done: impl FnMut(&mut Target) -> Look<T>,
 ) -> Result<T, Evidence> {
     let cell = RefCell::new(&mut *target);
@@ -370,6 +407,7 @@ pub fn wait_on<T>(
         target: Watching::Lent(&cell),
         helpers: Box::new(helpers),
         repeats: Repeats::default(),
+        gaps,
     };
     wait(bound, &mut stillness, || done(&mut cell.borrow_mut()))
 }
@@ -390,14 +428,17 @@ pub fn wait_on<T>(
 /// The evidence shows `shown`: the thread or the process whose call is awaited.
 pub struct Standstill {
     shown: Shown,
+    gaps: Gaps,
     repeats: Repeats,
 }
 
 impl Standstill {
-    /// Watches everything but the calling thread, showing `shown`.
-    pub fn showing(shown: Shown) -> Standstill {
+    /// Watches everything but the calling thread, showing `shown`, its
+    /// looks growing apart as `gaps` says.
+    pub fn showing(shown: Shown, gaps: Gaps) -> Standstill {
         Standstill {
             shown,
+            gaps,
             repeats: Repeats::default(),
         }
     }
@@ -410,6 +451,10 @@ impl Watched for Standstill {
 
     fn settling(&self) -> bool {
         self.repeats.seen > 0
+    }
+
+    fn gaps(&self) -> Gaps {
+        self.gaps
     }
 
     fn snapshot(&self) -> (Vec<Pid>, Vec<ThreadState>) {
@@ -547,14 +592,18 @@ mod tests {
     #[test]
     fn a_wait_ends_with_what_done_gives() {
         let mut looks = 0;
-        let waited = wait(Duration::from_secs(5), &mut Bound(Shown::Nothing), || {
-            looks += 1;
-            if looks == 3 {
-                Look::Done(looks)
-            } else {
-                Look::Waiting
-            }
-        });
+        let waited = wait(
+            Duration::from_secs(5),
+            &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+            || {
+                looks += 1;
+                if looks == 3 {
+                    Look::Done(looks)
+                } else {
+                    Look::Waiting
+                }
+            },
+        );
         assert_eq!(waited.ok(), Some(3));
     }
 
@@ -562,7 +611,9 @@ mod tests {
     fn a_wait_on_nothing_ends_out_of_time_at_the_bound() {
         let bound = Duration::from_millis(30);
         let start = Instant::now();
-        let waited = wait(bound, &mut Bound(Shown::Nothing), || Look::<()>::Waiting);
+        let waited = wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
+            Look::<()>::Waiting
+        });
         let evidence = waited.expect_err("nothing came");
         assert_eq!(evidence.ending, Ending::OutOfTime);
         assert!(start.elapsed() >= bound, "{:?}", start.elapsed());
@@ -573,7 +624,7 @@ mod tests {
         let bound = Duration::from_millis(30);
         let start = Instant::now();
         let mut moves = 0;
-        let waited = wait(bound, &mut Bound(Shown::Nothing), || {
+        let waited = wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
             if moves < 3 && start.elapsed() >= bound / 2 * (moves + 1) {
                 moves += 1;
                 return Look::Moved;
@@ -592,19 +643,27 @@ mod tests {
             tx.send(7).unwrap();
         });
         let start = Instant::now();
-        let got = receive(&rx, Duration::from_secs(5), &mut Bound(Shown::Nothing));
+        let got = receive(
+            &rx,
+            Duration::from_secs(5),
+            &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+        );
         assert_eq!(got.ok(), Some(Some(7)));
         assert!(start.elapsed() < Duration::from_secs(1));
     }
 
     #[test]
     fn the_gaps_widen_from_the_first_to_the_widest_and_settling_makes_them_quick() {
-        let mut pacing = Pacing::default();
+        let mut pacing = Pacing::new(Gaps::QuickFirst);
         let gaps: Vec<Duration> = (0..64).map(|_| pacing.next(false)).collect();
         assert!(gaps[..Pacing::QUICK as usize]
             .iter()
             .all(|&gap| gap == Pacing::FIRST));
         assert_eq!(gaps.last(), Some(&Pacing::MOST));
         assert_eq!(pacing.next(true), Pacing::FIRST);
+        let mut backing_off = Pacing::new(Gaps::BackingOff);
+        let gaps: Vec<Duration> = (0..8).map(|_| backing_off.next(false)).collect();
+        assert_eq!(gaps[..3], [1, 2, 4].map(Duration::from_millis));
+        assert_eq!(gaps.last(), Some(&Pacing::MOST_BACKING_OFF));
     }
 }

@@ -38,7 +38,7 @@ use super::ClientCommand;
 use crate::spec::socket::Transport;
 use crate::spec::{Ctx, Finding};
 use crate::target::net::send_all;
-use crate::target::settle::{self, Bound, Look, Shown, Stillness};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown, Stillness};
 use crate::target::{observe, Stream, Target, TargetConfig, TargetError};
 
 /// How the in-process server treats the client's connection.
@@ -197,7 +197,7 @@ impl ClientCommand {
 /// it could not with a connection queued. A client that connected and left
 /// at once is still accepted, and counted, first. At most `bound`.
 fn release<T>(wake: WakeOnDrop, server: &JoinHandle<T>, tid: Pid, bound: Duration) {
-    let _ = settle::wait(bound, &mut Bound(Shown::Nothing), || {
+    let _ = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
         let accepting = || {
             observe::wait_thread_asleep(tid, LOOK)
                 .is_ok_and(|state| matches!(state.syscall.name(), Some("accept" | "accept4")))
@@ -222,7 +222,8 @@ fn collect(
     let mut stdout = Vec::new();
     loop {
         // Each chunk printed is progress: the bound and the looks start over.
-        let mut stillness = Stillness::with_helpers(target, || helpers.to_vec());
+        let mut stillness =
+            Stillness::with_helpers(target, || helpers.to_vec()).paced(Gaps::BackingOff);
         match settle::receive(printed, ctx.timeout, &mut stillness) {
             Ok(Some(bytes)) => stdout.extend_from_slice(&bytes),
             Ok(None) => return Ok(stdout),
@@ -250,6 +251,7 @@ fn wait_exit(target: &mut Target, helpers: &[Pid], ctx: &Ctx) -> Result<ExitStat
         ctx.timeout,
         target,
         || helpers.to_vec(),
+        Gaps::BackingOff,
         |target| target.try_status().map_or(Look::Waiting, Look::Done),
     )
     .map_err(|evidence| observe::describe(&evidence.threads))
@@ -368,13 +370,11 @@ fn wait_consumed(conn: &Socket, bound: Duration) -> io::Result<()> {
     let (Some(client), Some(server)) = (client, server) else {
         return Ok(());
     };
-    let _ = settle::wait(
-        bound,
-        &mut Bound(Shown::Nothing),
-        || match observe::tcp_unread(client, server) {
+    let _ = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
+        match observe::tcp_unread(client, server) {
             Some(1..) => Look::Waiting,
             _ => Look::Done(()),
-        },
-    );
+        }
+    });
     Ok(())
 }

@@ -30,7 +30,7 @@ use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
-use crate::target::settle::{self, Bound, Look, Shown};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 use crate::target::{observe, TargetError};
 use crate::workload::pipe::{labelled, order};
 use crate::workload::seeded;
@@ -119,7 +119,7 @@ fn sole_holder(fd: BorrowedFd<'_>, bound: Duration) -> Outcome {
             .collect()
     };
     let mut others = Vec::new();
-    let dropped = settle::wait(bound, &mut Bound(Shown::Nothing), || {
+    let dropped = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
         others = holders();
         if others.is_empty() {
             Look::Done(())

@@ -34,7 +34,7 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
 use super::{Ctx, Finding, Meta, Profile, Property, References, Scope, Suite};
 use crate::target::process::describe_status;
-use crate::target::settle::{self, Look};
+use crate::target::settle::{self, Gaps, Look};
 use crate::target::{CommandSpec, Stream, Target, TargetConfig, TargetError};
 
 pub use evidence::{pipe_hang, pipe_holders, why_stuck, PipeWait};
@@ -164,7 +164,7 @@ pub fn refuse_usage_error(
     awaited: &str,
     ctx: &Ctx,
 ) -> Result<(), TargetError> {
-    let exited = settle::wait_on(ctx.timeout, target, Vec::new, |target| {
+    let exited = settle::wait_on(ctx.timeout, target, Vec::new, Gaps::QuickFirst, |target| {
         target.try_status().map_or(Look::Waiting, Look::Done)
     });
     // Waiting for input, or still busy after the bound: it runs; the properties judge it.

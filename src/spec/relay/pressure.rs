@@ -26,7 +26,7 @@ use super::{
 };
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::process::describe_status;
-use crate::target::settle::{self, Ending, Look};
+use crate::target::settle::{self, Ending, Gaps, Look};
 use crate::target::Target;
 use crate::workload::relay::filler;
 
@@ -37,31 +37,37 @@ pub fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
     let chunk = filler(64 << 10);
     let mut written = 0usize;
     // Full for now; full for good only once the relay cannot run.
-    let waited = settle::wait_on(ctx.timeout, &mut target, Vec::new, |target| {
-        let read = read_by_relay(&stdin, written);
-        if read > BACKLOG_BOUND {
-            return Look::Done(Err(Finding::violated(
+    let waited = settle::wait_on(
+        ctx.timeout,
+        &mut target,
+        Vec::new,
+        Gaps::QuickFirst,
+        |target| {
+            let read = read_by_relay(&stdin, written);
+            if read > BACKLOG_BOUND {
+                return Look::Done(Err(Finding::violated(
                 format!("the relay to block after reading at most {BACKLOG_BOUND} bytes of stdin while its stdout is not read"),
                 format!("it read {read} bytes and kept reading: it buffers without bound"),
             )
             .with_output(target.output())));
-        }
-        match stdin.write(&chunk) {
-            Ok(n) => {
-                written += n;
-                Look::Moved
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => match ended(target) {
-                Some(_) => Look::Done(Err(stdin_closed(
-                    target,
-                    read,
-                    ErrorKind::BrokenPipe.into(),
-                ))),
-                None => Look::Waiting,
-            },
-            Err(e) => Look::Done(Err(stdin_closed(target, read, e))),
-        }
-    });
+            match stdin.write(&chunk) {
+                Ok(n) => {
+                    written += n;
+                    Look::Moved
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => match ended(target) {
+                    Some(_) => Look::Done(Err(stdin_closed(
+                        target,
+                        read,
+                        ErrorKind::BrokenPipe.into(),
+                    ))),
+                    None => Look::Waiting,
+                },
+                Err(e) => Look::Done(Err(stdin_closed(target, read, e))),
+            }
+        },
+    );
     match waited {
         Ok(outcome) => outcome,
         Err(evidence) if evidence.stuck() => Ok(()),
@@ -95,34 +101,41 @@ pub fn sigpipe_stops(relay: &Relay, ctx: &Ctx) -> Outcome {
     let mut open = true;
     let mut written = 0usize;
     let mut read = 0;
-    let waited = settle::wait_on(ctx.timeout, &mut target, Vec::new, |target| {
-        read = read_by_relay(&stdin, written);
-        if let Some(status) = ended(target) {
-            return Look::Done(
-                why_it_stopped(status, read)
-                    .map_err(|f| f.with_output(target.final_output(Duration::from_millis(200)))),
-            );
-        }
-        if read > BACKLOG_BOUND {
-            return Look::Done(Err(Finding::violated(
+    let waited = settle::wait_on(
+        ctx.timeout,
+        &mut target,
+        Vec::new,
+        Gaps::QuickFirst,
+        |target| {
+            read = read_by_relay(&stdin, written);
+            if let Some(status) = ended(target) {
+                return Look::Done(
+                    why_it_stopped(status, read).map_err(|f| {
+                        f.with_output(target.final_output(Duration::from_millis(200)))
+                    }),
+                );
+            }
+            if read > BACKLOG_BOUND {
+                return Look::Done(Err(Finding::violated(
                 STOPS,
                 format!("it read {read} bytes of stdin after its stdout lost its reader, more than its pipes can hold, and kept reading: it buffers or throws away what it cannot write"),
             )
             .with_output(target.output())));
-        }
-        if open {
-            match stdin.write(&chunk) {
-                Ok(n) => {
-                    written += n;
-                    return Look::Again;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                // EPIPE: it closed stdin, which is fine on its way out.
-                Err(_) => open = false,
             }
-        }
-        Look::Waiting
-    });
+            if open {
+                match stdin.write(&chunk) {
+                    Ok(n) => {
+                        written += n;
+                        return Look::Again;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    // EPIPE: it closed stdin, which is fine on its way out.
+                    Err(_) => open = false,
+                }
+            }
+            Look::Waiting
+        },
+    );
     let evidence = match waited {
         Ok(outcome) => return outcome,
         Err(evidence) => evidence,

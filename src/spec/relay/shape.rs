@@ -34,7 +34,7 @@ use super::{ended, pipe_hang, read_by_relay, set_nonblocking, start, Relay, BACK
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe::{self, PipeEnd, Syscall, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::settle::{self, Look};
+use crate::target::settle::{self, Gaps, Look};
 use crate::target::Target;
 use crate::workload::relay::filler;
 
@@ -221,7 +221,7 @@ fn settle(
     ctx: &Ctx,
 ) -> Result<Option<Snapshot>, Finding> {
     let chunk = filler(64 << 10);
-    let waited = settle::wait_on(ctx.timeout, target, Vec::new, |target| {
+    let waited = settle::wait_on(ctx.timeout, target, Vec::new, Gaps::QuickFirst, |target| {
         if let Some(pipe) = stdin.as_deref_mut() {
             if read_by_relay(pipe, *written) <= BACKLOG_BOUND {
                 match pipe.write(&chunk) {

@@ -18,7 +18,7 @@ use super::{ended, pipe_hang, start, with_exit, Relay, EXIT_GRACE};
 use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::target::process::describe_status;
-use crate::target::settle::{self, Ending, Evidence, Look, Stillness};
+use crate::target::settle::{self, Ending, Evidence, Gaps, Look, Stillness};
 use crate::target::Target;
 use crate::workload::relay::{feed, Feed};
 
@@ -214,9 +214,13 @@ fn relay_to_exit(
         return Err(relayed.hang(&exits_after(EOF_AFTER_EOF)));
     }
     let mut target = relayed.target;
-    match settle::wait_on(ctx.timeout, &mut target, Vec::new, |target| {
-        ended(target).map_or(Look::Waiting, Look::Done)
-    }) {
+    match settle::wait_on(
+        ctx.timeout,
+        &mut target,
+        Vec::new,
+        Gaps::QuickFirst,
+        |target| ended(target).map_or(Look::Waiting, Look::Done),
+    ) {
         Ok(status) => Ok((target, status)),
         Err(evidence) => Err(pipe_hang(&exits_after(EXITS_AFTER_EOF), &evidence, &target)),
     }

@@ -26,7 +26,7 @@ use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::connection::{Client, Patience};
 use crate::target::observe;
 use crate::target::server::Instance;
-use crate::target::settle::{self, Bound, Look, Shown};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 use crate::workload::server::Seeds;
 
 /// After a client left (`how`), the server lets go of its connection (or is
@@ -99,7 +99,7 @@ const MORE_THAN_BUFFERS: usize = 32 << 20;
 /// stops taking them), or `bound` passes.
 fn stall(instance: &Instance, client: &Client, bound: Duration) {
     let mut sent = 0;
-    let _ = settle::wait(bound, &mut Bound(Shown::Nothing), || {
+    let _ = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::BackingOff), || {
         sent += client.flood(MORE_THAN_BUFFERS - sent);
         if sent >= MORE_THAN_BUFFERS || instance.not_reading(client) {
             Look::Done(())

@@ -36,7 +36,7 @@ use crate::spec::relay::{pipe_hang, why_stuck};
 use crate::spec::{Finding, Outcome};
 use crate::target::observe::{self, PipeEnd, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::settle::{self, Look};
+use crate::target::settle::{self, Gaps, Look};
 use crate::target::{Stream, Target, TargetConfig, TargetError};
 
 /// A running shell, the pipe to its stdin, and the directory its probes report into.
@@ -171,20 +171,26 @@ impl Session {
     fn wait_finished(&mut self, line: &str, reports: &[&Path], bound: Duration) -> Outcome {
         let shell = self.target.pid();
         let stdin_pipe = self.stdin_pipe;
-        let waited = settle::wait_on(bound, &mut self.target, Vec::new, |target| {
-            if target.try_status().is_some() {
-                return Look::Done(false);
-            }
-            let finished = reports.iter().all(|r| r.exists())
-                && settle::settled(target, &[]).is_some_and(|s| {
-                    s.pids == [shell] && waits_for_input(shell, stdin_pipe, &s.threads)
-                });
-            if finished {
-                Look::Done(true)
-            } else {
-                Look::Waiting
-            }
-        });
+        let waited = settle::wait_on(
+            bound,
+            &mut self.target,
+            Vec::new,
+            Gaps::QuickFirst,
+            |target| {
+                if target.try_status().is_some() {
+                    return Look::Done(false);
+                }
+                let finished = reports.iter().all(|r| r.exists())
+                    && settle::settled(target, &[]).is_some_and(|s| {
+                        s.pids == [shell] && waits_for_input(shell, stdin_pipe, &s.threads)
+                    });
+                if finished {
+                    Look::Done(true)
+                } else {
+                    Look::Waiting
+                }
+            },
+        );
         match waited {
             Ok(true) => Ok(()),
             Ok(false) => Err(self.exited(line, None)),
@@ -285,16 +291,22 @@ impl Session {
         };
         let mut opened = open_gate();
         // A shell that runs stages one after another starts the next ones only now.
-        let started = settle::wait_on(bound, &mut self.target, Vec::new, |target| {
-            opened = opened || open_gate();
-            if paths.iter().all(|p| p.exists()) {
-                return Look::Done(true);
-            }
-            if target.try_status().is_some() {
-                return Look::Done(false);
-            }
-            Look::Waiting
-        });
+        let started = settle::wait_on(
+            bound,
+            &mut self.target,
+            Vec::new,
+            Gaps::QuickFirst,
+            |target| {
+                opened = opened || open_gate();
+                if paths.iter().all(|p| p.exists()) {
+                    return Look::Done(true);
+                }
+                if target.try_status().is_some() {
+                    return Look::Done(false);
+                }
+                Look::Waiting
+            },
+        );
         // Stuck or out of time, the line is judged on the stages that did start.
         if matches!(started, Ok(false)) {
             return Err(self.exited(&line, None));
@@ -323,12 +335,16 @@ impl Session {
         awaited: &str,
         bound: Duration,
     ) -> Result<(Vec<Pid>, Vec<ThreadState>), Finding> {
-        let waited = settle::wait_on(bound, &mut self.target, Vec::new, |target| {
-            match target.try_status() {
+        let waited = settle::wait_on(
+            bound,
+            &mut self.target,
+            Vec::new,
+            Gaps::QuickFirst,
+            |target| match target.try_status() {
                 Some(_) => Look::Done(()),
                 None => Look::Waiting,
-            }
-        });
+            },
+        );
         match waited {
             Ok(()) => Err(self.exited(line, None)),
             Err(evidence) if evidence.stuck() => Ok((evidence.pids, evidence.threads)),

@@ -29,7 +29,7 @@ use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Failure, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
 use crate::target::observe;
-use crate::target::settle::{self, Bound, Look, Shown};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 
 /// How to tell that a closed peer's reset has come back to a TCP end:
 /// the connection leaves `/proc/net/tcp` once the reset closes it. A Unix
@@ -93,30 +93,36 @@ pub(super) fn epipe_after_peer_closed(sockets: &dyn StreamImpl, ctx: &Ctx) -> Ou
     drop(b);
     let (mut seen, mut after_reset) = (Vec::new(), 0);
     // Awaited by looking at /proc/net/tcp; once the reset is there, every write counts.
-    let written = settle::wait(ctx.timeout, &mut Bound(Shown::Nothing), || {
-        let arrived = reset.arrived();
-        match a.write(b"x") {
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => return Look::Done(Ok(())),
-            Ok(_) => seen.push("ok".to_string()),
-            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => seen.push("ECONNRESET".into()),
-            Err(e) => seen.push(e.to_string()),
-        }
-        if !arrived {
-            return Look::Waiting;
-        }
-        after_reset += 1;
-        if after_reset <= WRITES_AFTER_RESET {
-            return Look::Again;
-        }
-        Look::Done(Err(Finding::violated(
-            "a write to fail with EPIPE, at the latest once the peer's reset has arrived",
-            format!(
-                "{} writes, {after_reset} of them after the reset, none EPIPE: {}",
-                seen.len(),
-                summarize(&seen)
-            ),
-        )))
-    });
+    let written = settle::wait(
+        ctx.timeout,
+        &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+        || {
+            let arrived = reset.arrived();
+            match a.write(b"x") {
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => return Look::Done(Ok(())),
+                Ok(_) => seen.push("ok".to_string()),
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
+                    seen.push("ECONNRESET".into())
+                }
+                Err(e) => seen.push(e.to_string()),
+            }
+            if !arrived {
+                return Look::Waiting;
+            }
+            after_reset += 1;
+            if after_reset <= WRITES_AFTER_RESET {
+                return Look::Again;
+            }
+            Look::Done(Err(Finding::violated(
+                "a write to fail with EPIPE, at the latest once the peer's reset has arrived",
+                format!(
+                    "{} writes, {after_reset} of them after the reset, none EPIPE: {}",
+                    seen.len(),
+                    summarize(&seen)
+                ),
+            )))
+        },
+    );
     written.unwrap_or_else(|_| {
         Err(Finding::hung(
             format!(
