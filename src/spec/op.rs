@@ -113,7 +113,7 @@ impl<T: Debug + Send + 'static> Op<T> {
     pub(crate) fn settle(&self, bound: Duration) -> Result<Settled, Finding> {
         let settled = settle::wait(
             bound,
-            &mut Bound(Shown::Thread(self.tid), Gaps::QuickFirst),
+            &mut Bound(Shown::Thread(self.tid), Gaps::Steady(Duration::ZERO)),
             || {
                 if let returned @ (Ok(true) | Err(_)) = self.returned() {
                     return Look::Done(returned.map(|_| Settled::Returned));
@@ -264,7 +264,10 @@ pub(crate) fn wait_child(
     // leave out: the look after them reaps it, so it ended, it is not stuck.
     let waited = settle::wait(
         bound,
-        &mut *wakers.watch(Shown::Processes(vec![child]), Gaps::QuickFirst),
+        &mut *wakers.watch(
+            Shown::Processes(vec![child]),
+            Gaps::Steady(Duration::from_millis(1)),
+        ),
         || {
             if let Some(ended) = ended() {
                 return Look::Done(Ok(ended));

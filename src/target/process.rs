@@ -457,9 +457,11 @@ impl Target {
     /// Waits until the first process exits, at most `bound`.
     pub fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
         // No portable way to wait on a child with a deadline: looks at waitpid.
-        settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
-            self.try_status().map_or(Look::Waiting, Look::Done)
-        })
+        settle::wait(
+            bound,
+            &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(1))),
+            || self.try_status().map_or(Look::Waiting, Look::Done),
+        )
         .ok()
     }
 
@@ -471,13 +473,17 @@ impl Target {
         bound: Duration,
         mut ready: impl FnMut() -> bool,
     ) -> Result<(), TargetError> {
-        let exited = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
-            if ready() {
-                return Look::Done(None);
-            }
-            self.try_status()
-                .map_or(Look::Waiting, |status| Look::Done(Some(status)))
-        });
+        let exited = settle::wait(
+            bound,
+            &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(2))),
+            || {
+                if ready() {
+                    return Look::Done(None);
+                }
+                self.try_status()
+                    .map_or(Look::Waiting, |status| Look::Done(Some(status)))
+            },
+        );
         match exited {
             Ok(None) => Ok(()),
             Ok(Some(status)) => {

@@ -217,10 +217,10 @@ fn looks<T>(
     }
 }
 
-/// How the gaps between the looks of a wait grow, all from [`Pacing::FIRST`]
-/// up to a widest gap, so a target that settles or exits soon is seen at
-/// once, and one that keeps running until the time bound does not cost the
-/// checker a core (each look reads `/proc`).
+/// How the gaps between the looks of a wait grow: from [`Pacing::FIRST`] up
+/// to a widest gap, so a target that settles or exits soon is seen at once,
+/// and one that keeps running until the time bound does not cost the
+/// checker a core (each look reads `/proc`); or not at all, for cheap looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Gaps {
     /// [`Pacing::QUICK`] looks at the first gap, then doubling up to
@@ -230,6 +230,9 @@ pub enum Gaps {
     /// Doubling at every look up to [`Pacing::MOST_BACKING_OFF`]: for looks
     /// that read every thread of a server or of the checker itself.
     BackingOff,
+    /// The same gap every time: for a look at one cheap thing (a `waitpid`,
+    /// a socket's queue) that should see the moment it changes.
+    Steady(Duration),
 }
 
 /// The gaps between the looks of a wait, as [`Gaps`] says; once a look
@@ -253,9 +256,13 @@ impl Pacing {
 
     /// Gaps that grow as `gaps` says, from [`Pacing::FIRST`].
     pub fn new(gaps: Gaps) -> Pacing {
+        let gap = match gaps {
+            Gaps::Steady(gap) => gap,
+            Gaps::QuickFirst | Gaps::BackingOff => Pacing::FIRST,
+        };
         Pacing {
             gaps,
-            gap: Pacing::FIRST,
+            gap,
             looks: 0,
         }
     }
@@ -271,6 +278,7 @@ impl Pacing {
             Gaps::QuickFirst if self.looks < Pacing::QUICK => self.gap,
             Gaps::QuickFirst => (self.gap * 2).min(Pacing::MOST),
             Gaps::BackingOff => (self.gap * 2).min(Pacing::MOST_BACKING_OFF),
+            Gaps::Steady(gap) => gap,
         };
         gap
     }

@@ -82,7 +82,8 @@ pub(super) struct Transcript {
 /// Most pieces one reply is cut into, so replies stay few and the check fast.
 const MAX_PIECES: usize = 6;
 
-/// How long one look waits to see the check's server asleep in `accept`.
+/// How often the check looks at a client that printed nothing new, and how
+/// long one look waits to see the check's server asleep in `accept`.
 const LOOK: Duration = Duration::from_millis(20);
 
 /// Shuts the listener down when the session ends, however it ends: an
@@ -197,17 +198,21 @@ impl ClientCommand {
 /// it could not with a connection queued. A client that connected and left
 /// at once is still accepted, and counted, first. At most `bound`.
 fn release<T>(wake: WakeOnDrop, server: &JoinHandle<T>, tid: Pid, bound: Duration) {
-    let _ = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
-        let accepting = || {
-            observe::wait_thread_asleep(tid, LOOK)
-                .is_ok_and(|state| matches!(state.syscall.name(), Some("accept" | "accept4")))
-        };
-        if server.is_finished() || accepting() {
-            Look::Done(())
-        } else {
-            Look::Waiting
-        }
-    });
+    let _ = settle::wait(
+        bound,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::ZERO)),
+        || {
+            let accepting = || {
+                observe::wait_thread_asleep(tid, LOOK)
+                    .is_ok_and(|state| matches!(state.syscall.name(), Some("accept" | "accept4")))
+            };
+            if server.is_finished() || accepting() {
+                Look::Done(())
+            } else {
+                Look::Waiting
+            }
+        },
+    );
     drop(wake);
 }
 
@@ -223,7 +228,7 @@ fn collect(
     loop {
         // Each chunk printed is progress: the bound and the looks start over.
         let mut stillness =
-            Stillness::with_helpers(target, || helpers.to_vec()).paced(Gaps::BackingOff);
+            Stillness::with_helpers(target, || helpers.to_vec()).paced(Gaps::Steady(LOOK));
         match settle::receive(printed, ctx.timeout, &mut stillness) {
             Ok(Some(bytes)) => stdout.extend_from_slice(&bytes),
             Ok(None) => return Ok(stdout),
@@ -251,7 +256,7 @@ fn wait_exit(target: &mut Target, helpers: &[Pid], ctx: &Ctx) -> Result<ExitStat
         ctx.timeout,
         target,
         || helpers.to_vec(),
-        Gaps::BackingOff,
+        Gaps::Steady(LOOK),
         |target| target.try_status().map_or(Look::Waiting, Look::Done),
     )
     .map_err(|evidence| observe::describe(&evidence.threads))
@@ -370,11 +375,13 @@ fn wait_consumed(conn: &Socket, bound: Duration) -> io::Result<()> {
     let (Some(client), Some(server)) = (client, server) else {
         return Ok(());
     };
-    let _ = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
-        match observe::tcp_unread(client, server) {
+    let _ = settle::wait(
+        bound,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_micros(300))),
+        || match observe::tcp_unread(client, server) {
             Some(1..) => Look::Waiting,
             _ => Look::Done(()),
-        }
-    });
+        },
+    );
     Ok(())
 }

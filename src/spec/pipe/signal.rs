@@ -119,14 +119,18 @@ fn sole_holder(fd: BorrowedFd<'_>, bound: Duration) -> Outcome {
             .collect()
     };
     let mut others = Vec::new();
-    let dropped = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
-        others = holders();
-        if others.is_empty() {
-            Look::Done(())
-        } else {
-            Look::Waiting
-        }
-    });
+    let dropped = settle::wait(
+        bound,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(1))),
+        || {
+            others = holders();
+            if others.is_empty() {
+                Look::Done(())
+            } else {
+                Look::Waiting
+            }
+        },
+    );
     dropped.map_err(|_| {
         Finding::hung(
             format!("processes {others:?}, forked from this one, to drop their copies of the pipe"),

@@ -123,14 +123,18 @@ pub(super) fn peer_reads_eof_then_replies(sockets: &dyn StreamImpl, ctx: &Ctx) -
 /// at most `bound`.
 fn wait_queued(stream: &dyn Stream, total: usize, bound: Duration) -> Result<(), Finding> {
     let mut queued = 0;
-    let arrived = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::QuickFirst), || {
-        queued = stream.queued(total + 1).unwrap_or(0);
-        if queued >= total {
-            Look::Done(())
-        } else {
-            Look::Waiting
-        }
-    });
+    let arrived = settle::wait(
+        bound,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_micros(200))),
+        || {
+            queued = stream.queued(total + 1).unwrap_or(0);
+            if queued >= total {
+                Look::Done(())
+            } else {
+                Look::Waiting
+            }
+        },
+    );
     arrived.map_err(|_| {
         Finding::hung(
             format!("{total} bytes queued at the receiver (saw {queued})"),

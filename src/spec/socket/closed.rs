@@ -29,6 +29,8 @@ use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Failure, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
 use crate::target::observe;
+use std::time::Duration;
+
 use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 
 /// How to tell that a closed peer's reset has come back to a TCP end:
@@ -95,7 +97,7 @@ pub(super) fn epipe_after_peer_closed(sockets: &dyn StreamImpl, ctx: &Ctx) -> Ou
     // Awaited by looking at /proc/net/tcp; once the reset is there, every write counts.
     let written = settle::wait(
         ctx.timeout,
-        &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(1))),
         || {
             let arrived = reset.arrived();
             match a.write(b"x") {
