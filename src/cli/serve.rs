@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use ipcspec::reference::server::{self, Variant};
-use ipcspec::reference::socket::Endpoint;
 use ipcspec::report::ExitCode;
+use ipcspec::target::net::Endpoint;
 
 /// Where to listen or connect: a TCP port (and host) or a Unix socket path.
 #[derive(Debug, Args)]

@@ -16,8 +16,8 @@ use std::net::Shutdown;
 
 use socket2::Socket;
 
-use super::server::send_all;
-use super::socket::{self, Endpoint};
+use super::socket;
+use crate::target::net::{send_all, Endpoint};
 
 /// `run()`—connects to `endpoint` and relays `input` to it and its replies to
 /// `output` until the server closes the connection.

@@ -39,7 +39,7 @@ use std::time::Duration;
 use percent_encoding::{percent_decode, AsciiSet, CONTROLS};
 use socket2::Socket;
 
-use super::server::send_all;
+use crate::target::net::send_all;
 
 /// The longest request head (request line and headers) read before refusing it.
 pub const MAX_HEAD: usize = 16 * 1024;

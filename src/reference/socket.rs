@@ -13,35 +13,12 @@
 //! - [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
 //! - [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html)
 
-use std::fmt;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-/// Where a server listens, or a client connects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Endpoint {
-    /// A TCP host (name or address) and port.
-    Tcp {
-        /// Host name or numeric address; looked up with `AF_UNSPEC`.
-        host: String,
-        /// Port number; 0 asks the kernel for a free one (servers only).
-        port: u16,
-    },
-    /// A Unix stream socket at this path.
-    Unix(PathBuf),
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Endpoint::Tcp { host, port } => write!(f, "{host}:{port}"),
-            Endpoint::Unix(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
+use crate::target::net::Endpoint;
 
 /// `lookup()`—every address `host:port` names, IPv4 and IPv6 (`AF_UNSPEC`).
 ///

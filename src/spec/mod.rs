@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod diff;
+mod evidence;
 mod op;
 pub mod pipe;
 mod profile;
@@ -143,7 +144,7 @@ impl Finding {
         let threads = threads.into();
         Finding::Hung(Failure {
             expected: awaited.into(),
-            observed: "nothing happened before the time bound ran out".into(),
+            observed: evidence::OUT_OF_TIME.into(),
             threads: (!threads.is_empty()).then_some(threads),
             ..Failure::default()
         })

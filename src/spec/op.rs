@@ -22,15 +22,15 @@
 
 use std::cell::RefCell;
 use std::fmt::Debug;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, TryRecvError};
-use std::time::{Duration, Instant};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::spec::{Failure, Finding, Outcome};
-use crate::target::settle::Standstill;
+use crate::spec::{Finding, Outcome};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown, Standstill, Watched};
 use crate::target::{observe, TargetError};
 
 /// A handle moved through a helper thread and back; prints as its role, so
@@ -73,9 +73,8 @@ pub(crate) enum Settled {
     Returned,
 }
 
-/// The longest pause between two looks at an operation that has not
-/// returned: how late, at worst, a stuck operation is noticed.
-const LONGEST_LOOK: Duration = Duration::from_millis(32);
+/// How long one look at an operation's thread waits to see it asleep.
+const LOOK_ASLEEP: Duration = Duration::from_millis(5);
 
 impl<T: Debug + Send + 'static> Op<T> {
     /// Starts `operation` on a new thread; `what` names it in findings ("the read").
@@ -112,32 +111,36 @@ impl<T: Debug + Send + 'static> Op<T> {
     /// blocked: not returned, its thread asleep indefinitely across two
     /// samples. Neither within `bound` is a hang.
     pub(crate) fn settle(&self, bound: Duration) -> Result<Settled, Finding> {
-        let deadline = Instant::now() + bound;
-        loop {
-            if self.returned()? {
-                return Ok(Settled::Returned);
-            }
-            let slice = deadline
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(5));
-            if observe::wait_thread_asleep(self.tid, slice).is_ok() {
+        let settled = settle::wait(
+            bound,
+            &mut Bound(Shown::Thread(self.tid), Gaps::Steady(Duration::ZERO)),
+            || {
+                if let returned @ (Ok(true) | Err(_)) = self.returned() {
+                    return Look::Done(returned.map(|_| Settled::Returned));
+                }
+                if observe::wait_thread_asleep(self.tid, LOOK_ASLEEP).is_err() {
+                    return Look::Waiting;
+                }
                 // It slept across both samples; whether it returned since decides.
-                return Ok(if self.returned()? {
-                    Settled::Returned
-                } else {
-                    Settled::Blocked
-                });
-            }
-            if Instant::now() >= deadline {
-                return Err(Finding::hung(
-                    format!(
-                        "{} to block (sleep in a call with no timeout) or return",
-                        self.what
-                    ),
-                    self.describe(),
-                ));
-            }
-        }
+                Look::Done(self.returned().map(|returned| {
+                    if returned {
+                        Settled::Returned
+                    } else {
+                        Settled::Blocked
+                    }
+                }))
+            },
+        );
+        settled.unwrap_or_else(|evidence| {
+            Err(Finding::hang(
+                format!(
+                    "{} to block (sleep in a call with no timeout) or return",
+                    self.what
+                ),
+                &evidence,
+                |_| OTHERS_ASLEEP.into(),
+            ))
+        })
     }
 
     /// `Ok` once the operation is seen blocked; returning instead is a violation.
@@ -193,45 +196,34 @@ impl<T: Debug + Send + 'static> Op<T> {
         if let Some(value) = self.early.take() {
             return Ok(value);
         }
-        let deadline = Instant::now() + bound;
-        // Looks start quick (most calls return within a millisecond) and back
-        // off, so a long transfer is not slowed by looks at /proc.
-        let mut look = Duration::from_millis(1);
-        let mut standstill = Standstill::default();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.result.recv_timeout(look.min(left)) {
-                Ok(value) => return Ok(value),
-                Err(RecvTimeoutError::Disconnected) => return Err(self.panicked()),
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            if Instant::now() >= deadline {
-                return Err(Finding::hung(
-                    format!("{} to return: {awaited}", self.what),
-                    self.describe(),
-                ));
-            }
-            if wakers == Wakers::Check && standstill.look() {
-                // It may have returned between the last look and the samples.
-                if let Ok(value) = self.result.try_recv() {
-                    return Ok(value);
-                }
-                return Err(Finding::Hung(Failure {
-                    expected: format!("{} to return: {awaited}", self.what),
-                    observed: "it sleeps in a call that nothing can end: every other thread of the check, and every process it started, sleeps too"
-                        .into(),
-                    threads: Some(self.describe()).filter(|t| !t.is_empty()),
-                    ..Failure::default()
-                }));
-            }
-            look = (look * 2).min(LONGEST_LOOK);
+        let shown = Shown::Thread(self.tid);
+        match settle::receive(
+            &self.result,
+            bound,
+            &mut *wakers.watch(shown, Gaps::BackingOff),
+        ) {
+            Ok(Some(value)) => Ok(value),
+            Ok(None) => Err(self.panicked()),
+            Err(evidence) => Err(Finding::hang(
+                format!("{} to return: {awaited}", self.what),
+                &evidence,
+                |_| OTHERS_ASLEEP.into(),
+            )),
         }
     }
+}
 
-    fn describe(&self) -> String {
-        observe::thread(nix::unistd::getpid(), self.tid)
-            .map(|state| observe::describe(&[state]))
-            .unwrap_or_default()
+/// Why an operation of the check is stuck, when nothing else can act.
+const OTHERS_ASLEEP: &str = "it sleeps in a call that nothing can end: every other thread of the check, and every process it started, sleeps too";
+
+impl Wakers {
+    /// What a wait watches to tell an operation stuck, showing `shown`,
+    /// its looks growing apart as `gaps` says.
+    fn watch(self, shown: Shown, gaps: Gaps) -> Box<dyn Watched> {
+        match self {
+            Wakers::Check => Box::new(Standstill::showing(shown, gaps)),
+            Wakers::Kernel => Box::new(Bound(shown, gaps)),
+        }
     }
 }
 
@@ -268,36 +260,27 @@ pub(crate) fn wait_child(
             std::io::Error::from(e),
         )))),
     };
-    let deadline = Instant::now() + bound;
-    let mut standstill = Standstill::default();
-    let finding = loop {
-        if let Some(ended) = ended() {
-            return ended;
-        }
-        if let Some(finding) = decided() {
-            break finding;
-        }
-        let threads = || observe::describe(&observe::threads(&[child]));
-        if wakers == Wakers::Check && standstill.look() {
-            // A child that died since the last look is a zombie now, which
-            // the samples leave out: it ended, it is not stuck.
+    // A child that died between two looks is a zombie, which the samples
+    // leave out: the look after them reaps it, so it ended, it is not stuck.
+    let waited = settle::wait(
+        bound,
+        &mut *wakers.watch(
+            Shown::Processes(vec![child]),
+            Gaps::Steady(Duration::from_millis(1)),
+        ),
+        || {
             if let Some(ended) = ended() {
-                return ended;
+                return Look::Done(Ok(ended));
             }
-            break Finding::Hung(Failure {
-                expected: awaited.to_string(),
-                observed:
-                    "it sleeps in a call that nothing can end: every thread of the check sleeps too"
-                        .into(),
-                threads: Some(threads()),
-                ..Failure::default()
-            });
-        }
-        if Instant::now() >= deadline {
-            break Finding::hung(awaited, threads());
-        }
-        // Pacing only: each look is a waitpid and a look at /proc.
-        std::thread::sleep(Duration::from_millis(1));
+            decided().map_or(Look::Waiting, |finding| Look::Done(Err(finding)))
+        },
+    );
+    let finding = match waited {
+        Ok(Ok(ended)) => return ended,
+        Ok(Err(decided)) => decided,
+        Err(evidence) => Finding::hang(awaited, &evidence, |_| {
+            "it sleeps in a call that nothing can end: every thread of the check sleeps too".into()
+        }),
     };
     let _ = kill(child, Signal::SIGKILL);
     let _ = waitpid(child, None);

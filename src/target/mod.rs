@@ -6,11 +6,20 @@
 //! output, and kills everything it spawned when the check ends, times out or
 //! the user presses Ctrl-C; [`observe`] reads `/proc` to tell what its threads
 //! are doing — asleep in which call, quiescent, leaking — without perturbing it;
-//! [`settle`] decides, look by look, when a target can no longer move.
+//! [`settle`] is the one way to wait on it: until what is awaited comes, until
+//! it provably can no longer move, or until a bound.
+//!
+//! The network harness, for every profile that talks over sockets:
+//! [`net`] (the crate's one [`net::Endpoint`], free ports, `send_all`),
+//! [`server`] (a server target launched on a fresh endpoint, its sockets and
+//! stillness seen in `/proc`) and [`connection`] (the check's clients of it).
 
 pub mod command;
+pub mod connection;
+pub mod net;
 pub mod observe;
 pub mod process;
+pub mod server;
 pub mod settle;
 
 use std::path::PathBuf;

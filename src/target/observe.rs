@@ -405,23 +405,6 @@ pub fn quiescent(pids: &[Pid]) -> Result<Vec<ThreadState>, Vec<ThreadState>> {
     }
 }
 
-/// Waits, at most `bound`, until the processes `pids()` returns are quiescent.
-/// `Err` carries the last sample, for the hang report.
-pub fn wait_quiescent(
-    bound: Duration,
-    mut pids: impl FnMut() -> Vec<Pid>,
-) -> Result<Vec<ThreadState>, Vec<ThreadState>> {
-    let deadline = Instant::now() + bound;
-    loop {
-        match quiescent(&pids()) {
-            Ok(sample) => return Ok(sample),
-            Err(sample) if Instant::now() >= deadline => return Err(sample),
-            // Pacing only: each look is itself the observation.
-            Err(_) => std::thread::sleep(Duration::from_micros(500)),
-        }
-    }
-}
-
 /// Waits, at most `bound`, until thread `tid` of this process is asleep
 /// indefinitely and stays so across two samples. `Err` carries the last sample.
 // The large `Err` is the hang's evidence, built once per check: not worth a box.

@@ -30,6 +30,7 @@ use nix::sys::signal::{kill, killpg, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 
+use super::settle::{self, Bound, Gaps, Look, Shown};
 use super::{observe, CommandSpec, TargetError};
 
 /// Resource limits for a target and everything it spawns.
@@ -453,17 +454,13 @@ impl Target {
 
     /// Waits until the first process exits, at most `bound`.
     pub fn wait_exit(&mut self, bound: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + bound;
-        loop {
-            if let Some(status) = self.try_status() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            // Pacing only: no portable way to wait on a child with a deadline.
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        // No portable way to wait on a child with a deadline: looks at waitpid.
+        settle::wait(
+            bound,
+            &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(1))),
+            || self.try_status().map_or(Look::Waiting, Look::Done),
+        )
+        .ok()
     }
 
     /// Polls `ready` until it holds, failing if the target exits first or
@@ -474,31 +471,35 @@ impl Target {
         bound: Duration,
         mut ready: impl FnMut() -> bool,
     ) -> Result<(), TargetError> {
-        let deadline = Instant::now() + bound;
-        loop {
-            if ready() {
-                return Ok(());
-            }
-            if let Some(status) = self.try_status() {
+        let exited = settle::wait(
+            bound,
+            &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(2))),
+            || {
+                if ready() {
+                    return Look::Done(None);
+                }
+                self.try_status()
+                    .map_or(Look::Waiting, |status| Look::Done(Some(status)))
+            },
+        );
+        match exited {
+            Ok(None) => Ok(()),
+            Ok(Some(status)) => {
                 // Its last words may still be in the pipe; grandchildren may hold it open.
                 self.tail.wait_closed(Duration::from_millis(200));
-                return Err(TargetError::ExitedAtStart {
+                Err(TargetError::ExitedAtStart {
                     program: self.program.clone(),
                     status: describe_status(status),
                     awaited: awaited.to_string(),
                     output: self.output(),
-                });
+                })
             }
-            if Instant::now() >= deadline {
-                return Err(TargetError::NeverReady {
-                    program: self.program.clone(),
-                    awaited: awaited.to_string(),
-                    seconds: bound.as_secs_f64(),
-                    output: self.output(),
-                });
-            }
-            // Pacing only: readiness is observed, this just spaces the looks.
-            std::thread::sleep(Duration::from_millis(2));
+            Err(_) => Err(TargetError::NeverReady {
+                program: self.program.clone(),
+                awaited: awaited.to_string(),
+                seconds: bound.as_secs_f64(),
+                output: self.output(),
+            }),
         }
     }
 

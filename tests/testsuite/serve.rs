@@ -7,8 +7,9 @@ use std::net::Shutdown;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ipcspec::reference::server::send_all;
-use ipcspec::reference::socket::{connect, Endpoint};
+use ipcspec::reference::socket::connect;
+use ipcspec::target::net::send_all;
+use ipcspec::target::net::Endpoint;
 use ipcspec::target::{CommandSpec, Target, TargetConfig};
 use rstest::rstest;
 use socket2::Socket;

@@ -25,8 +25,9 @@ use std::str::FromStr;
 
 use socket2::Socket;
 
-use super::socket::{self, Endpoint};
+use super::socket;
 use crate::sys::{self, SigpipeDisposition};
+use crate::target::net::{send_all, Endpoint};
 
 /// How a server serves concurrent connections.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -149,19 +150,6 @@ pub fn echo(conn: &Socket) -> io::Result<()> {
         send_all(conn, &buf[..n])?;
     }
     conn.shutdown(std::net::Shutdown::Write)
-}
-
-/// Sends all of `bytes`, resuming short writes and retrying `EINTR`;
-/// `MSG_NOSIGNAL` turns a vanished peer into `EPIPE` rather than `SIGPIPE`.
-pub fn send_all(conn: &Socket, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match conn.send_with_flags(bytes, libc::MSG_NOSIGNAL) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

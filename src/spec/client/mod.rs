@@ -19,7 +19,7 @@ use std::sync::Arc;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use self::session::{Server, Session};
+use self::session::{ServerBehaviour, Transcript};
 use super::diff::same_bytes;
 use super::{Ctx, Finding, Meta, Outcome, Profile, Property, References, Scope, Suite};
 use crate::target::process::describe_status;
@@ -32,32 +32,32 @@ pub struct ClientCommand(pub CommandSpec);
 
 /// Checks that the session's stdout is `input`, byte for byte; a client
 /// that fell short says how it ended, or that it never connected.
-fn printed_everything(session: &Session, input: &[u8]) -> Outcome {
+fn printed_everything(session: &Transcript, input: &[u8]) -> Outcome {
     same_bytes(
         "the client's stdout: every byte typed, echoed back in order",
         input,
         &session.stdout,
     )
-    .map_err(|mut finding| {
-        if let (Some(failure), Ok(status)) = (finding.failure_mut(), &session.exit) {
-            failure.observed = format!(
-                "{}; {}it exited: {}",
-                failure.observed,
+    .map_err(|finding| {
+        let finding = match &session.exit {
+            Ok(status) => finding.observed_then(&format!(
+                "; {}it exited: {}",
                 if session.served.connected {
                     ""
                 } else {
                     "it never connected to the server, and "
                 },
                 describe_status(*status)
-            );
-        }
+            )),
+            Err(_) => finding,
+        };
         finding.with_output(session.output.clone())
     })
 }
 
 /// Checks that the client took part in the session: it connected, sent
 /// bytes and got their echo, before its exit can count for anything.
-fn took_part(session: &Session) -> Outcome {
+fn took_part(session: &Transcript) -> Outcome {
     let served = session.served;
     let observed = if !served.connected {
         "it never connected to the server".to_string()
@@ -83,7 +83,7 @@ fn took_part(session: &Session) -> Outcome {
 }
 
 /// Checks that the client exited with status 0 after its output ended.
-fn exited_cleanly(session: &Session, when: &str) -> Outcome {
+fn exited_cleanly(session: &Transcript, when: &str) -> Outcome {
     match &session.exit {
         Ok(status) if status.success() => Ok(()),
         Ok(status) => Err(Finding::violated(
@@ -106,7 +106,10 @@ fn cuts() -> impl Strategy<Value = Vec<usize>> {
 fn echo_in_order(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     ctx.forall(lines(), |lines| {
         let input = concat(lines);
-        printed_everything(&client.session(Server::Plain, &input, false, ctx)?, &input)
+        printed_everything(
+            &client.session(ServerBehaviour::Plain, &input, false, ctx)?,
+            &input,
+        )
     })
 }
 
@@ -114,7 +117,7 @@ fn echo_split_replies(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     ctx.forall((lines(), cuts()), |(lines, cuts)| {
         let input = concat(lines);
         printed_everything(
-            &client.session(Server::Split(cuts.clone()), &input, false, ctx)?,
+            &client.session(ServerBehaviour::Split(cuts.clone()), &input, false, ctx)?,
             &input,
         )
     })
@@ -124,7 +127,12 @@ fn echo_after_half_close(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     ctx.forall((lines(), cuts()), |(lines, cuts)| {
         let input = concat(lines);
         printed_everything(
-            &client.session(Server::AfterHalfClose(cuts.clone()), &input, false, ctx)?,
+            &client.session(
+                ServerBehaviour::AfterHalfClose(cuts.clone()),
+                &input,
+                false,
+                ctx,
+            )?,
             &input,
         )
     })
@@ -132,7 +140,7 @@ fn echo_after_half_close(client: &ClientCommand, ctx: &Ctx) -> Outcome {
 
 fn exit_after_stdin_eof(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     ctx.forall(lines(), |lines| {
-        let session = client.session(Server::Plain, &concat(lines), false, ctx)?;
+        let session = client.session(ServerBehaviour::Plain, &concat(lines), false, ctx)?;
         took_part(&session)?;
         exited_cleanly(&session, "once its stdin ended and the server closed")
     })
@@ -141,7 +149,7 @@ fn exit_after_stdin_eof(client: &ClientCommand, ctx: &Ctx) -> Outcome {
 fn exit_when_server_closes_first(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     // Not randomized: the claim is about who closes first, not about the bytes.
     let input = b"the server closes after this line\n";
-    let session = client.session(Server::CloseAfterFirstLine, input, true, ctx)?;
+    let session = client.session(ServerBehaviour::CloseAfterFirstLine, input, true, ctx)?;
     printed_everything(&session, input)?;
     exited_cleanly(
         &session,
@@ -219,8 +227,8 @@ fn suite(label: String, client: ClientCommand) -> Suite {
 /// with what it said. Anything else, even an exit 0 without connecting or
 /// a hang, is for the properties to judge.
 fn preflight(client: &ClientCommand, ctx: &Ctx) -> Result<(), TargetError> {
-    match client.session(Server::Plain, b"ipcspec preflight\n", false, ctx) {
-        Ok(Session {
+    match client.session(ServerBehaviour::Plain, b"ipcspec preflight\n", false, ctx) {
+        Ok(Transcript {
             exit: Ok(status),
             served,
             output,

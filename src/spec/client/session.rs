@@ -26,24 +26,24 @@
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::process::{ChildStdin, ExitStatus};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::unistd::Pid;
 use socket2::Socket;
 
 use super::ClientCommand;
-use crate::reference::server::send_all;
 use crate::spec::socket::Transport;
 use crate::spec::{Ctx, Finding};
-use crate::target::settle::Stillness;
+use crate::target::net::send_all;
+use crate::target::settle::{self, Bound, Gaps, Look, Shown, Stillness};
 use crate::target::{observe, Stream, Target, TargetConfig, TargetError};
 
 /// How the in-process server treats the client's connection.
 #[derive(Clone, Debug)]
-pub(super) enum Server {
+pub(super) enum ServerBehaviour {
     /// Echo each chunk as it arrives, until EOF.
     Plain,
     /// Coalesce what has arrived, reply in pieces cut by these sizes, each
@@ -67,7 +67,7 @@ pub(super) struct Served {
 }
 
 /// What one client session produced.
-pub(super) struct Session {
+pub(super) struct Transcript {
     /// Everything the client printed, in order.
     pub stdout: Vec<u8>,
     /// How the client ended once its stdout closed; `Err` holds its threads'
@@ -82,7 +82,8 @@ pub(super) struct Session {
 /// Most pieces one reply is cut into, so replies stay few and the check fast.
 const MAX_PIECES: usize = 6;
 
-/// How often the check looks at a client that printed nothing new.
+/// How often the check looks at a client that printed nothing new, and how
+/// long one look waits to see the check's server asleep in `accept`.
 const LOOK: Duration = Duration::from_millis(20);
 
 /// Shuts the listener down when the session ends, however it ends: an
@@ -101,11 +102,11 @@ impl ClientCommand {
     /// exited, or a hang (see the module's guarantees).
     pub(super) fn session(
         &self,
-        server: Server,
+        server: ServerBehaviour,
         input: &[u8],
         keep_stdin_open: bool,
         ctx: &Ctx,
-    ) -> Result<Session, Finding> {
+    ) -> Result<Transcript, Finding> {
         let setup = |e| TargetError::setup("the check's server", e);
         let listening = Transport::Tcp4.listen().map_err(setup)?;
         // accept(2) honours SO_RCVTIMEO: a live client that never connects cannot hold the server.
@@ -183,7 +184,7 @@ impl ClientCommand {
         // Bounded: accept was woken above, every other call gives up after ctx.timeout.
         let _ = server.join();
         let served = *tally(&served);
-        Ok(Session {
+        Ok(Transcript {
             stdout,
             exit,
             output,
@@ -197,15 +198,21 @@ impl ClientCommand {
 /// it could not with a connection queued. A client that connected and left
 /// at once is still accepted, and counted, first. At most `bound`.
 fn release<T>(wake: WakeOnDrop, server: &JoinHandle<T>, tid: Pid, bound: Duration) {
-    let deadline = Instant::now() + bound;
-    while !server.is_finished() && Instant::now() < deadline {
-        let slice = deadline.saturating_duration_since(Instant::now()).min(LOOK);
-        if observe::wait_thread_asleep(tid, slice)
-            .is_ok_and(|state| matches!(state.syscall.name(), Some("accept" | "accept4")))
-        {
-            break;
-        }
-    }
+    let _ = settle::wait(
+        bound,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::ZERO)),
+        || {
+            let accepting = || {
+                observe::wait_thread_asleep(tid, LOOK)
+                    .is_ok_and(|state| matches!(state.syscall.name(), Some("accept" | "accept4")))
+            };
+            if server.is_finished() || accepting() {
+                Look::Done(())
+            } else {
+                Look::Waiting
+            }
+        },
+    );
     drop(wake);
 }
 
@@ -218,25 +225,24 @@ fn collect(
     ctx: &Ctx,
 ) -> Result<Vec<u8>, Finding> {
     let mut stdout = Vec::new();
-    let mut last_progress = Instant::now();
-    let mut stillness = Stillness::default();
     loop {
-        match printed.recv_timeout(LOOK) {
-            Ok(bytes) => {
-                stdout.extend_from_slice(&bytes);
-                last_progress = Instant::now();
-                stillness = Stillness::default();
-            }
-            Err(RecvTimeoutError::Disconnected) => return Ok(stdout),
-            Err(RecvTimeoutError::Timeout) => {
-                let still = matches!(stillness.look(target, helpers), Some((_, _, true)));
-                if still || last_progress.elapsed() >= ctx.timeout {
-                    let awaited = format!(
-                        "the client to print every reply and then close its stdout (it printed {} bytes)",
-                        stdout.len()
-                    );
-                    return Err(hang(target, awaited, still));
-                }
+        // Each chunk printed is progress: the bound and the looks start over.
+        let mut stillness =
+            Stillness::with_helpers(target, || helpers.to_vec()).paced(Gaps::Steady(LOOK));
+        match settle::receive(printed, ctx.timeout, &mut stillness) {
+            Ok(Some(bytes)) => stdout.extend_from_slice(&bytes),
+            Ok(None) => return Ok(stdout),
+            Err(evidence) => {
+                let awaited = format!(
+                    "the client to print every reply and then close its stdout (it printed {} bytes)",
+                    stdout.len()
+                );
+                return Err(Finding::hang(awaited, &evidence, |_| {
+                    "the client, and the check's server and stdin feeder, all asleep in calls \
+                    that nothing pending can end (seen three times in a row)"
+                        .into()
+                })
+                .with_output(target.output()));
             }
         }
     }
@@ -246,32 +252,14 @@ fn collect(
 /// threads' states when it is still running after `ctx.timeout`, or sooner
 /// when it and the check's helpers are all asleep for good.
 fn wait_exit(target: &mut Target, helpers: &[Pid], ctx: &Ctx) -> Result<ExitStatus, String> {
-    let deadline = Instant::now() + ctx.timeout;
-    let mut stillness = Stillness::default();
-    loop {
-        if let Some(status) = target.try_status() {
-            return Ok(status);
-        }
-        let still = matches!(stillness.look(target, helpers), Some((_, _, true)));
-        if still || Instant::now() >= deadline {
-            return Err(observe::describe(&observe::threads(&target.processes())));
-        }
-        // Pacing only: each look is the observation.
-        std::thread::sleep(LOOK);
-    }
-}
-
-/// A hang awaiting `awaited`, with where the client's threads sleep.
-fn hang(target: &Target, awaited: String, still: bool) -> Finding {
-    let threads = observe::describe(&observe::threads(&target.processes()));
-    let mut finding = Finding::hung(awaited, threads);
-    if let (true, Some(failure)) = (still, finding.failure_mut()) {
-        failure.observed =
-            "the client, and the check's server and stdin feeder, all asleep in calls \
-            that nothing pending can end (seen three times in a row)"
-                .into();
-    }
-    finding.with_output(target.output())
+    settle::wait_on(
+        ctx.timeout,
+        target,
+        || helpers.to_vec(),
+        Gaps::Steady(LOOK),
+        |target| target.try_status().map_or(Look::Waiting, Look::Done),
+    )
+    .map_err(|evidence| observe::describe(&evidence.threads))
 }
 
 fn tally(served: &Mutex<Served>) -> std::sync::MutexGuard<'_, Served> {
@@ -299,16 +287,16 @@ impl Tallied {
 }
 
 /// Serves one connection as `server` says.
-fn serve(conn: &Tallied, server: &Server, timeout: Duration) -> io::Result<()> {
+fn serve(conn: &Tallied, server: &ServerBehaviour, timeout: Duration) -> io::Result<()> {
     let mut buf = vec![0u8; 256 * 1024];
     match server {
-        Server::Plain => loop {
+        ServerBehaviour::Plain => loop {
             match conn.read(&mut buf)? {
                 0 => break,
                 n => conn.send(&buf[..n])?,
             }
         },
-        Server::Split(cuts) => loop {
+        ServerBehaviour::Split(cuts) => loop {
             let n = conn.read(&mut buf)?;
             if n == 0 {
                 break;
@@ -325,7 +313,7 @@ fn serve(conn: &Tallied, server: &Server, timeout: Duration) -> io::Result<()> {
             conn.conn.set_nonblocking(false)?;
             reply_in_pieces(conn, &buf[..len], cuts, timeout)?;
         },
-        Server::AfterHalfClose(cuts) => {
+        ServerBehaviour::AfterHalfClose(cuts) => {
             let mut all = Vec::new();
             loop {
                 match conn.read(&mut buf)? {
@@ -335,7 +323,7 @@ fn serve(conn: &Tallied, server: &Server, timeout: Duration) -> io::Result<()> {
             }
             reply_in_pieces(conn, &all, cuts, timeout)?;
         }
-        Server::CloseAfterFirstLine => {
+        ServerBehaviour::CloseAfterFirstLine => {
             let mut line = Vec::new();
             while !line.contains(&b'\n') {
                 match conn.read(&mut buf)? {
@@ -387,10 +375,13 @@ fn wait_consumed(conn: &Socket, bound: Duration) -> io::Result<()> {
     let (Some(client), Some(server)) = (client, server) else {
         return Ok(());
     };
-    let deadline = Instant::now() + bound;
-    while matches!(observe::tcp_unread(client, server), Some(1..)) && Instant::now() < deadline {
-        // Pacing only: each look at /proc/net/tcp is the observation.
-        std::thread::sleep(Duration::from_micros(300));
-    }
+    let _ = settle::wait(
+        bound,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_micros(300))),
+        || match observe::tcp_unread(client, server) {
+            Some(1..) => Look::Waiting,
+            _ => Look::Done(()),
+        },
+    );
     Ok(())
 }

@@ -14,7 +14,7 @@
 
 use std::io::{self, Write};
 use std::os::fd::BorrowedFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
@@ -25,6 +25,7 @@ use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition, WRITER_EPIPE, WRITER_FAILED};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 use crate::target::{observe, TargetError};
 use crate::workload::pipe::{labelled, order};
 use crate::workload::seeded;
@@ -106,26 +107,31 @@ fn sole_holder(fd: BorrowedFd<'_>, bound: Duration) -> Outcome {
                     .is_ok_and(|target| target.as_os_str() == name.as_str())
             })
     };
-    let deadline = Instant::now() + bound;
-    loop {
-        let others: Vec<Pid> = observe::descendants(nix::unistd::getpid())
+    let holders = || -> Vec<Pid> {
+        observe::descendants(nix::unistd::getpid())
             .into_iter()
             .filter(holds)
-            .collect();
-        if others.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(Finding::hung(
-                format!(
-                    "processes {others:?}, forked from this one, to drop their copies of the pipe"
-                ),
-                observe::describe(&observe::threads(&others)),
-            ));
-        }
-        // Pacing only: each look is itself the observation.
-        std::thread::sleep(Duration::from_millis(1));
-    }
+            .collect()
+    };
+    let mut others = Vec::new();
+    let dropped = settle::wait(
+        bound,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(1))),
+        || {
+            others = holders();
+            if others.is_empty() {
+                Look::Done(())
+            } else {
+                Look::Waiting
+            }
+        },
+    );
+    dropped.map_err(|_| {
+        Finding::hung(
+            format!("processes {others:?}, forked from this one, to drop their copies of the pipe"),
+            observe::describe(&observe::threads(&others)),
+        )
+    })
 }
 
 /// `pipe.sigpipe.default-kills-writer` (kernel pipes only): a forked child

@@ -15,6 +15,7 @@ use nix::unistd::Pid;
 
 use crate::spec::Finding;
 use crate::target::observe::{self, PipeEnd, ThreadState};
+use crate::target::settle::Evidence;
 use crate::target::Target;
 
 /// What the sleepers of interest wait for.
@@ -80,10 +81,10 @@ pub fn pipe_holders(threads: &[ThreadState], wait: PipeWait) -> String {
     lines.join("\n")
 }
 
-/// A hang of a settled target: its threads, and who holds which pipe end,
-/// for the readers that wait for EOF and the writers that wait on a full
-/// pipe (which SIGPIPE would end, were its read end closed).
-pub fn stuck_finding(awaited: &str, threads: &[ThreadState], target: &Target) -> Finding {
+/// Why a settled relay or shell cannot go on, from its threads: who holds
+/// which pipe end, for the readers that wait for EOF and the writers that
+/// wait on a full pipe (which SIGPIPE would end, were its read end closed).
+pub fn why_stuck(threads: &[ThreadState]) -> String {
     let mut observed = String::from("every process sleeps in a call without timeout");
     let eof = pipe_holders(threads, PipeWait::Eof);
     let sigpipe = pipe_holders(threads, PipeWait::Sigpipe);
@@ -96,10 +97,11 @@ pub fn stuck_finding(awaited: &str, threads: &[ThreadState], target: &Target) ->
     if eof.is_empty() && sigpipe.is_empty() {
         observed += ", waiting for something that cannot come";
     }
-    let mut finding =
-        Finding::hung(awaited, observe::describe(threads)).with_output(target.output());
-    if let Some(failure) = finding.failure_mut() {
-        failure.observed = observed;
-    }
-    finding
+    observed
+}
+
+/// A hang of a relay or shell awaiting `awaited`: when it was seen stuck,
+/// who holds which pipe end ([`why_stuck`]); its last output lines attached.
+pub fn pipe_hang(awaited: &str, evidence: &Evidence, target: &Target) -> Finding {
+    Finding::hang(awaited, evidence, |e| why_stuck(&e.threads)).with_output(target.output())
 }

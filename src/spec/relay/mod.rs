@@ -27,17 +27,17 @@ mod stream;
 use std::os::fd::AsFd;
 use std::process::{ChildStdin, ChildStdout, ExitStatus};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
 use super::{Ctx, Finding, Meta, Profile, Property, References, Scope, Suite};
 use crate::target::process::describe_status;
-use crate::target::settle::{Pacing, Stillness};
+use crate::target::settle::{self, Gaps, Look};
 use crate::target::{CommandSpec, Stream, Target, TargetConfig, TargetError};
 
-pub use evidence::{pipe_holders, stuck_finding, PipeWait};
+pub use evidence::{pipe_hang, pipe_holders, why_stuck, PipeWait};
 
 /// A relay under test: any command that should copy stdin to stdout.
 #[derive(Clone, Debug)]
@@ -164,26 +164,18 @@ pub fn refuse_usage_error(
     awaited: &str,
     ctx: &Ctx,
 ) -> Result<(), TargetError> {
-    let deadline = Instant::now() + ctx.timeout;
-    let mut stillness = Stillness::default();
-    let mut pacing = Pacing::default();
-    loop {
-        if let Some(status) = target.try_status() {
-            if status.success() {
-                return Ok(());
-            }
-            return Err(TargetError::ExitedAtStart {
-                program: target.program().to_string(),
-                status: describe_status(status),
-                awaited: awaited.into(),
-                output: target.final_output(Duration::from_millis(200)),
-            });
-        }
-        // Waiting for input, or still busy after the bound: it runs; the properties judge it.
-        if matches!(stillness.look(target, &[]), Some((_, _, true))) || Instant::now() >= deadline {
-            return Ok(());
-        }
-        pacing.pause(&stillness);
+    let exited = settle::wait_on(ctx.timeout, target, Vec::new, Gaps::QuickFirst, |target| {
+        target.try_status().map_or(Look::Waiting, Look::Done)
+    });
+    // Waiting for input, or still busy after the bound: it runs; the properties judge it.
+    match exited {
+        Ok(status) if !status.success() => Err(TargetError::ExitedAtStart {
+            program: target.program().to_string(),
+            status: describe_status(status),
+            awaited: awaited.into(),
+            output: target.final_output(Duration::from_millis(200)),
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -226,15 +218,14 @@ fn ended(target: &mut Target) -> Option<ExitStatus> {
 /// `finding`, with the relay's exit status added to what was observed if
 /// its first process exits within `grace` (it is on its way out when its
 /// stdin or stdout has closed): why the bytes stopped, in its own words.
-fn with_exit(mut finding: Finding, target: &mut Target, grace: Duration) -> Finding {
+fn with_exit(finding: Finding, target: &mut Target, grace: Duration) -> Finding {
     let Some(status) = target.wait_exit(grace) else {
         return finding.with_output(target.output());
     };
-    if let Some(failure) = finding.failure_mut() {
-        failure.observed += &format!("; it exited: {}", describe_status(status));
-    }
     // Its last words may still be in the stderr pipe.
-    finding.with_output(target.final_output(Duration::from_millis(200)))
+    finding
+        .observed_then(&format!("; it exited: {}", describe_status(status)))
+        .with_output(target.final_output(Duration::from_millis(200)))
 }
 
 /// How long a relay whose stdin or stdout closed may take to exit before a

@@ -6,7 +6,7 @@
 //! actually read: what went in minus what still sits in the stdin pipe
 //! (`FIONREAD`, [`crate::sys::unread_bytes`]). A relay that reads more than
 //! [`BACKLOG_BOUND`] in either situation is decided by that count, at once;
-//! one that stops is decided by observation ([`Stillness`]); the time bound
+//! one that stops is decided by observation ([`crate::target::settle`]); the time bound
 //! only ends a relay that keeps running without doing either.
 //!
 //! # References
@@ -16,18 +16,17 @@
 use std::io::{ErrorKind, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use super::{
-    ended, pipe_holders, read_by_relay, set_nonblocking, start, with_exit, PipeWait, Relay,
-    BACKLOG_BOUND, EXIT_GRACE,
+    ended, pipe_hang, pipe_holders, read_by_relay, set_nonblocking, start, with_exit, PipeWait,
+    Relay, BACKLOG_BOUND, EXIT_GRACE,
 };
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::target::observe;
 use crate::target::process::describe_status;
-use crate::target::settle::{Pacing, Stillness};
+use crate::target::settle::{self, Ending, Gaps, Look};
 use crate::target::Target;
 use crate::workload::relay::filler;
 
@@ -37,50 +36,46 @@ pub fn backpressure_bounded(relay: &Relay, ctx: &Ctx) -> Outcome {
     set_nonblocking(&stdin)?;
     let chunk = filler(64 << 10);
     let mut written = 0usize;
-    let mut deadline = Instant::now() + ctx.timeout;
-    let mut stillness = Stillness::default();
-    let mut pacing = Pacing::default();
-    loop {
-        let read = read_by_relay(&stdin, written);
-        if read > BACKLOG_BOUND {
-            return Err(Finding::violated(
+    // Full for now; full for good only once the relay cannot run.
+    let waited = settle::wait_on(
+        ctx.timeout,
+        &mut target,
+        Vec::new,
+        Gaps::QuickFirst,
+        |target| {
+            let read = read_by_relay(&stdin, written);
+            if read > BACKLOG_BOUND {
+                return Look::Done(Err(Finding::violated(
                 format!("the relay to block after reading at most {BACKLOG_BOUND} bytes of stdin while its stdout is not read"),
                 format!("it read {read} bytes and kept reading: it buffers without bound"),
             )
-            .with_output(target.output()));
-        }
-        match stdin.write(&chunk) {
-            Ok(n) => {
-                written += n;
-                deadline = Instant::now() + ctx.timeout;
-                pacing.reset();
+            .with_output(target.output())));
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                // Full for now; full for good only once the relay cannot run.
-                if let Some((_, _, true)) = stillness.look(&target, &[]) {
-                    match stdin.write(&chunk) {
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                        Ok(n) => written += n,
-                        Err(e) => return Err(stdin_closed(&mut target, read, e)),
-                    }
-                } else if ended(&mut target).is_some() {
-                    return Err(stdin_closed(
-                        &mut target,
+            match stdin.write(&chunk) {
+                Ok(n) => {
+                    written += n;
+                    Look::Moved
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => match ended(target) {
+                    Some(_) => Look::Done(Err(stdin_closed(
+                        target,
                         read,
                         ErrorKind::BrokenPipe.into(),
-                    ));
-                } else if Instant::now() >= deadline {
-                    return Err(Finding::hung(
-                        "the relay to block on its full stdout, or to read more stdin",
-                        observe::describe(&observe::threads(&target.processes())),
-                    )
-                    .with_output(target.output()));
-                } else {
-                    pacing.pause(&stillness);
-                }
+                    ))),
+                    None => Look::Waiting,
+                },
+                Err(e) => Look::Done(Err(stdin_closed(target, read, e))),
             }
-            Err(e) => return Err(stdin_closed(&mut target, read, e)),
-        }
+        },
+    );
+    match waited {
+        Ok(outcome) => outcome,
+        Err(evidence) if evidence.stuck() => Ok(()),
+        Err(evidence) => Err(pipe_hang(
+            "the relay to block on its full stdout, or to read more stdin",
+            &evidence,
+            &target,
+        )),
     }
 }
 
@@ -103,67 +98,65 @@ pub fn sigpipe_stops(relay: &Relay, ctx: &Ctx) -> Outcome {
     drop(stdout);
     set_nonblocking(&stdin)?;
     let chunk = filler(16 << 10);
-    let deadline = Instant::now() + ctx.timeout;
-    let mut stillness = Stillness::default();
-    let mut pacing = Pacing::default();
     let mut open = true;
     let mut written = 0usize;
-    loop {
-        let read = read_by_relay(&stdin, written);
-        if let Some(status) = ended(&mut target) {
-            return why_it_stopped(status, read)
-                .map_err(|f| f.with_output(target.final_output(Duration::from_millis(200))));
-        }
-        if read > BACKLOG_BOUND {
-            return Err(Finding::violated(
+    let mut read = 0;
+    let waited = settle::wait_on(
+        ctx.timeout,
+        &mut target,
+        Vec::new,
+        Gaps::QuickFirst,
+        |target| {
+            read = read_by_relay(&stdin, written);
+            if let Some(status) = ended(target) {
+                return Look::Done(
+                    why_it_stopped(status, read).map_err(|f| {
+                        f.with_output(target.final_output(Duration::from_millis(200)))
+                    }),
+                );
+            }
+            if read > BACKLOG_BOUND {
+                return Look::Done(Err(Finding::violated(
                 STOPS,
                 format!("it read {read} bytes of stdin after its stdout lost its reader, more than its pipes can hold, and kept reading: it buffers or throws away what it cannot write"),
             )
-            .with_output(target.output()));
-        }
-        let mut took = false;
-        if open {
-            match stdin.write(&chunk) {
-                Ok(n) => {
-                    took = true;
-                    written += n;
+            .with_output(target.output())));
+            }
+            if open {
+                match stdin.write(&chunk) {
+                    Ok(n) => {
+                        written += n;
+                        return Look::Again;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    // EPIPE: it closed stdin, which is fine on its way out.
+                    Err(_) => open = false,
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                // EPIPE: it closed stdin, which is fine on its way out.
-                Err(_) => open = false,
+            }
+            Look::Waiting
+        },
+    );
+    let evidence = match waited {
+        Ok(outcome) => return outcome,
+        Err(evidence) => evidence,
+    };
+    let observed = match evidence.ending {
+        Ending::Stuck => {
+            let holders = pipe_holders(&evidence.threads, PipeWait::Sigpipe);
+            if holders.is_empty() {
+                format!("after reading {read} bytes it sleeps in calls without timeout, and no write of it can fail any more")
+            } else {
+                format!("after reading {read} bytes every process sleeps in a call without timeout; SIGPIPE cannot arrive because:\n{holders}")
             }
         }
-        if took {
-            pacing.reset();
-            continue;
-        }
-        if let Some((_, threads, true)) = stillness.look(&target, &[]) {
-            let holders = pipe_holders(&threads, PipeWait::Sigpipe);
-            let mut finding = Finding::hung(STOPS, observe::describe(&threads));
-            if let Some(failure) = finding.failure_mut() {
-                failure.observed = if holders.is_empty() {
-                    format!("after reading {read} bytes it sleeps in calls without timeout, and no write of it can fail any more")
-                } else {
-                    format!("after reading {read} bytes every process sleeps in a call without timeout; SIGPIPE cannot arrive because:\n{holders}")
-                };
-            }
-            return Err(finding.with_output(target.output()));
-        }
-        if Instant::now() >= deadline {
-            let mut finding = Finding::hung(
-                STOPS,
-                observe::describe(&observe::threads(&target.processes())),
-            );
-            if let Some(failure) = finding.failure_mut() {
-                failure.observed = format!(
-                    "still running after {:.1} s, having read {read} bytes of stdin that nobody could read",
-                    ctx.timeout.as_secs_f64()
-                );
-            }
-            return Err(finding.with_output(target.output()));
-        }
-        pacing.pause(&stillness);
-    }
+        // How much it read while it kept running says more than "nothing happened".
+        Ending::OutOfTime => format!(
+            "still running after {:.1} s, having read {read} bytes of stdin that nobody could read",
+            ctx.timeout.as_secs_f64()
+        ),
+    };
+    let hang = Finding::hang_observed(STOPS, observed, &evidence);
+    Err(hang.with_output(target.output()))
 }
 
 /// Whether a relay that ended, having read `read` bytes of stdin, ended

@@ -26,15 +26,15 @@ use std::collections::HashSet;
 use std::io::{ErrorKind, Write};
 use std::os::fd::AsFd;
 use std::process::ChildStdin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::{ended, read_by_relay, set_nonblocking, start, Relay, BACKLOG_BOUND};
+use super::{ended, pipe_hang, read_by_relay, set_nonblocking, start, Relay, BACKLOG_BOUND};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe::{self, PipeEnd, Syscall, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::settle::{Pacing, Stillness};
+use crate::target::settle::{self, Gaps, Look};
 use crate::target::Target;
 use crate::workload::relay::filler;
 
@@ -186,11 +186,9 @@ impl Snapshot {
 
     /// A violation seen on this snapshot, with its threads as evidence.
     fn violated(&self, expected: &str, observed: String, target: &Target) -> Finding {
-        let mut finding = Finding::violated(expected, observed).with_output(target.output());
-        if let Some(failure) = finding.failure_mut() {
-            failure.threads = Some(observe::describe(&self.threads));
-        }
-        finding
+        Finding::violated(expected, observed)
+            .with_output(target.output())
+            .with_threads(&self.threads)
     }
 
     /// The processes that hold both ends of a shared pipe, one line each.
@@ -223,18 +221,13 @@ fn settle(
     ctx: &Ctx,
 ) -> Result<Option<Snapshot>, Finding> {
     let chunk = filler(64 << 10);
-    let mut deadline = Instant::now() + ctx.timeout;
-    let mut stillness = Stillness::default();
-    let mut pacing = Pacing::default();
-    loop {
+    let waited = settle::wait_on(ctx.timeout, target, Vec::new, Gaps::QuickFirst, |target| {
         if let Some(pipe) = stdin.as_deref_mut() {
             if read_by_relay(pipe, *written) <= BACKLOG_BOUND {
                 match pipe.write(&chunk) {
                     Ok(n) => {
                         *written += n;
-                        deadline = Instant::now() + ctx.timeout;
-                        pacing.reset();
-                        continue;
+                        return Look::Moved;
                     }
                     // Full, or closed by a relay on its way out: what it does is observed below.
                     Err(e) if e.kind() == ErrorKind::WouldBlock => {}
@@ -242,20 +235,18 @@ fn settle(
                 }
             }
         }
-        if let Some((pids, threads, true)) = stillness.look(target, &[]) {
-            return Ok(Some(Snapshot::take(pids, threads, ours)));
+        ended(target).map_or(Look::Waiting, |_| Look::Done(()))
+    });
+    match waited {
+        Ok(()) => Ok(None),
+        Err(evidence) if evidence.stuck() => {
+            Ok(Some(Snapshot::take(evidence.pids, evidence.threads, ours)))
         }
-        if ended(target).is_some() {
-            return Ok(None);
-        }
-        if Instant::now() >= deadline {
-            return Err(Finding::hung(
-                "the relay to settle: waiting for input, or blocked on its unread stdout",
-                observe::describe(&observe::threads(&target.processes())),
-            )
-            .with_output(target.output()));
-        }
-        pacing.pause(&stillness);
+        Err(evidence) => Err(pipe_hang(
+            "the relay to settle: waiting for input, or blocked on its unread stdout",
+            &evidence,
+            target,
+        )),
     }
 }
 

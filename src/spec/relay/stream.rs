@@ -10,16 +10,15 @@ use std::io::{Read, Write};
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::{ended, start, stuck_finding, with_exit, Relay, EXIT_GRACE};
+use super::{ended, pipe_hang, start, with_exit, Relay, EXIT_GRACE};
 use crate::spec::diff::same_bytes;
 use crate::spec::{ensure, Ctx, Finding, Outcome};
-use crate::target::observe::{self, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::settle::{Pacing, Stillness};
+use crate::target::settle::{self, Ending, Evidence, Gaps, Look, Stillness};
 use crate::target::Target;
 use crate::workload::relay::{feed, Feed};
 
@@ -54,18 +53,36 @@ struct Relayed {
     output: Vec<u8>,
     /// Whether stdout reached EOF; `false` means the relay was seen stuck.
     eof: bool,
-    /// The threads of the relay when it was seen stuck.
-    stuck: Vec<ThreadState>,
+    /// What the wait saw when the relay was seen stuck.
+    stuck: Option<Evidence>,
+}
+
+impl Relayed {
+    /// The hang of a relay seen stuck before `awaited`.
+    fn hang(&self, awaited: &str) -> Finding {
+        let none_seen = Evidence {
+            ending: Ending::Stuck,
+            pids: Vec::new(),
+            threads: Vec::new(),
+        };
+        pipe_hang(
+            awaited,
+            self.stuck.as_ref().unwrap_or(&none_seen),
+            &self.target,
+        )
+    }
 }
 
 /// Feeds `input` in writes of `chunks` sizes while reading stdout, until
 /// stdout's EOF or until the relay is seen stuck. A relay that keeps running
-/// without progress for `ctx.timeout` is a hang.
+/// without progress for `ctx.timeout` is a hang, awaiting what `awaiting`
+/// makes of its words (for a property that needs the relaying first).
 fn relay_input(
     relay: &Relay,
     input: Arc<Vec<u8>>,
     chunks: &[usize],
     ctx: &Ctx,
+    awaiting: impl Fn(&str) -> String,
 ) -> Result<Relayed, Finding> {
     let (target, mut stdin, mut stdout) = start(relay)?;
     let written = Arc::new(AtomicUsize::new(0));
@@ -97,39 +114,42 @@ fn relay_input(
         }
     });
     let mut progress = (0, 0);
-    let mut deadline = Instant::now() + ctx.timeout;
-    let mut stillness = Stillness::default();
-    let mut pacing = Pacing::default();
-    let stuck = loop {
-        if reader.done() && writer.done() {
-            break Vec::new();
-        }
-        let now = (
-            written.load(Ordering::SeqCst),
-            received.lock().map_or(0, |r| r.len()),
-        );
-        if now != progress {
-            progress = now;
-            deadline = Instant::now() + ctx.timeout;
-            pacing.reset();
-        }
-        let ours: Vec<Pid> = [&writer, &reader]
+    // Settled with our feeder and reader asleep too: no byte can move any more.
+    let ours = || -> Vec<Pid> {
+        [&writer, &reader]
             .iter()
             .filter(|w| !w.done())
             .map(|w| w.tid)
-            .collect();
-        // Settled with our feeder and reader asleep too: no byte can move any more.
-        if let Some((_, threads, true)) = stillness.look(&target, &ours) {
-            break threads;
+            .collect()
+    };
+    let waited = settle::wait(
+        ctx.timeout,
+        &mut Stillness::with_helpers(&target, ours),
+        || {
+            if reader.done() && writer.done() {
+                return Look::Done(());
+            }
+            let now = (
+                written.load(Ordering::SeqCst),
+                received.lock().map_or(0, |r| r.len()),
+            );
+            if now == progress {
+                return Look::Waiting;
+            }
+            progress = now;
+            Look::Moved
+        },
+    );
+    let stuck = match waited {
+        Ok(()) => None,
+        Err(evidence) if evidence.stuck() => Some(evidence),
+        Err(evidence) => {
+            return Err(pipe_hang(
+                &awaiting("the relay to take its stdin and produce stdout"),
+                &evidence,
+                &target,
+            ))
         }
-        if Instant::now() >= deadline {
-            return Err(Finding::hung(
-                "the relay to take its stdin and produce stdout",
-                observe::describe(&observe::threads(&target.processes())),
-            )
-            .with_output(target.output()));
-        }
-        pacing.pause(&stillness);
     };
     let output = std::mem::take(&mut *received.lock().unwrap_or_else(|e| e.into_inner()));
     Ok(Relayed {
@@ -144,7 +164,7 @@ fn relay_input(
 pub fn bytes_exact(relay: &Relay, ctx: &Ctx) -> Outcome {
     ctx.forall(feed(4 << 20), |feed: &Feed| {
         let input = Arc::new(feed.bytes());
-        let mut relayed = relay_input(relay, input.clone(), &feed.chunks, ctx)?;
+        let mut relayed = relay_input(relay, input.clone(), &feed.chunks, ctx, str::to_string)?;
         let short = relayed.output.len() < input.len() && input.starts_with(&relayed.output);
         if !relayed.eof && short {
             let awaited = format!(
@@ -152,7 +172,7 @@ pub fn bytes_exact(relay: &Relay, ctx: &Ctx) -> Outcome {
                 input.len(),
                 relayed.output.len()
             );
-            return Err(stuck_finding(&awaited, &relayed.stuck, &relayed.target));
+            return Err(relayed.hang(&awaited));
         }
         // Stdout at EOF: the relay is on its way out, and its status says why.
         let grace = if relayed.eof {
@@ -175,59 +195,52 @@ fn exit_feed() -> Feed {
 }
 
 /// Relays [`exit_feed`] and waits until every process of the relay is gone;
-/// returns the first process's exit status.
-fn relay_to_exit(relay: &Relay, ctx: &Ctx) -> Result<(Target, ExitStatus), Finding> {
+/// returns the first process's exit status. A hang says what it awaited as
+/// `exits_after` words it (for a property that needs the exit first).
+fn relay_to_exit(
+    relay: &Relay,
+    ctx: &Ctx,
+    exits_after: impl Fn(&str) -> String,
+) -> Result<(Target, ExitStatus), Finding> {
     let feed = exit_feed();
-    let mut relayed = relay_input(relay, Arc::new(feed.bytes()), &feed.chunks, ctx)?;
+    let relayed = relay_input(
+        relay,
+        Arc::new(feed.bytes()),
+        &feed.chunks,
+        ctx,
+        &exits_after,
+    )?;
     if !relayed.eof {
-        return Err(stuck_finding(
-            "EOF on the relay's stdout after EOF on its stdin",
-            &relayed.stuck,
-            &relayed.target,
-        ));
+        return Err(relayed.hang(&exits_after(EOF_AFTER_EOF)));
     }
-    let target = &mut relayed.target;
-    let deadline = Instant::now() + ctx.timeout;
-    let mut stillness = Stillness::default();
-    let mut pacing = Pacing::default();
-    loop {
-        if let Some(status) = ended(target) {
-            return Ok((relayed.target, status));
-        }
-        if let Some((_, threads, true)) = stillness.look(target, &[]) {
-            return Err(stuck_finding(
-                "every process of the relay to exit after EOF",
-                &threads,
-                target,
-            ));
-        }
-        if Instant::now() >= deadline {
-            return Err(Finding::hung(
-                "every process of the relay to exit after EOF",
-                observe::describe(&observe::threads(&target.processes())),
-            )
-            .with_output(target.output()));
-        }
-        pacing.pause(&stillness);
+    let mut target = relayed.target;
+    match settle::wait_on(
+        ctx.timeout,
+        &mut target,
+        Vec::new,
+        Gaps::QuickFirst,
+        |target| ended(target).map_or(Look::Waiting, Look::Done),
+    ) {
+        Ok(status) => Ok((target, status)),
+        Err(evidence) => Err(pipe_hang(&exits_after(EXITS_AFTER_EOF), &evidence, &target)),
     }
 }
 
+/// What `relay.eof.exits` awaits first.
+const EOF_AFTER_EOF: &str = "EOF on the relay's stdout after EOF on its stdin";
+/// What it awaits then.
+const EXITS_AFTER_EOF: &str = "every process of the relay to exit after EOF";
+
 /// `relay.eof.exits`
 pub fn eof_exits(relay: &Relay, ctx: &Ctx) -> Outcome {
-    relay_to_exit(relay, ctx).map(drop)
+    relay_to_exit(relay, ctx, str::to_string).map(drop)
 }
 
 /// `relay.exit.success`
 pub fn exit_success(relay: &Relay, ctx: &Ctx) -> Outcome {
     // A relay that never exits has no status to be 0: the hang is this property's failure too.
-    let (target, status) = relay_to_exit(relay, ctx).map_err(|mut finding| {
-        if let Some(failure) = finding.failure_mut() {
-            failure.expected = format!(
-                "exit status 0 after EOF on stdin, which first needs {}",
-                failure.expected
-            );
-        }
-        finding
+    let (target, status) = relay_to_exit(relay, ctx, |awaited| {
+        format!("exit status 0 after EOF on stdin, which first needs {awaited}")
     })?;
     ensure(
         status.success(),

@@ -9,12 +9,13 @@
 //! then the check falls back to "still no echo when the time bound ran
 //! out", which can only pass, never fail, a correct server.
 
-use super::client::{Client, Patience};
 use super::echo::{compare, ping};
-use super::harness::Instance;
+use super::harness::Verdicts;
 use super::{with_instance, Server};
 use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
+use crate::target::connection::{Client, Patience};
+use crate::target::server::Instance;
 
 /// Waits until the server has done all it will do without new input
 /// (stillness, or at most `ctx.timeout`), then counts the `waiting` clients

@@ -7,29 +7,27 @@
 //! # References
 //! - [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html): the half-close; [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html): a reset reads as `ECONNRESET`
 
-use super::client::{Client, End, Gate, Patience, Reply};
-use super::harness::Instance;
+use super::harness::Verdicts;
 use super::{forall_on, with_instance, Server};
 use crate::spec::diff::same_bytes;
 use crate::spec::{Ctx, Finding, Outcome};
+use crate::target::connection::{Client, End, Gate, Patience, Reply};
+use crate::target::server::Instance;
 use crate::workload::server::{chunk, concurrent_payloads, payload, Payload, Seeds};
 
 /// Compares a reply with what was sent; a short reply says how reading ended.
 pub(super) fn compare(what: &str, sent: &[u8], reply: &Reply) -> Outcome {
-    same_bytes(what, sent, &reply.bytes).map_err(|mut finding| {
-        if let Some(failure) = finding.failure_mut() {
-            let end = match &reply.end {
-                End::Complete => String::new(),
-                End::Eof => "; then the server closed the connection".into(),
-                End::TimedOut => "; then nothing more arrived before the time bound".into(),
-                End::Stalled => {
-                    "; then the server sat idle, every thread asleep, sending nothing more".into()
-                }
-                End::Failed(e) => format!("; then the connection failed: {e}"),
-            };
-            failure.observed.push_str(&end);
-        }
-        finding
+    same_bytes(what, sent, &reply.bytes).map_err(|finding| {
+        let end = match &reply.end {
+            End::Complete => String::new(),
+            End::Eof => "; then the server closed the connection".into(),
+            End::TimedOut => "; then nothing more arrived before the time bound".into(),
+            End::Stalled => {
+                "; then the server sat idle, every thread asleep, sending nothing more".into()
+            }
+            End::Failed(e) => format!("; then the connection failed: {e}"),
+        };
+        finding.observed_then(&end)
     })
 }
 
@@ -182,7 +180,7 @@ pub(super) fn echo_concurrently(
                 if clients > MOST_UNPACED {
                     server.await_accepted(ctx.timeout);
                 }
-                let client = server.dial(ctx);
+                let client = server.dial(ctx.timeout);
                 scope.spawn(move || {
                     // A client that could not connect counts as having arrived
                     // everywhere: nobody waits for it.
@@ -193,7 +191,7 @@ pub(super) fn echo_concurrently(
                     })?;
                     // A neighbour still sending may be what a sequential server waits
                     // on, so stillness proves nothing here: wait the whole bound.
-                    let patience = Patience::bounded(server, bound);
+                    let patience = Patience::ignoring_stillness(server, bound);
                     Ok(match reading {
                         Reading::Along => (
                             client.exchange(bytes, bytes.len().max(1), true, patience),

@@ -15,10 +15,10 @@ use std::time::Duration;
 use nix::unistd::Pid;
 
 use super::echo::{echo_concurrently, echo_once, Reading};
-use super::harness::Instance;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe;
+use crate::target::server::Instance;
 use crate::workload::server::{Payload, Seeds};
 
 /// Some connections, one after another and then several at once, all closed after.
@@ -33,7 +33,7 @@ fn traffic(instance: &mut Instance, ctx: &Ctx, seeds: &mut Seeds, sequential: us
 
 /// Measures until `settled` holds — or the server is still and it still
 /// does not, or the bound passes; `Err` carries the last measure.
-fn settle<T>(
+fn measure_until<T>(
     instance: &Instance,
     bound: Duration,
     measure: impl Fn() -> T,
@@ -113,7 +113,7 @@ pub fn back_to_baseline(server: &Server, ctx: &Ctx) -> Outcome {
         let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
         let baseline = Holdings::of(instance);
         traffic(instance, ctx, &mut seeds, 20)?;
-        settle(instance, ctx.timeout, || Holdings::of(instance), |now| now.within(&baseline))
+        measure_until(instance, ctx.timeout, || Holdings::of(instance), |now| now.within(&baseline))
             .map(drop)
             .map_err(|now| {
                 Finding::violated(

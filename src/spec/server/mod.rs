@@ -7,7 +7,6 @@
 //! that depend on timing are decided by observation through `/proc`
 //! ([`crate::target::observe`]); time bounds only bound hangs.
 
-mod client;
 mod concurrency;
 mod echo;
 mod harness;
@@ -18,14 +17,14 @@ mod shape;
 
 pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
 pub use shape::{POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
-mod still;
 
 use std::sync::Arc;
 
 use super::{Ctx, Meta, Outcome, Profile, Property, References, Scope, Suite};
 use crate::reference::server::{UnknownVariant, Variant, ACCEPTED};
+use crate::target::server::Instance;
 use crate::target::{CommandSpec, TargetError, UsageError};
-use harness::Instance;
+use harness::Verdicts;
 
 /// A server to check: its command line and the variant it claims.
 #[derive(Clone, Debug)]
@@ -43,7 +42,7 @@ fn with_instance(
     ctx: &Ctx,
     check: impl FnOnce(&mut Instance) -> Outcome,
 ) -> Outcome {
-    let mut instance = Instance::start(server, ctx)?;
+    let mut instance = harness::start(server, ctx)?;
     let outcome = check(&mut instance);
     instance.conclude(outcome)
 }
@@ -253,11 +252,7 @@ pub const REFERENCE_VARIANTS: &[&str] = &["sequential", "fork-wait", "fork", "th
 /// Starts the server once and waits until it listens: a server that cannot
 /// run at all is refused in one line before any property.
 fn preflight(server: &Server, ctx: &Ctx) -> Result<(), TargetError> {
-    match Instance::start(server, ctx) {
-        Ok(_) => Ok(()),
-        Err(super::Finding::Broken(e)) => Err(e),
-        Err(_) => Ok(()),
-    }
+    Instance::launch(&server.command, ctx.timeout).map(drop)
 }
 
 /// The reference servers' suites: every variant, over TCP and over Unix.
@@ -357,22 +352,17 @@ where
     S::Value: std::fmt::Debug,
 {
     // Started before the cases, so that a server that cannot start is reported once, not shrunk.
-    let shared = std::cell::RefCell::new(Instance::start(server, ctx)?);
+    let shared = std::cell::RefCell::new(harness::start(server, ctx)?);
     let shrinking = std::cell::Cell::new(false);
     ctx.forall(strategy, |input| {
         let mut instance = shared.borrow_mut();
         if instance.gone() {
             if !shrinking.replace(true) {
-                return instance.alive().map_err(|mut exit| {
-                    if let Some(failure) = exit.failure_mut() {
-                        failure
-                            .observed
-                            .push_str(" (between two cases, after the previous one passed)");
-                    }
-                    exit
+                return instance.alive().map_err(|exit| {
+                    exit.observed_then(" (between two cases, after the previous one passed)")
                 });
             }
-            *instance = Instance::start(server, ctx)?;
+            *instance = harness::start(server, ctx)?;
         }
         let outcome = test(&mut instance, input);
         let outcome = instance.conclude(outcome);

@@ -16,12 +16,13 @@
 
 use nix::unistd::Pid;
 
-use super::client::Client;
 use super::echo::ping;
-use super::harness::{list, waiters, Instance, Sockets};
+use super::harness::Verdicts;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
+use crate::target::connection::Client;
 use crate::target::observe::{self, ThreadState};
+use crate::target::server::{list, waiters, Instance, Sockets};
 
 /// A client, connected and echoed once (so the server is serving it), with
 /// the sockets of its connection and the server process.
@@ -108,7 +109,7 @@ pub fn connection_owner(server: &Server, ctx: &Ctx) -> Outcome {
             .map(|(thread, fds)| format!("{thread} (waits on fds {fds:?})"))
             .collect();
         let listening = list(&instance.holders(served.sockets.listening));
-        let mut finding = Finding::violated(
+        let finding = Finding::violated(
             required(kind, served.main),
             format!(
                 "the connection is held by {}; the listening socket by {listening}; {}",
@@ -120,9 +121,6 @@ pub fn connection_owner(server: &Server, ctx: &Ctx) -> Outcome {
                 }
             ),
         );
-        if let Some(failure) = finding.failure_mut() {
-            failure.threads = Some(observe::describe(&observe::threads(&instance.processes())));
-        }
-        Err(finding)
+        Err(finding.with_threads(&observe::threads(&instance.processes())))
     })
 }

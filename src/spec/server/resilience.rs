@@ -17,17 +17,18 @@
 //! - [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html): closing with unread data sends a reset; a write after a reset fails with `ECONNRESET`, then `EPIPE`
 //! - [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html): `SIGPIPE` on a write to a connection the peer has left; [send(2)](https://man7.org/linux/man-pages/man2/send.2.html): `MSG_NOSIGNAL`
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::client::{Client, Patience};
 use super::echo::{echo_concurrently, echo_once, ping, Reading};
-use super::harness::{waiters, Instance};
-use super::still::Pace;
+use super::harness::Verdicts;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
+use crate::target::connection::{Client, Patience};
 use crate::target::observe;
+use crate::target::server::{waiters, Instance};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 use crate::workload::server::Seeds;
 
 /// After a client left (`how`), the server lets go of its connection (or is
@@ -54,13 +55,11 @@ fn still_serving(
                 bytes.len(),
             )
         })
-        .map_err(|mut finding| {
-            if let Some(failure) = finding.failure_mut() {
-                if failure.observed.starts_with("it exited: ") {
-                    failure.expected = format!("{} after a client {how}", failure.expected);
-                }
+        .map_err(|finding| match &finding {
+            Finding::Violated(f) if f.observed.starts_with("it exited: ") => {
+                finding.expecting(|expected| format!("{expected} after a client {how}"))
             }
-            finding
+            _ => finding,
         })
 }
 
@@ -115,23 +114,21 @@ fn more_than_buffers() -> usize {
 /// out (a server that drops or discards never stops taking them), or
 /// `bound` passes.
 fn stall(instance: &Instance, client: &Client, bound: Duration) {
-    let deadline = Instant::now() + bound;
-    let mut pace = Pace::default();
     let most = more_than_buffers();
     let mut sent = 0;
     let mut last = None;
-    loop {
+    let _ = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::BackingOff), || {
         sent += client.flood(most - sent);
-        if sent >= most || Instant::now() >= deadline {
-            return;
+        if sent >= most {
+            return Look::Done(());
         }
         let look = stall_look(instance, client);
         if look.is_some() && look == last {
-            return;
+            return Look::Done(());
         }
         last = look;
-        pace.pause(deadline);
-    }
+        Look::Waiting
+    });
 }
 
 /// One look at a stall: the threads waiting on the client's connection,
@@ -243,16 +240,15 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
         _ => Reading::Along,
     };
     with_instance(server, ctx, |instance| {
-        echo_concurrently(instance, ctx, &payloads, reading).map_err(|mut finding| {
-            if let Some(failure) = finding
-                .failure_mut()
-                .filter(|f| f.observed.contains("connect failed") || f.observed.contains("reset"))
+        echo_concurrently(instance, ctx, &payloads, reading).map_err(|finding| match &finding {
+            Finding::Violated(f) | Finding::Hung(f)
+                if f.observed.contains("connect failed") || f.observed.contains("reset") =>
             {
-                failure.observed.push_str(&format!(
+                finding.observed_then(&format!(
                     " (hint: with a listen(2) backlog under {CLIENTS_AT_ONCE}, the kernel drops or resets some of {CLIENTS_AT_ONCE} connections made at once)",
-                ));
+                ))
             }
-            finding
+            _ => finding,
         })
     })
 }
@@ -285,7 +281,7 @@ fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
         return Ok(());
     }
     let share = used as f64 / (ticks_per_second * WINDOW.as_secs_f64()) * 100.0;
-    let mut finding = Finding::violated(
+    let finding = Finding::violated(
         format!(
             "{when}: at most {:.0}% of a core (asleep in blocking calls)",
             IDLE_SHARE * 100.0
@@ -295,10 +291,7 @@ fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
             WINDOW.as_millis()
         ),
     );
-    if let Some(failure) = finding.failure_mut() {
-        failure.threads = Some(observe::describe(&observe::threads(&instance.processes())));
-    }
-    Err(finding)
+    Err(finding.with_threads(&observe::threads(&instance.processes())))
 }
 
 /// `server.idle.blocked`.

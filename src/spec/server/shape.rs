@@ -27,14 +27,16 @@ use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::client::Client;
 use super::echo::ping;
-use super::harness::{list, waiters, Endpoint, Instance};
+use super::harness::Verdicts;
 use super::process::{served, Served};
 use super::{with_instance, Server};
 use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
+use crate::target::connection::Client;
+use crate::target::net::Endpoint;
 use crate::target::observe;
+use crate::target::server::{list, waiters, Instance};
 
 /// Idle clients connected at once for the thread-per-connection check.
 pub const THREAD_CLIENTS: usize = 16;
@@ -123,12 +125,12 @@ pub fn fork_parent_closes_connection(server: &Server, ctx: &Ctx) -> Outcome {
 /// The server sides of `clients`' connections, as far as the server has accepted them.
 fn connections(instance: &Instance, clients: &[Client]) -> Vec<u64> {
     match &instance.endpoint {
-        Endpoint::Tcp(addr) => {
+        Endpoint::Tcp { port, .. } => {
             let peers: Vec<_> = clients.iter().filter_map(Client::local_tcp).collect();
             observe::tcp_sockets()
                 .into_iter()
                 .filter(|e| {
-                    e.local_address.port() == addr.port()
+                    e.local_address.port() == *port
                         && peers.contains(&e.remote_address)
                         && e.inode != 0
                 })
@@ -233,7 +235,7 @@ pub fn thread_per_connection(server: &Server, ctx: &Ctx) -> Outcome {
         }
         let found = connections(instance, &clients);
         let waits = Waits::of(instance, &found);
-        let mut finding = Finding::violated(
+        let finding = Finding::violated(
             format!("each of {THREAD_CLIENTS} served connections waited on by a thread of its own"),
             format!(
                 "{} of {} connections have no thread of their own: {}",
@@ -242,10 +244,7 @@ pub fn thread_per_connection(server: &Server, ctx: &Ctx) -> Outcome {
                 waits.summary()
             ),
         );
-        if let Some(failure) = finding.failure_mut() {
-            failure.threads = Some(observe::describe(&observe::threads(&instance.processes())));
-        }
-        Err(finding)
+        Err(finding.with_threads(&observe::threads(&instance.processes())))
     })
 }
 
@@ -314,7 +313,7 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
                 thread_ids(instance).len()
             )
         };
-        let mut finding = Finding::violated(
+        let finding = Finding::violated(
             format!(
                 "with {} clients connected, exactly {n} threads waiting on client connections, all made before the first client ({} threads then)",
                 POOL_CLIENTS_PER_WORKER * n,
@@ -322,9 +321,6 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
             ),
             observed,
         );
-        if let Some(failure) = finding.failure_mut() {
-            failure.threads = Some(observe::describe(&observe::threads(&instance.processes())));
-        }
-        Err(finding)
+        Err(finding.with_threads(&observe::threads(&instance.processes())))
     })
 }

@@ -60,7 +60,7 @@ where
 /// the report of `verify`, which saw EOF. What a shell does does not depend
 /// on the bytes, so randomized lines take the length as the seed: fewer
 /// inputs to shrink.
-fn relay_line(
+fn cat_pipeline(
     session: &mut Session,
     seed: u64,
     len: usize,
@@ -90,7 +90,7 @@ fn relay_line(
 pub fn bytes_exact(shell: &Shell, ctx: &Ctx) -> Outcome {
     let lines = (length(FITS_A_PIPE), 0usize..=3);
     forall_lines(shell, ctx, lines, |session, &(len, cats)| {
-        let (_, verified) = relay_line(session, len as u64, len, cats, ctx)?;
+        let (_, verified) = cat_pipeline(session, len as u64, len, cats, ctx)?;
         match verified.mismatch {
             Some((expected, observed)) => {
                 Err(Finding::violated(expected, observed).with_output(session.target.output()))
@@ -108,7 +108,7 @@ pub fn eof_reaches_last(shell: &Shell, ctx: &Ctx) -> Outcome {
     let lines = (length(FITS_A_PIPE), EOF_LINE_STAGES);
     forall_lines(shell, ctx, lines, |session, &(len, stages)| {
         if stages > 1 {
-            return relay_line(session, len as u64, len, stages - 2, ctx).map(drop);
+            return cat_pipeline(session, len as u64, len, stages - 2, ctx).map(drop);
         }
         // A line of one stage: no pipe at all, and it must finish all the same.
         let report = session.report_path("emit");
@@ -124,7 +124,7 @@ pub fn eof_reaches_last(shell: &Shell, ctx: &Ctx) -> Outcome {
 pub fn concurrent(shell: &Shell, ctx: &Ctx) -> Outcome {
     // Sixteen times a default pipe's capacity: stages run one after another stall here.
     let mut session = Session::start(shell)?;
-    relay_line(&mut session, 5, 1 << 20, 0, ctx)?;
+    cat_pipeline(&mut session, 5, 1 << 20, 0, ctx)?;
     let dir = session.dir.path().join("meet");
     std::fs::create_dir(&dir).map_err(|e| TargetError::setup("the meeting directory", e))?;
     const STAGES: usize = 3;

@@ -25,18 +25,18 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ChildStdin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::stat::Mode;
 use nix::unistd::Pid;
 
 use super::Shell;
 use crate::reference::stage::{read_report, StageReport};
-use crate::spec::relay::stuck_finding;
+use crate::spec::relay::{pipe_hang, why_stuck};
 use crate::spec::{Finding, Outcome};
 use crate::target::observe::{self, PipeEnd, ThreadState};
 use crate::target::process::describe_status;
-use crate::target::settle::{Pacing, Stillness};
+use crate::target::settle::{self, Gaps, Look};
 use crate::target::{Stream, Target, TargetConfig, TargetError};
 
 /// A running shell, the pipe to its stdin, and the directory its probes report into.
@@ -160,20 +160,6 @@ impl Session {
         })
     }
 
-    /// Whether a thread of the shell waits on its stdin, whatever the call
-    /// and whichever descriptor of it refers to that pipe.
-    fn waits_for_input(&self, threads: &[ThreadState]) -> bool {
-        let shell = self.target.pid();
-        let stdin_fds: Vec<i32> = observe::pipe_ends(shell)
-            .into_iter()
-            .filter(|e| e.inode == self.stdin_pipe && !e.write)
-            .map(|e| e.fd)
-            .collect();
-        threads.iter().filter(|t| t.pid == shell).any(|t| {
-            observe::waits_on(t).is_some_and(|fds| fds.iter().any(|fd| stdin_fds.contains(fd)))
-        })
-    }
-
     /// Writes `line` and waits until it finished (its `reports` exist, the
     /// shell alone is left, settled and waiting on its stdin); at most
     /// `bound` without finishing while something still runs.
@@ -183,24 +169,32 @@ impl Session {
     }
 
     fn wait_finished(&mut self, line: &str, reports: &[&Path], bound: Duration) -> Outcome {
-        let deadline = Instant::now() + bound;
         let shell = self.target.pid();
-        let mut stillness = Stillness::default();
-        let mut pacing = Pacing::default();
-        loop {
-            if self.target.try_status().is_some() {
-                return Err(self.exited(line, None));
-            }
-            let look = stillness.look(&self.target, &[]);
-            if let Some((alive, threads, _)) = &look {
-                let done = reports.iter().all(|r| r.exists())
-                    && *alive == [shell]
-                    && self.waits_for_input(threads);
-                if done {
-                    return Ok(());
+        let stdin_pipe = self.stdin_pipe;
+        let waited = settle::wait_on(
+            bound,
+            &mut self.target,
+            Vec::new,
+            Gaps::QuickFirst,
+            |target| {
+                if target.try_status().is_some() {
+                    return Look::Done(false);
                 }
-            }
-            if let Some((_, threads, true)) = look {
+                let finished = reports.iter().all(|r| r.exists())
+                    && settle::settled(target, &[]).is_some_and(|s| {
+                        s.pids == [shell] && waits_for_input(shell, stdin_pipe, &s.threads)
+                    });
+                if finished {
+                    Look::Done(true)
+                } else {
+                    Look::Waiting
+                }
+            },
+        );
+        match waited {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(self.exited(line, None)),
+            Err(evidence) if evidence.stuck() => {
                 let missing: Vec<String> = reports
                     .iter()
                     .filter(|r| !r.exists())
@@ -208,20 +202,21 @@ impl Session {
                     .collect();
                 let awaited =
                     format!("the line to finish, then the shell to read the next one: `{line}`");
-                let mut finding = stuck_finding(&awaited, &threads, &self.target);
-                if let (Some(failure), false) = (finding.failure_mut(), missing.is_empty()) {
-                    failure.observed += &format!("\nreports never written: {}", missing.join(", "));
-                }
-                return Err(finding);
+                Err(Finding::hang(&awaited, &evidence, |evidence| {
+                    let why = why_stuck(&evidence.threads);
+                    if missing.is_empty() {
+                        why
+                    } else {
+                        format!("{why}\nreports never written: {}", missing.join(", "))
+                    }
+                })
+                .with_output(self.target.output()))
             }
-            if Instant::now() >= deadline {
-                return Err(Finding::hung(
-                    format!("the line to finish: `{line}`"),
-                    observe::describe(&observe::threads(&self.target.processes())),
-                )
-                .with_output(self.target.output()));
-            }
-            pacing.pause(&stillness);
+            Err(evidence) => Err(pipe_hang(
+                &format!("the line to finish: `{line}`"),
+                &evidence,
+                &self.target,
+            )),
         }
     }
 
@@ -296,22 +291,25 @@ impl Session {
         };
         let mut opened = open_gate();
         // A shell that runs stages one after another starts the next ones only now.
-        let deadline = Instant::now() + bound;
-        let mut stillness = Stillness::default();
-        let mut pacing = Pacing::default();
-        loop {
-            opened = opened || open_gate();
-            if paths.iter().all(|p| p.exists()) {
-                break;
-            }
-            if self.target.try_status().is_some() {
-                return Err(self.exited(&line, None));
-            }
-            let settled = matches!(stillness.look(&self.target, &[]), Some((_, _, true)));
-            if settled || Instant::now() >= deadline {
-                break;
-            }
-            pacing.pause(&stillness);
+        let started = settle::wait_on(
+            bound,
+            &mut self.target,
+            Vec::new,
+            Gaps::QuickFirst,
+            |target| {
+                opened = opened || open_gate();
+                if paths.iter().all(|p| p.exists()) {
+                    return Look::Done(true);
+                }
+                if target.try_status().is_some() {
+                    return Look::Done(false);
+                }
+                Look::Waiting
+            },
+        );
+        // Stuck or out of time, the line is judged on the stages that did start.
+        if matches!(started, Ok(false)) {
+            return Err(self.exited(&line, None));
         }
         let reports = reports();
         Ok(Gated {
@@ -337,24 +335,20 @@ impl Session {
         awaited: &str,
         bound: Duration,
     ) -> Result<(Vec<Pid>, Vec<ThreadState>), Finding> {
-        let deadline = Instant::now() + bound;
-        let mut stillness = Stillness::default();
-        let mut pacing = Pacing::default();
-        loop {
-            if self.target.try_status().is_some() {
-                return Err(self.exited(line, None));
-            }
-            if let Some((alive, threads, true)) = stillness.look(&self.target, &[]) {
-                return Ok((alive, threads));
-            }
-            if Instant::now() >= deadline {
-                return Err(Finding::hung(
-                    awaited,
-                    observe::describe(&observe::threads(&self.target.processes())),
-                )
-                .with_output(self.target.output()));
-            }
-            pacing.pause(&stillness);
+        let waited = settle::wait_on(
+            bound,
+            &mut self.target,
+            Vec::new,
+            Gaps::QuickFirst,
+            |target| match target.try_status() {
+                Some(_) => Look::Done(()),
+                None => Look::Waiting,
+            },
+        );
+        match waited {
+            Ok(()) => Err(self.exited(line, None)),
+            Err(evidence) if evidence.stuck() => Ok((evidence.pids, evidence.threads)),
+            Err(evidence) => Err(pipe_hang(awaited, &evidence, &self.target)),
         }
     }
 
@@ -384,4 +378,17 @@ impl Session {
             )
         })
     }
+}
+
+/// Whether a thread of `shell` waits on its stdin (pipe `stdin_pipe`),
+/// whatever the call and whichever descriptor of it refers to that pipe.
+fn waits_for_input(shell: Pid, stdin_pipe: u64, threads: &[ThreadState]) -> bool {
+    let stdin_fds: Vec<i32> = observe::pipe_ends(shell)
+        .into_iter()
+        .filter(|e| e.inode == stdin_pipe && !e.write)
+        .map(|e| e.fd)
+        .collect();
+    threads.iter().filter(|t| t.pid == shell).any(|t| {
+        observe::waits_on(t).is_some_and(|fds| fds.iter().any(|fd| stdin_fds.contains(fd)))
+    })
 }

@@ -59,11 +59,10 @@ fn each_gated(
             || expected(&gated),
             || problems.join("\n"),
         )
-        .map_err(|mut finding: Finding| {
-            if let Some(failure) = finding.failure_mut() {
-                failure.threads = Some(crate::target::observe::describe(&gated.threads));
-            }
-            finding.with_output(session.target.output())
+        .map_err(|finding: Finding| {
+            finding
+                .with_threads(&gated.threads)
+                .with_output(session.target.output())
         })?;
         if session.finish(&gated, ctx.timeout).is_ok() {
             kept = Some(session);

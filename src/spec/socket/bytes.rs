@@ -2,7 +2,7 @@
 //! the half-close, and no message boundaries.
 
 use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -14,6 +14,7 @@ use super::{
 use crate::spec::diff::same_bytes;
 use crate::spec::op::{Kept, Op, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 use crate::workload::socket::{chunking, payload};
 
 /// What one end of a connection got, and the end itself.
@@ -121,21 +122,25 @@ pub(super) fn peer_reads_eof_then_replies(sockets: &dyn StreamImpl, ctx: &Ctx) -
 /// Waits until `stream` has `total` bytes queued (a non-blocking peek),
 /// at most `bound`.
 fn wait_queued(stream: &dyn Stream, total: usize, bound: Duration) -> Result<(), Finding> {
-    let deadline = Instant::now() + bound;
-    loop {
-        let queued = stream.queued(total + 1).unwrap_or(0);
-        if queued >= total {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(Finding::hung(
-                format!("{total} bytes queued at the receiver (saw {queued})"),
-                "",
-            ));
-        }
-        // Pacing only: each look is itself the observation.
-        std::thread::sleep(Duration::from_micros(200));
-    }
+    let mut queued = 0;
+    let arrived = settle::wait(
+        bound,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_micros(200))),
+        || {
+            queued = stream.queued(total + 1).unwrap_or(0);
+            if queued >= total {
+                Look::Done(())
+            } else {
+                Look::Waiting
+            }
+        },
+    );
+    arrived.map_err(|_| {
+        Finding::hung(
+            format!("{total} bytes queued at the receiver (saw {queued})"),
+            "",
+        )
+    })
 }
 
 /// `socket.stream.no-message-boundaries`.

@@ -13,7 +13,7 @@
 //! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html) (`/proc/<pid>/io`, `/proc/net/tcp`)
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use socket2::SockRef;
@@ -23,6 +23,7 @@ use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Failure, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition};
 use crate::target::observe;
+use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 
 /// How to tell that a closed peer's reset has come back to a TCP end:
 /// the connection leaves `/proc/net/tcp` once the reset closes it. A Unix
@@ -84,42 +85,48 @@ pub(super) fn epipe_after_peer_closed(sockets: &dyn StreamImpl, ctx: &Ctx) -> Ou
     let (mut a, b) = connected(sockets, ctx)?;
     let reset = Reset::of(&*a);
     drop(b);
-    let deadline = Instant::now() + ctx.timeout;
     let (mut seen, mut after_reset) = (Vec::new(), 0);
-    loop {
-        let arrived = reset.arrived();
-        match a.write(b"x") {
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => return Ok(()),
-            Ok(_) => seen.push("ok".to_string()),
-            Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => seen.push("ECONNRESET".into()),
-            Err(e) => seen.push(e.to_string()),
-        }
-        if arrived {
-            after_reset += 1;
-            if after_reset > WRITES_AFTER_RESET {
-                return Err(Finding::violated(
-                    "a write to fail with EPIPE, at the latest once the peer's reset has arrived",
-                    format!(
-                        "{} writes, {after_reset} of them after the reset, none EPIPE: {}",
-                        seen.len(),
-                        summarize(&seen)
-                    ),
-                ));
+    // Awaited by looking at /proc/net/tcp; once the reset is there, every write counts.
+    let written = settle::wait(
+        ctx.timeout,
+        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(1))),
+        || {
+            let arrived = reset.arrived();
+            match a.write(b"x") {
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => return Look::Done(Ok(())),
+                Ok(_) => seen.push("ok".to_string()),
+                Err(e) if e.raw_os_error() == Some(libc::ECONNRESET) => {
+                    seen.push("ECONNRESET".into())
+                }
+                Err(e) => seen.push(e.to_string()),
             }
-        } else if Instant::now() >= deadline {
-            return Err(Finding::hung(
+            if !arrived {
+                return Look::Waiting;
+            }
+            after_reset += 1;
+            if after_reset <= WRITES_AFTER_RESET {
+                return Look::Again;
+            }
+            Look::Done(Err(Finding::violated(
+                "a write to fail with EPIPE, at the latest once the peer's reset has arrived",
                 format!(
-                    "the peer's reset to arrive ({} writes: {})",
+                    "{} writes, {after_reset} of them after the reset, none EPIPE: {}",
                     seen.len(),
                     summarize(&seen)
                 ),
-                "",
-            ));
-        } else {
-            // Pacing only: the reset is awaited by looking at /proc/net/tcp.
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
+            )))
+        },
+    );
+    written.unwrap_or_else(|_| {
+        Err(Finding::hung(
+            format!(
+                "the peer's reset to arrive ({} writes: {})",
+                seen.len(),
+                summarize(&seen)
+            ),
+            "",
+        ))
+    })
 }
 
 fn summarize(seen: &[String]) -> String {

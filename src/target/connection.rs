@@ -1,4 +1,5 @@
-//! One client of the server under test, with every read bounded.
+//! One client of a server under test ([`super::server::Instance`]), with
+//! every read bounded.
 //!
 //! [`Client::exchange`] writes on its own thread while it reads, so a large
 //! payload never deadlocks on full buffers of the checker's own making. A
@@ -17,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use socket2::Socket;
 
-use super::harness::Instance;
-use super::still::{Pace, Stillness};
-use crate::target::observe;
+use super::observe;
+use super::server::{Activity, Instance};
+use super::settle::{self, Bound, Gaps, Look, Pacing, Shown};
 
 /// How long a client waits for the server: until `deadline`, or until the
 /// server is still (or gone) while `ready` holds (every byte it is owed was sent):
@@ -54,11 +55,16 @@ impl<'a> Patience<'a> {
 
     /// Waiting the whole `bound`, still or not: for clients whose
     /// neighbours may still be sending what the server waits for.
-    pub fn bounded(server: &'a Instance, bound: Duration) -> Patience<'a> {
+    pub fn ignoring_stillness(server: &'a Instance, bound: Duration) -> Patience<'a> {
         Patience {
             ready: &never,
             ..Patience::on(server, bound)
         }
+    }
+
+    /// The time left until the deadline.
+    pub fn left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
     }
 
     /// The same patience, counting stillness only once `ready` also holds.
@@ -77,7 +83,7 @@ pub enum End {
     /// The deadline passed first.
     TimedOut,
     /// The server went still (every thread asleep waiting for input, see
-    /// [`Stillness`]) or exited, with the reply incomplete.
+    /// [`Activity`]) or exited, with the reply incomplete.
     Stalled,
     /// The connection failed (e.g. reset by the server).
     Failed(io::Error),
@@ -180,13 +186,17 @@ impl Client {
             });
             let ready = || done.reached(1) && (patience.ready)();
             let _ = self.receive(after.min(payload.len()), patience.also(&ready));
-            let mut pace = Pace::default();
-            while !done.reached(1)
-                && Instant::now() < patience.deadline
-                && !patience.server.not_reading(&self)
-            {
-                pace.pause(patience.deadline);
-            }
+            let _ = settle::wait(
+                patience.left(),
+                &mut Bound(Shown::Nothing, Gaps::BackingOff),
+                || {
+                    if done.reached(1) || patience.server.not_reading(&self) {
+                        Look::Done(())
+                    } else {
+                        Look::Waiting
+                    }
+                },
+            );
             // Unblocks the writer, which may be stuck on full buffers.
             let _ = self.socket.shutdown(Shutdown::Both);
         });
@@ -200,7 +210,7 @@ impl Client {
         let mut idle = false;
         // Short reads at first, so that a server fallen still is noticed early;
         // longer ones later, so that a long wait costs little CPU.
-        let mut pace = Pace::default();
+        let mut pacing = Pacing::new(Gaps::BackingOff);
         let end = loop {
             if bytes.len() >= want {
                 break End::Complete;
@@ -209,7 +219,10 @@ impl Client {
             if left.is_zero() {
                 break End::TimedOut;
             }
-            if let Err(e) = self.socket.set_read_timeout(Some(pace.next(left))) {
+            if let Err(e) = self
+                .socket
+                .set_read_timeout(Some(pacing.next(false).min(left)))
+            {
                 break End::Failed(e);
             }
             match (&self.socket).read(&mut buf) {
@@ -239,11 +252,11 @@ impl Client {
     /// with nothing in flight and every byte this client sent read by it
     /// (a byte still unread may be what its next wake-up acts on).
     fn server_done(&self, server: &Instance) -> bool {
-        match server.stillness() {
-            Stillness::Gone => true,
-            Stillness::Settled => self.queues().is_none_or(|q| q.flushed),
-            Stillness::Idling => self.queues().is_some_and(|q| q.flushed && q.read),
-            Stillness::Busy => false,
+        match server.activity() {
+            Activity::Gone => true,
+            Activity::Settled => self.queues().is_none_or(|q| q.flushed),
+            Activity::Idling => self.queues().is_some_and(|q| q.flushed && q.read),
+            Activity::Busy => false,
         }
     }
 
@@ -336,16 +349,22 @@ impl Client {
                 done.arrive();
             });
             if let Ok(tid) = rx.recv() {
-                let mut pace = Pace::default();
                 // Short looks, so that a writer that finishes is noticed at once.
-                while !done.reached(1) && Instant::now() < patience.deadline {
-                    if observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok()
-                        && patience.server.not_reading(self)
-                    {
-                        break;
-                    }
-                    pace.pause(patience.deadline);
-                }
+                let _ = settle::wait(
+                    patience.left(),
+                    &mut Bound(Shown::Nothing, Gaps::BackingOff),
+                    || {
+                        let stalled = || {
+                            observe::wait_thread_asleep(tid, Duration::from_millis(5)).is_ok()
+                                && patience.server.not_reading(self)
+                        };
+                        if done.reached(1) || stalled() {
+                            Look::Done(())
+                        } else {
+                            Look::Waiting
+                        }
+                    },
+                );
             }
             stalled.arrive();
             stalled.wait_for(clients, patience.deadline);

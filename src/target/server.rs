@@ -1,0 +1,507 @@
+//! A server under test: launched with its address filled in, watched until
+//! it listens, and observed from `/proc` while the check's clients
+//! ([`super::connection`]) talk to it.
+//!
+//! [`Instance::launch`] fills `{port}` (a free port of 127.0.0.1, see
+//! [`net::free_port`]) or `{socket}` (a path in a fresh temp dir, removed
+//! with the target), starts the target and waits until the listening socket
+//! shows in `/proc/net` — never a blind sleep.
+//!
+//! Every wait on the server ends early, by observation: when the server is
+//! *gone* (its first process exited: what it did not do, it never will), or
+//! when it will not act again without new input ([`Activity`]). Then one
+//! last look decides.
+//!
+//! A server is *still* when it is:
+//! - *settled* ([`settle::settled`]): every thread asleep in a call without
+//!   timeout, twice, with no context switch in between, the same processes
+//!   before and after, none about to reap; or
+//! - *idling*: every thread asleep, some in waits with a timeout (Python's
+//!   `socketserver` polls every 0.5 s), and since a first look each of those
+//!   has woken at least once while no process read or wrote a byte
+//!   (`/proc/<pid>/io`), forked or reaped (its page faults in
+//!   `/proc/<pid>/stat`, reaped children's included), and nothing else
+//!   changed: the same processes and threads, those in waits without timeout
+//!   not switched once. A server that woke and did nothing had its chance to
+//!   act on what was pending. (A client waiting for bytes also wants its own
+//!   bytes read by the server, see [`super::connection::Client::receive`]:
+//!   one still unread may be what the next wake-up acts on.)
+//!
+//! # References
+//! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `fd/`, `net/tcp`, `net/unix`, `/proc/<pid>/io`, `stat`, `task/<tid>/syscall`
+//! - [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html), [select(2)](https://man7.org/linux/man-pages/man2/select.2.html), [epoll_wait(2)](https://man7.org/linux/man-pages/man2/epoll_wait.2.html), [futex(2)](https://man7.org/linux/man-pages/man2/futex.2.html): the waits that may time out
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::unistd::Pid;
+
+use super::connection::Client;
+use super::net::{self, Endpoint};
+use super::observe::{self, Io, Syscall, ThreadState};
+use super::settle::{self, Bound, Gaps, Look, Shown, Watched};
+use super::{CommandSpec, Target, TargetConfig, TargetError};
+
+/// The sockets of one connection as the server sees them (`socket:[inode]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Sockets {
+    /// The listening socket.
+    pub listening: u64,
+    /// The server side of the connection.
+    pub connection: u64,
+}
+
+/// Descriptors that refer to one socket: which process, which fd.
+pub type Holders = Vec<(Pid, i32)>;
+
+/// A running server target and the address it listens on.
+pub struct Instance {
+    /// The target: its processes, output, exit status.
+    pub target: Target,
+    /// Where it listens.
+    pub endpoint: Endpoint,
+    /// Looks at how still it is.
+    watch: Watch,
+}
+
+impl Instance {
+    /// Starts `command` on a fresh endpoint (its `{socket}` or `{port}`
+    /// filled) and waits, at most `bound`, until it listens.
+    pub fn launch(command: &CommandSpec, bound: Duration) -> Result<Instance, TargetError> {
+        let (endpoint, command, cleanup) = if command.uses("socket") {
+            let dir = tempfile::Builder::new()
+                .prefix("ipcspec-server-")
+                .tempdir()
+                .map_err(|e| TargetError::setup("a temp dir for the Unix socket", e))?
+                .keep();
+            let path = dir.join("echo.sock");
+            let command = command.fill(&[("socket", &path.to_string_lossy())]);
+            (Endpoint::Unix(path), command, vec![dir])
+        } else {
+            let port = net::free_port()?;
+            let command = command.fill(&[("port", &port.to_string())]);
+            (Endpoint::loopback(port), command, Vec::<PathBuf>::new())
+        };
+        let mut config = TargetConfig::new(command);
+        config.cleanup = cleanup;
+        let mut target = Target::spawn(config)?;
+        target.wait_ready(&endpoint.describe(), bound, || endpoint.listening())?;
+        Ok(Instance {
+            target,
+            endpoint,
+            watch: Watch::default(),
+        })
+    }
+
+    /// Every live process of the server.
+    pub fn processes(&self) -> Vec<Pid> {
+        self.target.processes()
+    }
+
+    /// Whether the server's first process has exited (it is then a zombie of
+    /// ours, or reaped): a look that needs no `&mut`, for any thread's waits.
+    pub fn gone(&self) -> bool {
+        !observe::is_alive(self.target.pid())
+    }
+
+    /// Waits, at most a second, until a first process that is exiting can
+    /// be reaped: one that crashes closes its sockets first, so its clients
+    /// see a reset while it still looks alive, and a thread group's leader
+    /// shows as a zombie before `waitpid` reports it (its other threads are
+    /// still exiting).
+    pub fn finish_exiting(&mut self) {
+        let first = self.target.pid();
+        let target = &mut self.target;
+        let _ = settle::wait(
+            Duration::from_secs(1),
+            &mut Bound(Shown::Nothing, Gaps::BackingOff),
+            || {
+                let exiting = target.try_status().is_none()
+                    && observe::stat(first).is_some_and(|s| s.exiting || s.state == 'Z');
+                if exiting {
+                    Look::Waiting
+                } else {
+                    Look::Done(())
+                }
+            },
+        );
+    }
+
+    /// A new client connection, within `bound`, from any thread.
+    pub fn dial(&self, bound: Duration) -> io::Result<Client> {
+        self.endpoint.dial(bound).map(Client::new)
+    }
+
+    /// The port of a TCP server (127.0.0.1); `None` over Unix.
+    fn tcp_port(&self) -> Option<u16> {
+        match &self.endpoint {
+            Endpoint::Tcp { port, .. } => Some(*port),
+            Endpoint::Unix(_) => None,
+        }
+    }
+
+    /// Waits, at most `bound` (or until the server is still or gone), until
+    /// the server has accepted every connection made so far: a TCP listener
+    /// whose short backlog overflows drops handshakes, and the client only
+    /// retries a second or more later. (Unix connects wait for room by themselves.)
+    pub fn await_accepted(&self, bound: Duration) {
+        let Some(port) = self.tcp_port() else {
+            return;
+        };
+        let queued = || {
+            observe::tcp_sockets()
+                .into_iter()
+                .find(|e| {
+                    e.state == procfs::net::TcpState::Listen && e.local_address.port() == port
+                })
+                .map(|e| e.rx_queue)
+        };
+        let _ = self.wait_for(bound, || (queued() == Some(0)).then_some(()));
+    }
+
+    /// Waits, at most `bound`, until the server is still (settled or idling)
+    /// or gone; whether it was. `false` alone is no failure: a server that
+    /// spins is never still.
+    pub fn still(&self, bound: Duration) -> bool {
+        settle::wait(bound, &mut Idle(self), || Look::<()>::Waiting).is_err_and(|e| e.stuck())
+    }
+
+    /// Whether the server will not act again without new input: gone,
+    /// settled or idling.
+    pub fn idle(&self) -> bool {
+        self.activity() != Activity::Busy
+    }
+
+    /// How still the server is right now (see [`Activity`]).
+    pub fn activity(&self) -> Activity {
+        self.watch.activity(&self.target, self.gone())
+    }
+
+    /// The result of `outcome` once it is `Some`, looked for until `bound` —
+    /// or until the server is still or gone, after which one last look
+    /// decides: what the server has not done by then, it will not do
+    /// without new input.
+    pub fn wait_for<T>(
+        &self,
+        bound: Duration,
+        mut outcome: impl FnMut() -> Option<T>,
+    ) -> Option<T> {
+        settle::wait(bound, &mut Idle(self), || match outcome() {
+            Some(value) => Look::Done(value),
+            None => Look::Waiting,
+        })
+        .ok()
+    }
+
+    /// The listening socket and the server side of `client`'s connection,
+    /// looked for within `bound` (or until the server is still or gone):
+    /// `/proc/net/tcp` is read in pieces and may skip a line while other
+    /// sockets come and go. Over Unix, the
+    /// connection is the one accepted socket carrying the path's name, so
+    /// only one client may be connected.
+    pub fn sockets(&self, client: &Client, bound: Duration) -> Option<Sockets> {
+        let mut looks = 0;
+        let found = settle::wait(bound, &mut Bound(Shown::Nothing, Gaps::BackingOff), || {
+            looks += 1;
+            match self.sockets_now(client) {
+                Some(found) => Look::Done(Some(found)),
+                // A few looks even once still, for a line skipped while sockets came and went.
+                None if looks >= 3 && self.idle() => Look::Done(None),
+                None => Look::Waiting,
+            }
+        });
+        found.ok().flatten()
+    }
+
+    fn sockets_now(&self, client: &Client) -> Option<Sockets> {
+        match &self.endpoint {
+            Endpoint::Tcp { port, .. } => {
+                let sockets = observe::tcp_sockets();
+                let peer = client.local_tcp()?;
+                let listening = sockets.iter().find(|e| {
+                    e.state == procfs::net::TcpState::Listen && e.local_address.port() == *port
+                })?;
+                // Inode 0: still in the accept queue, not yet any process's descriptor.
+                let connection = sockets.iter().find(|e| {
+                    e.local_address.port() == *port && e.remote_address == peer && e.inode != 0
+                })?;
+                Some(Sockets {
+                    listening: listening.inode,
+                    connection: connection.inode,
+                })
+            }
+            Endpoint::Unix(path) => {
+                let listening = *observe::unix_inodes(path, true).first()?;
+                let accepted: Vec<u64> = observe::unix_inodes(path, false)
+                    .into_iter()
+                    .filter(|&inode| inode != 0)
+                    .collect();
+                match accepted[..] {
+                    [connection] => Some(Sockets {
+                        listening,
+                        connection,
+                    }),
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    /// Whether the server has stopped taking `client`'s bytes: it is still
+    /// or gone; or (over TCP) a thread of the server that waits on that
+    /// connection sleeps on through two looks, no context switch in between,
+    /// while between the looks the client's bytes wait unread in the
+    /// server's socket. Waiting bytes wake a thread that waits for input
+    /// (`read`, or `poll` for it), so that thread waits to write: in
+    /// `write`, or in `poll` for room.
+    pub fn not_reading(&self, client: &Client) -> bool {
+        if self.idle() {
+            return true;
+        }
+        let (Some(port), Some(peer)) = (self.tcp_port(), client.local_tcp()) else {
+            return false;
+        };
+        let connection = || {
+            observe::tcp_sockets().into_iter().find(|e| {
+                e.local_address.port() == port && e.remote_address == peer && e.inode != 0
+            })
+        };
+        let Some(inode) = connection().map(|e| e.inode) else {
+            return false;
+        };
+        let first = waiters(&self.holders(inode));
+        if first.is_empty() || connection().is_none_or(|e| e.rx_queue == 0) {
+            return false;
+        }
+        first.iter().any(|(before, _)| {
+            observe::thread(before.pid, before.tid)
+                .is_some_and(|after| after.state == 'S' && after.switches == before.switches)
+        })
+    }
+
+    /// The descriptors of the server's processes that refer to socket `inode`.
+    pub fn holders(&self, inode: u64) -> Holders {
+        observe::socket_holders(&self.processes(), inode)
+    }
+
+    /// The server process: the holder of the listening socket whose parent
+    /// does not hold it (a forked child may keep it too).
+    pub fn main_process(&self, listening: u64) -> Option<Pid> {
+        let holders: Vec<Pid> = self
+            .holders(listening)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        holders
+            .iter()
+            .copied()
+            .find(|&pid| !matches!(observe::stat(pid), Some(s) if holders.contains(&s.ppid)))
+    }
+
+    /// Waits, at most `bound`, until the server no longer holds socket
+    /// `inode` — it has closed its side of a connection — or is still or gone.
+    pub fn released(&self, inode: u64, bound: Duration) -> bool {
+        self.wait_for(bound, || self.holders(inode).is_empty().then_some(()))
+            .is_some()
+    }
+}
+
+/// A server is stuck, for a wait, once it will not act again without new
+/// input: gone, settled or idling ([`Instance::idle`]).
+pub struct Idle<'a>(pub &'a Instance);
+
+impl Watched for Idle<'_> {
+    fn stuck(&mut self) -> Option<(Vec<Pid>, Vec<observe::ThreadState>)> {
+        self.0.idle().then(|| self.snapshot())
+    }
+
+    fn gaps(&self) -> Gaps {
+        Gaps::BackingOff
+    }
+
+    fn snapshot(&self) -> (Vec<Pid>, Vec<observe::ThreadState>) {
+        let pids = self.0.processes();
+        let threads = observe::threads(&pids);
+        (pids, threads)
+    }
+}
+
+/// The threads of the holders' processes asleep waiting on one of the
+/// holders' descriptors (in `read`, `poll`, `select`, `epoll_wait`, ...; see
+/// [`observe::waits_on`]), with the descriptors each waits on.
+pub fn waiters(holders: &[(Pid, i32)]) -> Vec<(ThreadState, Vec<i32>)> {
+    let mut pids: Vec<Pid> = holders.iter().map(|(p, _)| *p).collect();
+    pids.dedup();
+    observe::threads(&pids)
+        .into_iter()
+        .filter(|t| t.state == 'S')
+        .filter_map(|t| {
+            let fds = observe::waits_on(&t)?;
+            let on = fds.iter().any(|fd| holders.contains(&(t.pid, *fd)));
+            on.then_some((t, fds))
+        })
+        .collect()
+}
+
+/// `pid N (fd F), ...` or `no process`.
+pub fn list(holders: &[(Pid, i32)]) -> String {
+    let each: Vec<String> = holders
+        .iter()
+        .map(|(pid, fd)| format!("pid {pid} (fd {fd})"))
+        .collect();
+    if each.is_empty() {
+        "no process".into()
+    } else {
+        each.join(", ")
+    }
+}
+
+/// How still a server is right now; see the module doc.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    /// Its first process has exited.
+    Gone,
+    /// Every thread asleep in a call without timeout, with no context switch.
+    Settled,
+    /// Asleep, and woke from its timed waits without doing anything.
+    Idling,
+    /// Running, or not yet seen still.
+    Busy,
+}
+
+/// Successive looks at one server, remembering the first look of the
+/// current idling streak.
+#[derive(Default)]
+struct Watch {
+    anchor: Mutex<Option<Sample>>,
+}
+
+/// What one look at the server saw, to compare the next look with.
+struct Sample {
+    pids: Vec<Pid>,
+    /// Each thread: its ID, context switches, and whether its wait has a timeout.
+    threads: Vec<(Pid, u64, bool)>,
+    /// Each process: what it read and wrote, and its page faults (which
+    /// grow when it forks or reaps).
+    activity: Vec<(Option<Io>, Option<u64>)>,
+}
+
+impl Sample {
+    /// Whether `later` saw nothing happen since this look but timed
+    /// sleepers waking: the same processes and threads, no byte read or
+    /// written, no fork or reaping, and each thread that waited without
+    /// timeout still in such a wait, with no context switch.
+    fn continued_by(&self, later: &Sample) -> bool {
+        self.pids == later.pids
+            && self.activity == later.activity
+            && self.threads.len() == later.threads.len()
+            && self
+                .threads
+                .iter()
+                .zip(&later.threads)
+                .all(|(a, b)| a.0 == b.0 && (a.2 || (b.1 == a.1 && !b.2)))
+    }
+}
+
+/// What one look found the server's threads doing.
+enum Sleep {
+    /// Some thread is not asleep in a wait.
+    No,
+    /// Every thread asleep in a call without timeout (the strict look decides).
+    Indefinite,
+    /// Some asleep in timed waits, not all of those woken yet since the streak began.
+    Timed,
+    /// Idling (see [`Activity::Idling`]).
+    Idling,
+}
+
+/// A wait with a timeout the thread may wake from by itself.
+fn timed_wait(syscall: &Syscall) -> bool {
+    !syscall.is_indefinite()
+        && matches!(
+            syscall.name(),
+            Some(
+                "poll"
+                    | "ppoll"
+                    | "select"
+                    | "pselect6"
+                    | "epoll_wait"
+                    | "epoll_pwait"
+                    | "epoll_pwait2"
+                    | "futex"
+                    | "futex_waitv"
+                    | "nanosleep"
+                    | "clock_nanosleep"
+                    | "rt_sigtimedwait"
+            )
+        )
+}
+
+impl Watch {
+    /// How still `target` is right now; `gone` when its first process exited.
+    fn activity(&self, target: &Target, gone: bool) -> Activity {
+        if gone {
+            return Activity::Gone;
+        }
+        match self.look(target) {
+            Sleep::Indefinite if settle::settled(target, &[]).is_some() => Activity::Settled,
+            Sleep::Idling => Activity::Idling,
+            _ => Activity::Busy,
+        }
+    }
+
+    /// One look for idling, compared with the first look of the streak.
+    fn look(&self, target: &Target) -> Sleep {
+        let pids = target.processes();
+        let threads = observe::threads(&pids);
+        let mut anchor = self.anchor.lock().unwrap_or_else(|e| e.into_inner());
+        let waiting = |t: &ThreadState| {
+            t.state == 'S' && (t.syscall.is_indefinite() || timed_wait(&t.syscall))
+        };
+        let complete = pids.iter().all(|&p| threads.iter().any(|t| t.pid == p));
+        if threads.is_empty()
+            || !complete
+            || !threads.iter().all(waiting)
+            || settle::reaping(&threads)
+        {
+            *anchor = None;
+            return Sleep::No;
+        }
+        let look = Sample {
+            activity: pids
+                .iter()
+                .map(|&p| (observe::io(p), observe::stat(p).map(|s| s.faults)))
+                .collect(),
+            threads: threads
+                .iter()
+                .map(|t| (t.tid, t.switches, timed_wait(&t.syscall)))
+                .collect(),
+            pids,
+        };
+        if !look.threads.iter().any(|t| t.2) {
+            *anchor = None;
+            return Sleep::Indefinite;
+        }
+        match anchor.as_ref() {
+            Some(first) if first.continued_by(&look) => {
+                let woke = first
+                    .threads
+                    .iter()
+                    .zip(&look.threads)
+                    .filter(|(a, _)| a.2)
+                    .all(|(a, b)| b.1 > a.1);
+                if woke {
+                    Sleep::Idling
+                } else {
+                    Sleep::Timed
+                }
+            }
+            _ => {
+                *anchor = Some(look);
+                Sleep::Timed
+            }
+        }
+    }
+}
