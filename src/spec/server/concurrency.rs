@@ -9,40 +9,41 @@
 //! then the check falls back to "still no echo when the time bound ran
 //! out", which can only pass, never fail, a correct server.
 
-use super::echo::{compare, ping};
+use super::conversation::Errand;
 use super::harness::Verdicts;
 use super::{with_instance, Server};
 use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::target::connection::{Client, Patience};
+use crate::target::connection::Client;
 use crate::target::server::Instance;
 
 /// Waits until the server has done all it will do without new input
 /// (stillness, or at most `ctx.timeout`), then counts the `waiting` clients
-/// that got an echo anyway.
-fn served_meanwhile(instance: &Instance, waiting: &[Client], ctx: &Ctx) -> usize {
+/// that got an answer anyway.
+fn served_meanwhile(server: &Server, instance: &Instance, waiting: &[Client], ctx: &Ctx) -> usize {
     let _ = instance.still(ctx.timeout);
-    waiting.iter().filter(|c| c.pending() > 0).count()
+    waiting
+        .iter()
+        .filter(|c| server.protocol.answer_arrived(c))
+        .count()
 }
 
-/// After the clients ahead of them left, `waiting` clients each get the echo
-/// of what they sent (`sent`, in the same order), nothing lost from their backlog.
-fn served_in_turn(instance: &Instance, waiting: &[Client], ctx: &Ctx, sent: &[Vec<u8>]) -> Outcome {
-    for (i, (client, bytes)) in waiting.iter().zip(sent).enumerate() {
-        let reply = client.receive(bytes.len(), Patience::on(instance, ctx.timeout));
-        if reply.end.waited_in_vain() && reply.bytes.is_empty() {
-            return Err(instance.hung_after(
-                format!(
-                    "the echo to waiting client {} once the clients before it had left",
-                    i + 1
-                ),
-                &reply.end,
-            ));
-        }
-        compare(
-            &format!("the echo to waiting client {}", i + 1),
-            bytes,
-            &reply,
+/// After the clients ahead of them left, `waiting` clients each get the
+/// answer to their `errands` (in the same order), nothing lost from their backlog.
+fn served_in_turn(
+    server: &Server,
+    instance: &Instance,
+    waiting: &[Client],
+    ctx: &Ctx,
+    errands: &[Errand],
+) -> Outcome {
+    for (i, (client, errand)) in waiting.iter().zip(errands).enumerate() {
+        server.protocol.answered(
+            instance,
+            client,
+            errand,
+            ctx,
+            &format!("waiting client {}", i + 1),
         )?;
     }
     Ok(())
@@ -52,9 +53,11 @@ fn served_in_turn(instance: &Instance, waiting: &[Client], ctx: &Ctx, sent: &[Ve
 pub fn serves_while_busy(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
         let first = instance.connect(ctx)?;
-        ping(instance, &first, ctx, "the first client", b"first client")?;
+        server
+            .protocol
+            .engage(instance, &first, ctx, "the first client", b"first client")?;
         let second = instance.connect(ctx)?;
-        ping(
+        server.protocol.engage(
             instance,
             &second,
             ctx,
@@ -68,21 +71,22 @@ pub fn serves_while_busy(server: &Server, ctx: &Ctx) -> Outcome {
 pub fn one_at_a_time(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
         let first = instance.connect(ctx)?;
-        ping(instance, &first, ctx, "the first client", b"first client")?;
+        server
+            .protocol
+            .engage(instance, &first, ctx, "the first client", b"first client")?;
         let second = instance.connect(ctx)?;
-        let bytes = b"second client, waiting";
-        second
-            .send(bytes)
-            .map_err(|e| Finding::violated("the second client can send", e.to_string()))?;
+        let errand = server
+            .protocol
+            .send_errand(&second, b"second client, waiting")?;
         let waiting = [second];
-        if served_meanwhile(instance, &waiting, ctx) > 0 {
+        if served_meanwhile(server, instance, &waiting, ctx) > 0 {
             return Err(Finding::violated(
                 "no echo to a second client while the first is still connected",
                 "the second client got its echo at once: the server serves clients concurrently",
             ));
         }
         drop(first);
-        served_in_turn(instance, &waiting, ctx, &[bytes.to_vec()])
+        served_in_turn(server, instance, &waiting, ctx, &[errand])
     })
 }
 
@@ -96,7 +100,7 @@ pub fn pool_bounded(server: &Server, ctx: &Ctx) -> Outcome {
         let busy = (0..n)
             .map(|i| {
                 let client = instance.connect(ctx)?;
-                ping(
+                server.protocol.engage(
                     instance,
                     &client,
                     ctx,
@@ -106,20 +110,16 @@ pub fn pool_bounded(server: &Server, ctx: &Ctx) -> Outcome {
                 Ok(client)
             })
             .collect::<Result<Vec<Client>, Finding>>()?;
-        let sent: Vec<Vec<u8>> = (0..n)
-            .map(|i| format!("waiting client {i}, beyond the pool").into_bytes())
-            .collect();
-        let waiting = sent
-            .iter()
-            .map(|bytes| {
+        let mut errands = Vec::with_capacity(n);
+        let waiting = (0..n)
+            .map(|i| {
                 let client = instance.connect(ctx)?;
-                client
-                    .send(bytes)
-                    .map_err(|e| Finding::violated("a waiting client can send", e.to_string()))?;
+                let tag = format!("waiting client {i}, beyond the pool");
+                errands.push(server.protocol.send_errand(&client, tag.as_bytes())?);
                 Ok(client)
             })
             .collect::<Result<Vec<Client>, Finding>>()?;
-        let served = served_meanwhile(instance, &waiting, ctx);
+        let served = served_meanwhile(server, instance, &waiting, ctx);
         if served > 0 {
             return Err(Finding::violated(
                 format!("with {n} clients connected, the next ones wait for a free worker of the pool of {n}"),
@@ -127,6 +127,6 @@ pub fn pool_bounded(server: &Server, ctx: &Ctx) -> Outcome {
             ));
         }
         drop(busy);
-        served_in_turn(instance, &waiting, ctx, &sent)
+        served_in_turn(server, instance, &waiting, ctx, &errands)
     })
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::echo::{echo_concurrently, echo_once, Reading};
+use super::echo::Reading;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::observe;
@@ -22,13 +22,22 @@ use crate::target::server::Instance;
 use crate::workload::server::{Payload, Seeds};
 
 /// Some connections, one after another and then several at once, all closed after.
-fn traffic(instance: &mut Instance, ctx: &Ctx, seeds: &mut Seeds, sequential: usize) -> Outcome {
+fn traffic(
+    server: &Server,
+    instance: &mut Instance,
+    ctx: &Ctx,
+    seeds: &mut Seeds,
+    sequential: usize,
+) -> Outcome {
     for i in 0..sequential {
-        let bytes = seeds.text(100 + i).bytes();
-        echo_once(instance, ctx, "the echo", &bytes, bytes.len())?;
+        server
+            .protocol
+            .once(instance, ctx, "", &seeds.text(100 + i), 100 + i)?;
     }
     let batch: Vec<Payload> = (0..4).map(|_| seeds.text(10_000)).collect();
-    echo_concurrently(instance, ctx, &batch, Reading::Along)
+    server
+        .protocol
+        .at_once(instance, ctx, &batch, Reading::Along)
 }
 
 /// Measures until `settled` holds — or the server is still and it still
@@ -55,7 +64,7 @@ fn zombies(instance: &Instance) -> Vec<Pid> {
 pub fn no_zombies(server: &Server, ctx: &Ctx) -> Outcome {
     let mut seeds = Seeds::new(ctx.seed);
     with_instance(server, ctx, |instance| {
-        traffic(instance, ctx, &mut seeds, 8)?;
+        traffic(server, instance, ctx, &mut seeds, 8)?;
         // No zombie is to come once no child is left, or once the server is
         // still: a child may still be exiting until then.
         let done = || {
@@ -109,10 +118,10 @@ pub fn back_to_baseline(server: &Server, ctx: &Ctx) -> Outcome {
     let mut seeds = Seeds::new(ctx.seed);
     with_instance(server, ctx, |instance| {
         // A first connection lets lazily started workers appear before the baseline.
-        echo_once(instance, ctx, "the echo", &seeds.text(7).bytes(), 7)?;
+        server.protocol.once(instance, ctx, "", &seeds.text(7), 7)?;
         let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
         let baseline = Holdings::of(instance);
-        traffic(instance, ctx, &mut seeds, 20)?;
+        traffic(server, instance, ctx, &mut seeds, 20)?;
         measure_until(instance, ctx.timeout, || Holdings::of(instance), |now| now.within(&baseline))
             .map(drop)
             .map_err(|now| {

@@ -16,7 +16,6 @@
 
 use nix::unistd::Pid;
 
-use super::echo::ping;
 use super::harness::Verdicts;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
@@ -37,9 +36,15 @@ pub(super) struct Served {
 
 /// Connects a client, pings it, and finds its connection's sockets and the
 /// server process; a server without them fails.
-pub(super) fn served(instance: &mut Instance, ctx: &Ctx) -> Result<Served, Finding> {
+pub(super) fn served(
+    server: &Server,
+    instance: &mut Instance,
+    ctx: &Ctx,
+) -> Result<Served, Finding> {
     let client = instance.connect(ctx)?;
-    ping(instance, &client, ctx, "the client", b"who serves me?")?;
+    server
+        .protocol
+        .engage(instance, &client, ctx, "the client", b"who serves me?")?;
     let Some(sockets) = instance.sockets(&client, ctx.timeout) else {
         return Err(Finding::violated(
             "the server side of the connection, listed in /proc/net and held by a process of the server",
@@ -96,7 +101,7 @@ fn required(kind: &str, main: Pid) -> String {
 /// `server.process.connection-owner`.
 pub fn connection_owner(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
-        let served = served(instance, ctx)?;
+        let served = served(server, instance, ctx)?;
         let kind = server.variant.kind();
         if instance
             .wait_for(ctx.timeout, || owner(instance, &served, kind))

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::echo::{echo_concurrently, echo_once, ping, Reading};
+use super::echo::Reading;
 use super::harness::Verdicts;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
@@ -34,6 +34,7 @@ use crate::workload::server::Seeds;
 /// After a client left (`how`), the server lets go of its connection (or is
 /// still), keeps running, and serves a new client.
 fn still_serving(
+    server: &Server,
     instance: &mut Instance,
     ctx: &Ctx,
     connection: Option<u64>,
@@ -43,16 +44,16 @@ fn still_serving(
     if let Some(inode) = connection {
         instance.released(inode, ctx.timeout);
     }
-    let bytes = seeds.text(1000).bytes();
+    let payload = seeds.text(1000);
     instance
         .alive()
         .and_then(|()| {
-            echo_once(
+            server.protocol.once(
                 instance,
                 ctx,
-                &format!("the echo to a new client after one {how}"),
-                &bytes,
-                bytes.len(),
+                &format!("a new client after one {how}"),
+                &payload,
+                payload.len,
             )
         })
         .map_err(|finding| match &finding {
@@ -70,7 +71,7 @@ pub fn reset_client(server: &Server, ctx: &Ctx) -> Outcome {
         for i in 0..3 {
             let client = instance.connect(ctx)?;
             // Echoed: the server is serving it, and now waits to read from it.
-            ping(
+            server.protocol.engage(
                 instance,
                 &client,
                 ctx,
@@ -80,6 +81,7 @@ pub fn reset_client(server: &Server, ctx: &Ctx) -> Outcome {
             let connection = instance.sockets(&client, ctx.timeout).map(|s| s.connection);
             client.reset();
             still_serving(
+                server,
                 instance,
                 ctx,
                 connection,
@@ -196,7 +198,7 @@ pub fn leaves_mid_echo(server: &Server, ctx: &Ctx) -> Outcome {
                     client.vanish_mid_echo(&bytes, 2 << 20, Patience::on(instance, ctx.timeout));
                 }
             }
-            still_serving(instance, ctx, connection, how, &mut seeds)?;
+            still_serving(server, instance, ctx, connection, how, &mut seeds)?;
         }
         Ok(())
     })
@@ -213,15 +215,11 @@ pub fn many_in_sequence(server: &Server, ctx: &Ctx) -> Outcome {
     let mut seeds = Seeds::new(ctx.seed);
     with_instance(server, ctx, |instance| {
         for i in 0..CONNECTIONS_IN_SEQUENCE {
-            let bytes = seeds.text(32).bytes();
-            echo_once(
+            server.protocol.once(
                 instance,
                 ctx,
-                &format!(
-                    "the echo to connection {} of {CONNECTIONS_IN_SEQUENCE} in a row",
-                    i + 1
-                ),
-                &bytes,
+                &format!("connection {} of {CONNECTIONS_IN_SEQUENCE} in a row", i + 1),
+                &seeds.text(32),
                 32,
             )?;
         }
@@ -240,7 +238,10 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
         _ => Reading::Along,
     };
     with_instance(server, ctx, |instance| {
-        echo_concurrently(instance, ctx, &payloads, reading).map_err(|finding| match &finding {
+        server
+            .protocol
+            .at_once(instance, ctx, &payloads, reading)
+            .map_err(|finding| match &finding {
             Finding::Violated(f) | Finding::Hung(f)
                 if f.observed.contains("connect failed") || f.observed.contains("reset") =>
             {
@@ -301,7 +302,9 @@ pub fn idle_blocked(server: &Server, ctx: &Ctx) -> Outcome {
         let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
         idle_within_budget(instance, "with no client")?;
         let client = instance.connect(ctx)?;
-        ping(instance, &client, ctx, "the idle client", b"then silence")?;
+        server
+            .protocol
+            .engage(instance, &client, ctx, "the idle client", b"then silence")?;
         idle_within_budget(instance, "with one idle client connected")
     })
 }

@@ -27,7 +27,6 @@ use std::time::Duration;
 
 use nix::unistd::Pid;
 
-use super::echo::ping;
 use super::harness::Verdicts;
 use super::process::{served, Served};
 use super::{with_instance, Server};
@@ -71,7 +70,7 @@ fn serving_children(instance: &Instance, served: &Served, ctx: &Ctx) -> Result<V
 /// `server.shape.fork-child-closes-listener`.
 pub fn fork_child_closes_listener(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
-        let served = served(instance, ctx)?;
+        let served = served(server, instance, ctx)?;
         let children = serving_children(instance, &served, ctx)?;
         let kept = || {
             instance
@@ -96,7 +95,7 @@ pub fn fork_child_closes_listener(server: &Server, ctx: &Ctx) -> Outcome {
 /// `server.shape.fork-parent-closes-connection`.
 pub fn fork_parent_closes_connection(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
-        let served = served(instance, ctx)?;
+        let served = served(server, instance, ctx)?;
         let children = serving_children(instance, &served, ctx)?;
         let kept = || {
             instance
@@ -213,7 +212,7 @@ pub fn thread_per_connection(server: &Server, ctx: &Ctx) -> Outcome {
         let mut clients = Vec::with_capacity(THREAD_CLIENTS);
         for i in 0..THREAD_CLIENTS {
             let client = instance.connect(ctx)?;
-            ping(
+            server.protocol.engage(
                 instance,
                 &client,
                 ctx,
@@ -269,7 +268,7 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
         let mut clients = Vec::with_capacity(POOL_CLIENTS_PER_WORKER * n);
         for i in 0..n {
             let client = instance.connect(ctx)?;
-            ping(
+            server.protocol.engage(
                 instance,
                 &client,
                 ctx,
@@ -280,9 +279,9 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
         }
         for i in n..POOL_CLIENTS_PER_WORKER * n {
             let client = instance.connect(ctx)?;
-            client
-                .send(format!("waiting client {i}").as_bytes())
-                .map_err(|e| Finding::violated("a waiting client can send", e.to_string()))?;
+            server
+                .protocol
+                .send_errand(&client, format!("waiting client {i}").as_bytes())?;
             clients.push(client);
         }
         let look = || {
