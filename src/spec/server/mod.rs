@@ -9,7 +9,7 @@
 
 mod concurrency;
 mod echo;
-mod harness;
+pub(super) mod harness;
 mod leaks;
 mod process;
 mod resilience;
@@ -37,7 +37,7 @@ pub struct Server {
 
 /// Starts a fresh instance of `server`, runs `check` on it, and concludes:
 /// a server that exited fails with its exit status, whatever `check` saw.
-fn with_instance(
+pub(super) fn with_instance(
     server: &Server,
     ctx: &Ctx,
     check: impl FnOnce(&mut Instance) -> Outcome,
@@ -341,7 +341,7 @@ pub fn target_suite(
 /// [`Instance::conclude`]), or, if it exited after that case passed, the
 /// next one; only while proptest then shrinks does a smaller input get a
 /// freshly started server.
-fn forall_on<S>(
+pub(super) fn forall_on<S>(
     server: &Server,
     ctx: &Ctx,
     strategy: S,
