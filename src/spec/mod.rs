@@ -17,6 +17,7 @@
 pub mod client;
 pub mod diff;
 mod evidence;
+pub mod http;
 mod op;
 pub mod pipe;
 mod profile;

@@ -1,7 +1,8 @@
 //! A target's command line: resolving the program and filling placeholders.
 //!
-//! Placeholders are `{port}`, `{socket}`, `{host}` and any other `{name}` a
-//! check defines; [`CommandSpec::fill`] substitutes them inside arguments
+//! Placeholders are `{port}`, `{socket}`, `{host}`, `{dir}` (a directory the
+//! check prepared for the target: a web server's document root) and any other
+//! `{name}` a check defines; [`CommandSpec::fill`] substitutes them inside arguments
 //! (`--listen={port}` works) and [`CommandSpec::uses`] tells which ones a
 //! command line mentions, so a check can refuse one that lacks what it needs.
 
@@ -124,6 +125,21 @@ mod tests {
             cmd.fill(&[("port", "4000")]).args,
             ["--listen=127.0.0.1:4000", "4000"]
         );
+    }
+
+    #[test]
+    fn the_directory_fills_beside_the_address() {
+        let cmd = spec(&[
+            "python3",
+            "-m",
+            "http.server",
+            "{port}",
+            "--directory={dir}",
+        ]);
+        assert!(cmd.uses("dir") && cmd.uses("port"));
+        let filled = cmd.fill(&[("dir", "/tmp/site root"), ("port", "80")]);
+        assert_eq!(filled.args[2..], ["80", "--directory=/tmp/site root"]);
+        assert!(!filled.uses("dir"));
     }
 
     #[test]

@@ -280,6 +280,13 @@ impl Client {
         })
     }
 
+    /// Whether the server has taken every byte this client sent: none left
+    /// in either side's queues and none unread in the server's socket
+    /// (`/proc/net/tcp`). `None` over Unix, whose queues `/proc` does not show.
+    pub fn taken(&self) -> Option<bool> {
+        self.queues().map(|q| q.flushed && q.read)
+    }
+
     /// Bytes already waiting for the client, without blocking or consuming them.
     pub fn pending(&self) -> usize {
         use nix::sys::socket::{recv, MsgFlags};

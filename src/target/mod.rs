@@ -133,6 +133,12 @@ pub enum UsageError {
         /// The command line as given.
         command: String,
     },
+    /// A web server command without `{dir}`: the check cannot tell it which document root to serve.
+    #[error("{command}: put {{dir}} where the server takes the directory to serve (the check fills it with a generated document root)")]
+    NoDirPlaceholder {
+        /// The command line as given.
+        command: String,
+    },
     /// A client command without `{port}`: the check cannot tell it where its server listens.
     #[error("`{command}` never mentions {{port}}; the check must tell the client where its server listens (e.g. `-- ./client {{host}} {{port}}`)")]
     NoConnectingPlaceholder {

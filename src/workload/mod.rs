@@ -1,5 +1,7 @@
-//! Proptest strategies for workloads: payloads, chunkings, schedules.
+//! Proptest strategies for workloads: payloads, chunkings, schedules; and
+//! the generated document root of the `http` check ([`http::Site`]).
 
+pub mod http;
 pub mod pipe;
 pub mod relay;
 pub mod server;

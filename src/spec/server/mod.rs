@@ -10,7 +10,7 @@
 mod concurrency;
 mod conversation;
 mod echo;
-mod harness;
+pub(super) mod harness;
 mod leaks;
 mod process;
 mod resilience;
@@ -41,7 +41,7 @@ pub struct Server {
 
 /// Starts a fresh instance of `server`, runs `check` on it, and concludes:
 /// a server that exited fails with its exit status, whatever `check` saw.
-fn with_instance(
+pub(super) fn with_instance(
     server: &Server,
     ctx: &Ctx,
     check: impl FnOnce(&mut Instance) -> Outcome,
@@ -349,7 +349,7 @@ pub fn target_suite(
 /// [`Instance::conclude`]), or, if it exited after that case passed, the
 /// next one; only while proptest then shrinks does a smaller input get a
 /// freshly started server.
-fn forall_on<S>(
+pub(super) fn forall_on<S>(
     server: &Server,
     ctx: &Ctx,
     strategy: S,
