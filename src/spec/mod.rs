@@ -576,8 +576,21 @@ impl Suite {
         properties: &'static [Property<S>],
         subject: std::sync::Arc<S>,
     ) -> Suite {
+        Suite::of(profile, label, variant, kind, properties, subject)
+    }
+
+    /// [`Suite::new`] over properties drawn from several tables (a profile's
+    /// own, then rules it shares with another profile).
+    pub fn of<S: ?Sized + Send + Sync + 'static>(
+        profile: Profile,
+        label: impl Into<String>,
+        variant: Option<&str>,
+        kind: Option<&str>,
+        properties: impl IntoIterator<Item = &'static Property<S>>,
+        subject: std::sync::Arc<S>,
+    ) -> Suite {
         let checks = properties
-            .iter()
+            .into_iter()
             .filter(|p| p.meta.scope.covers(kind))
             .map(|p| {
                 let subject = subject.clone();

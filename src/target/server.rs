@@ -249,6 +249,26 @@ impl Instance {
         }
     }
 
+    /// Whether the server has taken up `client`: it accepted the connection
+    /// and a thread of it waits on it (to read what the client will send).
+    /// Over Unix, where `/proc/net/unix` does not pair a connection's two
+    /// ends, every connection to the path must be: none left in the accept
+    /// queue, and each accepted one waited on.
+    pub fn taken_up(&self, client: &Client) -> bool {
+        let waited = |inode: u64| !waiters(&self.holders(inode)).is_empty();
+        match &self.endpoint {
+            Endpoint::Tcp { .. } => self
+                .sockets_now(client)
+                .is_some_and(|found| waited(found.connection)),
+            Endpoint::Unix(path) => {
+                let connections = observe::unix_inodes(path, false);
+                // Inode 0: still in the accept queue.
+                !connections.is_empty()
+                    && connections.iter().all(|&inode| inode != 0 && waited(inode))
+            }
+        }
+    }
+
     /// Whether the server has stopped taking `client`'s bytes: it is still
     /// or gone; or (over TCP) a thread of the server that waits on that
     /// connection sleeps on through two looks, no context switch in between,

@@ -77,12 +77,18 @@ pub fn one_at_a_time(server: &Server, ctx: &Ctx) -> Outcome {
         let second = instance.connect(ctx)?;
         let errand = server
             .protocol
-            .send_errand(&second, b"second client, waiting")?;
+            .send_errand(&second, ctx, b"second client, waiting")?;
         let waiting = [second];
         if served_meanwhile(server, instance, &waiting, ctx) > 0 {
             return Err(Finding::violated(
-                "no echo to a second client while the first is still connected",
-                "the second client got its echo at once: the server serves clients concurrently",
+                format!(
+                    "no {} to a second client while the first is still connected",
+                    server.protocol.answer()
+                ),
+                format!(
+                    "the second client got its {} at once: the server serves clients concurrently",
+                    server.protocol.answer()
+                ),
             ));
         }
         drop(first);
@@ -115,7 +121,7 @@ pub fn pool_bounded(server: &Server, ctx: &Ctx) -> Outcome {
             .map(|i| {
                 let client = instance.connect(ctx)?;
                 let tag = format!("waiting client {i}, beyond the pool");
-                errands.push(server.protocol.send_errand(&client, tag.as_bytes())?);
+                errands.push(server.protocol.send_errand(&client, ctx, tag.as_bytes())?);
                 Ok(client)
             })
             .collect::<Result<Vec<Client>, Finding>>()?;

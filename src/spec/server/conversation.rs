@@ -12,12 +12,25 @@
 //!   answer once the turn has come;
 //! - [`Protocol::once`]: one whole exchange on a fresh connection;
 //! - [`Protocol::at_once`]: many clients, each exchanging its own request.
+//!
+//! Over HTTP a client is taken up once the server accepted its connection
+//! and a thread of it waits to read the request ([`Instance::taken_up`]):
+//! the request is not sent, since the answer would end the connection. The
+//! files asked for are the site's small text files, so that no property but
+//! those about bodies meets a server that mistakes a file for a C string.
 
-use super::echo::{compare, echo_concurrently, echo_once, ping, Reading};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use super::echo::{compare, echo_concurrently, echo_once, ping, Reading, MOST_UNPACED};
 use super::harness::Verdicts;
+use crate::spec::http::exchange::{self, expect_file, Request};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::connection::{Client, Patience};
-use crate::target::server::Instance;
+use crate::target::server::{Idle, Instance};
+use crate::target::settle::{self, Look};
+use crate::target::TargetError;
+use crate::workload::http::{Site, SiteFile};
 use crate::workload::server::Payload;
 
 /// What the clients of a server say, and what answers them.
@@ -25,12 +38,17 @@ use crate::workload::server::Payload;
 pub enum Protocol {
     /// The echo profile: every byte a client sends comes back to it.
     Echo,
+    /// The http profile: one request per connection, for a file of the
+    /// document root the server was started on (`{dir}`).
+    Http(Arc<Site>),
 }
 
 /// A whole request a client has sent, and the answer it is owed.
 pub(super) enum Errand {
     /// The bytes sent, owed back.
     Echo(Vec<u8>),
+    /// A request for a file, owed its bytes.
+    Http(Request, SiteFile),
 }
 
 impl Protocol {
@@ -46,12 +64,33 @@ impl Protocol {
     ) -> Outcome {
         match self {
             Protocol::Echo => ping(instance, client, ctx, what, tag),
+            Protocol::Http(_) => {
+                let taken = settle::wait(ctx.timeout, &mut Idle(instance), || {
+                    if instance.taken_up(client) {
+                        Look::Done(())
+                    } else {
+                        Look::Waiting
+                    }
+                });
+                taken.map_err(|evidence| {
+                    instance.explain(Finding::hang(
+                        format!("the server taking up {what}: accepting its connection, and a thread waiting to read its request"),
+                        &evidence,
+                        |_| "the server went still (every thread asleep; none read or wrote a byte when it woke) without doing it".into(),
+                    ))
+                })
+            }
         }
     }
 
     /// Sends a whole request on `client`, tagged `tag` so that no two
     /// clients' answers are alike; its answer may have to wait its turn.
-    pub(super) fn send_errand(&self, client: &Client, tag: &[u8]) -> Result<Errand, Finding> {
+    pub(super) fn send_errand(
+        &self,
+        client: &Client,
+        ctx: &Ctx,
+        tag: &[u8],
+    ) -> Result<Errand, Finding> {
         match self {
             Protocol::Echo => {
                 client
@@ -59,6 +98,22 @@ impl Protocol {
                     .map_err(|e| Finding::violated("a waiting client can send", e.to_string()))?;
                 Ok(Errand::Echo(tag.to_vec()))
             }
+            Protocol::Http(site) => {
+                let file = pick(site, ctx, key(tag))?;
+                let request = Request::get(&file.url);
+                client.send(&request.bytes()).map_err(|e| {
+                    Finding::violated("a waiting client can send its request", e.to_string())
+                })?;
+                Ok(Errand::Http(request, file))
+            }
+        }
+    }
+
+    /// What a server's answer is called in findings.
+    pub(super) fn answer(&self) -> &'static str {
+        match self {
+            Protocol::Echo => "echo",
+            Protocol::Http(_) => "response",
         }
     }
 
@@ -88,6 +143,12 @@ impl Protocol {
                 }
                 compare(&format!("the echo to {whom}"), bytes, &reply)
             }
+            Errand::Http(request, file) => {
+                let response =
+                    exchange::receive(client, request, Patience::on(instance, ctx.timeout));
+                expect_file(instance, request, &response, &file.bytes())
+                    .map_err(|f| f.expecting(|e| format!("{e}, to {whom}")))
+            }
         }
     }
 
@@ -111,6 +172,18 @@ impl Protocol {
                 };
                 echo_once(instance, ctx, &what, &payload.bytes(), chunk)
             }
+            Protocol::Http(site) => {
+                let file = pick(site, ctx, payload.seed)?;
+                let request = Request::get(&file.url);
+                let response = exchange::fetch(instance, ctx, &request, &[])?;
+                expect_file(instance, &request, &response, &file.bytes()).map_err(|f| {
+                    if whom.is_empty() {
+                        f
+                    } else {
+                        f.expecting(|e| format!("{e}, to {whom}"))
+                    }
+                })
+            }
         }
     }
 
@@ -125,6 +198,78 @@ impl Protocol {
     ) -> Outcome {
         match self {
             Protocol::Echo => echo_concurrently(instance, ctx, payloads, reading),
+            Protocol::Http(site) => fetch_concurrently(instance, ctx, site, payloads),
         }
     }
+}
+
+/// The file of `site` (for the check's seed) that `key` asks for: one of
+/// its small text files.
+fn pick(site: &Site, ctx: &Ctx, key: u64) -> Result<SiteFile, Finding> {
+    let tree = site
+        .tree(ctx.seed)
+        .map_err(|e| TargetError::setup("the generated document root", e))?;
+    let texts = &tree.files[..tree.files.len() - 1];
+    Ok(texts[(key % texts.len() as u64) as usize].clone())
+}
+
+/// A key for [`pick`] from a client's tag, the same in every run.
+fn key(tag: &[u8]) -> u64 {
+    let mut hasher = std::hash::DefaultHasher::new();
+    tag.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// One client per payload, connected one after another (each once the
+/// server accepted the one before, past what a short backlog queues), each
+/// asking on its own thread for the file its payload picks, and each
+/// getting exactly that file. A client waits out the whole bound: a
+/// neighbour still sending may be what a sequential server waits on.
+fn fetch_concurrently(
+    instance: &mut Instance,
+    ctx: &Ctx,
+    site: &Site,
+    payloads: &[Payload],
+) -> Outcome {
+    instance.alive()?;
+    let files = payloads
+        .iter()
+        .map(|p| pick(site, ctx, p.seed))
+        .collect::<Result<Vec<_>, _>>()?;
+    let n = files.len();
+    let server = &*instance;
+    let answers: Vec<std::io::Result<(Request, exchange::Response)>> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = files
+                .iter()
+                .map(|file| {
+                    if n > MOST_UNPACED {
+                        server.await_accepted(ctx.timeout);
+                    }
+                    let client = server.dial(ctx.timeout);
+                    scope.spawn(move || {
+                        let client = client?;
+                        let request = Request::get(&file.url);
+                        client.send(&request.bytes())?;
+                        let patience = Patience::ignoring_stillness(server, ctx.timeout);
+                        let response = exchange::receive(&client, &request, patience);
+                        Ok((request, response))
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("a client thread panicked")))
+                })
+                .collect()
+        });
+    for (i, (file, answer)) in files.iter().zip(answers).enumerate() {
+        let (request, response) = answer.map_err(|e| instance.refused(e))?;
+        expect_file(instance, &request, &response, &file.bytes()).map_err(|f| {
+            f.expecting(|e| format!("{e}, to client {} of {n} connected at once", i + 1))
+        })?;
+    }
+    Ok(())
 }

@@ -146,7 +146,7 @@ pub(super) enum Reading {
 
 /// Clients that may connect without waiting for the previous one to be
 /// accepted: a listen backlog of 5 (Python's default) queues 6.
-const MOST_UNPACED: usize = 6;
+pub(super) const MOST_UNPACED: usize = 6;
 
 /// Connects one client per payload, then runs every exchange at once (each
 /// half-closes after writing, unless [`Reading::Held`]) and checks each

@@ -250,6 +250,26 @@ pub static PROPERTIES: &[Property<Server>] = &[
     },
 ];
 
+/// The rules of the echo profile alone: the byte stream echoed back, EOF
+/// after a half-close, and leaving mid-echo. Every other server property is
+/// a rule of the server model, checked over any [`Protocol`] ([`model`]).
+const ECHO_ONLY: &[&str] = &[
+    "server.echo.byte-exact",
+    "server.echo.slow-reader",
+    "server.eof.after-half-close",
+    "server.isolation.concurrent-clients",
+    "server.resilience.leaves-mid-echo",
+];
+
+/// The server-model properties, in catalog order: shape, process model,
+/// concurrency, pool bound, leaks, resilience and idling, whatever the
+/// server serves (the http profile checks them too).
+pub fn model() -> impl Iterator<Item = &'static Property<Server>> {
+    PROPERTIES
+        .iter()
+        .filter(|p| !ECHO_ONLY.contains(&p.meta.id))
+}
+
 /// The variants the references come in, as `serve --variant` spells them.
 pub const REFERENCE_VARIANTS: &[&str] = &["sequential", "fork-wait", "fork", "thread", "pool:4"];
 
@@ -379,4 +399,16 @@ where
         }
         outcome
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_echo_only_rule_is_a_server_property() {
+        for id in ECHO_ONLY {
+            assert!(PROPERTIES.iter().any(|p| p.meta.id == *id), "{id}");
+        }
+    }
 }

@@ -48,7 +48,7 @@ pub(super) fn served(
     let Some(sockets) = instance.sockets(&client, ctx.timeout) else {
         return Err(Finding::violated(
             "the server side of the connection, listed in /proc/net and held by a process of the server",
-            "no such socket: the connection was echoed, yet no process of the server has accepted it",
+            "no such socket: the server took the client up, yet no process of the server holds the connection",
         ));
     };
     let Some(main) = instance.main_process(sockets.listening) else {

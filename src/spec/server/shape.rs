@@ -281,7 +281,7 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
             let client = instance.connect(ctx)?;
             server
                 .protocol
-                .send_errand(&client, format!("waiting client {i}").as_bytes())?;
+                .send_errand(&client, ctx, format!("waiting client {i}").as_bytes())?;
             clients.push(client);
         }
         let look = || {
