@@ -7,22 +7,14 @@
 
 use proptest::prelude::*;
 
-/// The bytes of payload `seed` of `len` bytes; the same on every call.
+/// The bytes of payload `seed` of `len` bytes; the same on every call: the
+/// crate's one generator ([`super::seeded`]), with every byte below 32 made
+/// NUL (about one in eight).
 pub fn payload(seed: u64, len: usize) -> Vec<u8> {
-    // SplitMix64: fast, and every seed gives a different stream.
-    let mut state = seed;
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    let mut bytes = Vec::with_capacity(len + 8);
-    while bytes.len() < len {
-        bytes.extend(next().to_le_bytes().map(|b| if b < 32 { 0 } else { b }));
+    let mut bytes = super::seeded(len, seed);
+    for b in bytes.iter_mut().filter(|b| **b < 32) {
+        *b = 0;
     }
-    bytes.truncate(len);
     bytes
 }
 
