@@ -59,10 +59,7 @@ impl DocumentRoot {
     pub fn new(dir: &Path) -> io::Result<DocumentRoot> {
         let canonical = dir.canonicalize()?;
         if !canonical.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotADirectory,
-                format!("{}: not a directory", dir.display()),
-            ));
+            return Err(io::ErrorKind::NotADirectory.into());
         }
         Ok(DocumentRoot { canonical })
     }
