@@ -12,9 +12,11 @@
 //! - nothing outside the root is ever served: a `..` segment (also
 //!   percent-encoded, `%2e%2e`, or hidden behind an encoded `/`, `%2f`) is
 //!   refused with 403 before the file system is touched, and a path that
-//!   resolves through a symlink to outside the root is refused with 403;
-//! - a missing path is 404, a method other than `GET`/`HEAD` is 405, and a
-//!   request that does not parse (or whose head exceeds [`MAX_HEAD`]) is 400;
+//!   resolves through a symlink to outside the root — a directory's
+//!   `index.html` included — is refused with 403;
+//! - a missing path (or a file named as a directory, `/a.txt/`) is 404, a
+//!   method other than `GET`/`HEAD` is 405, and a request that does not
+//!   parse (or whose head exceeds [`MAX_HEAD`]) is 400;
 //! - a request may arrive in any number of pieces: the head is read until
 //!   its blank line; short writes are resumed (`sendfile` then `send` with
 //!   `MSG_NOSIGNAL`), so a slow reader gets every byte, and a client that
@@ -161,14 +163,10 @@ fn answer(head: &[u8], root: &DocumentRoot) -> Answer {
     };
     let mut candidate = root.canonical.clone();
     candidate.extend(segments.iter().map(|s| OsStr::from_bytes(s)));
-    let resolved = match candidate.canonicalize() {
+    let resolved = match within(root, &candidate) {
         Ok(resolved) => resolved,
-        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return status(403, "forbidden"),
-        Err(_) => return status(404, "not found"),
+        Err(refusal) => return refusal,
     };
-    if !resolved.starts_with(&root.canonical) {
-        return status(403, "outside the document root");
-    }
     match fs::metadata(&resolved) {
         Ok(meta) if meta.is_dir() => {
             if !path.ends_with('/') {
@@ -177,26 +175,39 @@ fn answer(head: &[u8], root: &DocumentRoot) -> Answer {
                     head: head_only,
                 };
             }
-            let index = resolved.join("index.html");
-            if index.is_file() {
-                Answer::File {
+            // The index is a path like any other: a symlink out of the root is refused.
+            match within(root, &resolved.join("index.html")) {
+                Ok(index) if index.is_file() => Answer::File {
                     path: index,
                     head: head_only,
-                }
-            } else {
-                Answer::Listing {
+                },
+                Err(refusal @ Answer::Status { code: 403, .. }) => refusal,
+                _ => Answer::Listing {
                     dir: resolved,
                     url: path.to_string(),
                     head: head_only,
-                }
+                },
             }
         }
+        // `/file/` names a directory that is not there, as `open("file/")` says (ENOTDIR).
+        Ok(meta) if meta.is_file() && path.ends_with('/') => status(404, "not found"),
         Ok(meta) if meta.is_file() => Answer::File {
             path: resolved,
             head: head_only,
         },
         Ok(_) => status(403, "not a regular file"),
         Err(_) => status(404, "not found"),
+    }
+}
+
+/// `candidate` with every symlink resolved, if that is under the root:
+/// 403 if it resolves outside (or may not be looked at), 404 if it is missing.
+fn within(root: &DocumentRoot, candidate: &Path) -> Result<PathBuf, Answer> {
+    match candidate.canonicalize() {
+        Ok(resolved) if resolved.starts_with(&root.canonical) => Ok(resolved),
+        Ok(_) => Err(status(403, "outside the document root")),
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Err(status(403, "forbidden")),
+        Err(_) => Err(status(404, "not found")),
     }
 }
 
@@ -451,6 +462,9 @@ mod tests {
         fs::write(docs.join("sub/index.html"), b"<p>sub</p>").unwrap();
         fs::write(dir.path().join("secret"), b"top secret").unwrap();
         std::os::unix::fs::symlink(dir.path().join("secret"), docs.join("escape")).unwrap();
+        fs::create_dir(docs.join("trap")).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), docs.join("trap/index.html"))
+            .unwrap();
         let root = DocumentRoot::new(&docs).unwrap();
         (dir, root)
     }
@@ -482,6 +496,7 @@ mod tests {
         );
         assert!(matches!(get("/sub/deeper/", &root), Answer::Listing { .. }));
         assert_eq!(code(&get("/missing", &root)), 404);
+        assert_eq!(code(&get("/a.txt/", &root)), 404);
         assert_eq!(code(&get("/a.txt?x=1", &root)), 200);
         assert_eq!(code(&get("http://example.org/a.txt", &root)), 200);
     }
@@ -496,6 +511,7 @@ mod tests {
             "/%2E%2E%2Fsecret",
             "/sub%2f..%2f..%2fsecret",
             "/escape",
+            "/trap/",
             "http://example.org/../secret",
         ] {
             let seen = get(target, &root);
