@@ -162,7 +162,7 @@ fn not_http(raw: &[u8]) -> io::Error {
 pub fn download(endpoint: &Endpoint, target: &str) -> io::Result<(u16, u64)> {
     let conn = dial(endpoint)?;
     send_all(&conn, get_request(target).as_bytes())?;
-    let mut buf = vec![0u8; 1 << 20];
+    let mut buf = vec![0u8; 256 << 10];
     let mut start = Vec::new();
     let mut status = None;
     let mut body = 0u64;
