@@ -44,7 +44,7 @@ enum Command {
     /// The shell probe: stages that `check shell` runs inside pipelines.
     #[command(subcommand)]
     Stage(shell::StageCommand),
-    /// Run a reference echo server.
+    /// Run a reference server: echo (the default) or http.
     Serve(serve::ServeArgs),
     /// Run the reference line client: stdin to the server, replies to stdout.
     Client(client::ClientArgs),

@@ -1,12 +1,13 @@
 //! Shared by every test that runs a C fixture or a reference program: the
 //! fixtures compiled once per test process, and where the references live;
 //! [`cli`] runs `ipcspec check`, [`server`] runs a server suite in-process,
-//! [`reports`] holds hand-made reports.
+//! [`reports`] holds hand-made reports, [`http`] is a small HTTP client.
 
 // Each test file uses part of this module.
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod http;
 pub mod reports;
 pub mod server;
 

@@ -1,6 +1,9 @@
 //! The reference servers (`ipcspec serve`): every variant echoes byte for byte
 //! over TCP/IPv4, TCP/IPv6 and Unix sockets, and a client that vanishes
-//! mid-echo never takes a server down.
+//! mid-echo never takes a server down; `serve http` keeps every claim of
+//! `reference::http` in every variant (see [`http`]).
+
+mod http;
 
 use std::io::Read;
 use std::net::Shutdown;
@@ -24,9 +27,17 @@ struct Server {
 }
 
 fn start(variant: &str, transport: &str) -> Server {
+    launch(&[], variant, transport)
+}
+
+/// Starts `ipcspec serve SERVICE... --variant VARIANT` on `transport` and
+/// waits for its `listening on` line.
+fn launch(service: &[&str], variant: &str, transport: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("echo.sock");
-    let mut args = vec!["serve".to_string(), "--variant".into(), variant.into()];
+    let mut args = vec!["serve".to_string()];
+    args.extend(service.iter().map(|s| s.to_string()));
+    args.extend(["--variant".to_string(), variant.into()]);
     match transport {
         "tcp4" => args.extend(["--port", "0"].map(String::from)),
         "tcp6" => args.extend(["--host", "::1", "--port", "0"].map(String::from)),

@@ -1,10 +1,10 @@
 //! The forking servers (lecture v2 and the concurrent server): one child
 //! process per connection.
 //!
-//! The child ([`sys::fork_run`]) does only async-signal-safe work before
-//! it exits: it closes the listener and runs [`echo`] (which allocates
-//! nothing and takes no lock: `recv`, `send`, `shutdown`). The `serve`
-//! command keeps the server single-threaded besides.
+//! The child ([`sys::fork_run`]) closes the listener, serves the connection
+//! ([`Service::connection`]) and exits. The `serve` command keeps the server
+//! single-threaded, so no lock is held by another thread at the fork and the
+//! child may allocate (the HTTP service does; the echo allocates nothing).
 //! Children inherit `SIGPIPE` ignored from [`super::serve`] and send with
 //! `MSG_NOSIGNAL` too.
 //!
@@ -18,7 +18,7 @@ use nix::errno::Errno;
 use nix::sys::wait::waitpid;
 use socket2::Socket;
 
-use super::{accept, echo};
+use super::{accept, Service};
 use crate::sys;
 
 /// What the parent does about finished children.
@@ -30,8 +30,8 @@ pub(super) enum Reaping {
     IgnoreSigchld,
 }
 
-/// Accepts forever, echoing each connection in a child process.
-pub(super) fn serve(listener: &Socket, reaping: Reaping) -> io::Result<()> {
+/// Accepts forever, serving each connection in a child process.
+pub(super) fn serve(listener: &Socket, service: &Service, reaping: Reaping) -> io::Result<()> {
     if reaping == Reaping::IgnoreSigchld {
         sys::ignore_sigchld().map_err(io::Error::from)?;
     }
@@ -39,7 +39,7 @@ pub(super) fn serve(listener: &Socket, reaping: Reaping) -> io::Result<()> {
         let conn = accept(listener)?;
         let child = sys::fork_run(|| {
             let _ = nix::unistd::close(std::os::fd::AsRawFd::as_raw_fd(listener));
-            if echo(&conn).is_ok() {
+            if service.connection(&conn).is_ok() {
                 0
             } else {
                 1

@@ -1,10 +1,16 @@
-//! The reference echo servers, one per variant the lecture builds up to:
+//! The reference servers, one per variant the lecture builds up to:
 //! `sequential` (v1), `fork-wait` (v2), `fork` (the concurrent server),
 //! `thread` (a thread per connection) and `pool:N` (the thread pool).
 //!
-//! Every variant echoes each connection byte for byte — binary data and NUL
-//! bytes included, unlike the lecture's `strlen` — until the client half-closes,
-//! then closes its end. Guarantees shared by all variants:
+//! A variant says how connections are accepted and spread; a [`Service`] says
+//! what is done with each one, and every variant serves every service:
+//! - [`Service::Echo`] echoes each connection byte for byte — binary data and
+//!   NUL bytes included, unlike the lecture's `strlen` — until the client
+//!   half-closes, then closes its end;
+//! - [`Service::Http`] answers one HTTP request per connection from a
+//!   document root ([`super::http`], the lecture's "Appendix: A web server").
+//!
+//! Guarantees shared by all variants and services:
 //! - short reads and writes are resumed, `EINTR` is retried;
 //! - `SIGPIPE` never kills a server: every reply is sent with `MSG_NOSIGNAL`
 //!   (a vanished client turns into an `EPIPE`/`ECONNRESET` error that ends that
@@ -22,9 +28,11 @@ mod threads;
 use std::fmt;
 use std::io::{self, Read};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use socket2::Socket;
 
+use super::http::{self, DocumentRoot};
 use super::socket;
 use crate::sys::{self, SigpipeDisposition};
 use crate::target::net::{send_all, Endpoint};
@@ -94,11 +102,35 @@ impl Variant {
     }
 }
 
-/// `serve()`—listens on `endpoint`, says so on stderr, and serves forever as `variant` does.
+/// What a server does with each connection it accepts.
+#[derive(Clone, Debug)]
+pub enum Service {
+    /// Echo every byte back until the client half-closes ([`echo`]).
+    Echo,
+    /// Answer one HTTP request from this document root ([`http::respond`]).
+    Http(DocumentRoot),
+}
+
+impl Service {
+    /// `connection()`—serves one accepted connection to its end; an error
+    /// means the client went away, which ends this connection only.
+    ///
+    /// The forking variants call it in a child forked from the
+    /// single-threaded `serve` process, where allocating is safe.
+    pub fn connection(&self, conn: &Socket) -> io::Result<()> {
+        match self {
+            Service::Echo => echo(conn),
+            Service::Http(root) => http::respond(conn, root),
+        }
+    }
+}
+
+/// `serve()`—listens on `endpoint`, says so on stderr, and serves `service`
+/// forever as `variant` does.
 ///
 /// Returns only on an error that stops the server (it cannot listen, or
 /// `accept` fails for a reason other than an interrupted call or an aborted connection).
-pub fn serve(variant: Variant, endpoint: &Endpoint) -> io::Result<()> {
+pub fn serve(variant: Variant, service: Service, endpoint: &Endpoint) -> io::Result<()> {
     sys::set_sigpipe(SigpipeDisposition::Ignore).map_err(io::Error::from)?;
     let listener = socket::listen(endpoint)?;
     eprintln!("listening on {}", socket::describe(&listener.local_addr()?));
@@ -106,12 +138,12 @@ pub fn serve(variant: Variant, endpoint: &Endpoint) -> io::Result<()> {
         Variant::Sequential => loop {
             let conn = accept(&listener)?;
             // A client that vanishes ends its own connection, not the server.
-            let _ = echo(&conn);
+            let _ = service.connection(&conn);
         },
-        Variant::ForkWait => fork::serve(&listener, fork::Reaping::WaitForEach),
-        Variant::Fork => fork::serve(&listener, fork::Reaping::IgnoreSigchld),
-        Variant::Thread => threads::per_connection(&listener),
-        Variant::Pool(workers) => threads::pool(&listener, workers),
+        Variant::ForkWait => fork::serve(&listener, &service, fork::Reaping::WaitForEach),
+        Variant::Fork => fork::serve(&listener, &service, fork::Reaping::IgnoreSigchld),
+        Variant::Thread => threads::per_connection(&listener, Arc::new(service)),
+        Variant::Pool(workers) => threads::pool(&listener, Arc::new(service), workers),
     }
 }
 

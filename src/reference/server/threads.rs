@@ -10,31 +10,33 @@ use std::sync::{mpsc, Arc, Mutex};
 
 use socket2::Socket;
 
-use super::{accept, echo};
+use super::{accept, Service};
 
-/// Accepts forever, echoing each connection on a thread of its own.
-pub(super) fn per_connection(listener: &Socket) -> io::Result<()> {
+/// Accepts forever, serving each connection on a thread of its own.
+pub(super) fn per_connection(listener: &Socket, service: Arc<Service>) -> io::Result<()> {
     loop {
         let conn = accept(listener)?;
+        let service = service.clone();
         std::thread::spawn(move || {
-            let _ = echo(&conn);
+            let _ = service.connection(&conn);
         });
     }
 }
 
 /// Accepts forever, handing connections to `workers` threads through a queue
 /// that holds at most `workers` connections.
-pub(super) fn pool(listener: &Socket, workers: usize) -> io::Result<()> {
+pub(super) fn pool(listener: &Socket, service: Arc<Service>, workers: usize) -> io::Result<()> {
     let (queue, inbox) = mpsc::sync_channel::<Socket>(workers);
     let inbox = Arc::new(Mutex::new(inbox));
     for _ in 0..workers {
         let inbox = inbox.clone();
+        let service = service.clone();
         std::thread::spawn(move || loop {
-            // The lock is held only while taking a connection, never while echoing.
+            // The lock is held only while taking a connection, never while serving it.
             let next = inbox.lock().unwrap_or_else(|e| e.into_inner()).recv();
             match next {
                 Ok(conn) => {
-                    let _ = echo(&conn);
+                    let _ = service.connection(&conn);
                 }
                 Err(mpsc::RecvError) => return,
             }
