@@ -8,6 +8,7 @@
 //! ([`crate::target::observe`]); time bounds only bound hangs.
 
 mod concurrency;
+mod conversation;
 mod echo;
 pub(super) mod harness;
 mod leaks;
@@ -15,6 +16,7 @@ mod process;
 mod resilience;
 mod shape;
 
+pub use conversation::Protocol;
 pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
 pub use shape::{POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
 
@@ -33,6 +35,8 @@ pub struct Server {
     pub command: CommandSpec,
     /// The variant it claims.
     pub variant: Variant,
+    /// What its clients say to it.
+    pub protocol: Protocol,
 }
 
 /// Starts a fresh instance of `server`, runs `check` on it, and concludes:
@@ -316,7 +320,11 @@ pub fn target_suite(
     }
     let label = command.display();
     let kind = variant.kind();
-    let server = Arc::new(Server { command, variant });
+    let server = Arc::new(Server {
+        command,
+        variant,
+        protocol: Protocol::Echo,
+    });
     let started = server.clone();
     let suite = Suite::new(
         Profile::Server,
