@@ -247,7 +247,11 @@ fn http_scenarios() -> Vec<Scenario> {
             "check http fork (busybox httpd)",
             "check http --variant fork -- busybox httpd -f -p 127.0.0.1:{port} -h {dir}",
         )
-        .failing(&["http.head.no-body", "http.dir.listing"]),
+        .failing(&[
+            "http.head.no-body",
+            "http.dir.listing",
+            "http.path.no-traversal",
+        ]),
     );
     all
 }

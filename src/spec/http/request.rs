@@ -80,10 +80,6 @@ const MALFORMED: &[(&str, &[u8])] = &[
         "control bytes where the method and target belong",
         b"\x16\x03\x01 \x02\x03 HTTP/1.1\r\n\r\n",
     ),
-    (
-        "a space inside the target",
-        b"GET /no such/file HTTP/1.1\r\nHost: localhost\r\n\r\n",
-    ),
 ];
 
 /// `http.request.malformed`: each malformed head gets a 4xx, and a file is

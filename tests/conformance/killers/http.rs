@@ -113,8 +113,10 @@ pub fn killers() -> Vec<Killer> {
             // busybox httpd forks a child per connection and ignores
             // SIGCHLD (its children are reaped by the kernel), so it is
             // `fork`. It sends the body after the head of a HEAD response
-            // too, and lists no directory (it answers 404 where there is no
-            // index.html: listings are left to a CGI script).
+            // too; lists no directory (it answers 404 where there is no
+            // index.html: listings are left to a CGI script); and, like
+            // Python's, follows a symlink out of its root. (It refuses a
+            // target that climbs above the root with 400, a refusal.)
             name: "http/busybox-httpd",
             subject: http(
                 "fork",
@@ -128,7 +130,11 @@ pub fn killers() -> Vec<Killer> {
                     "{dir}",
                 ],
             ),
-            kills: &["http.head.no-body", "http.dir.listing"],
+            kills: &[
+                "http.head.no-body",
+                "http.dir.listing",
+                "http.path.no-traversal",
+            ],
         },
     ]
 }
