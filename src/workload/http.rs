@@ -62,7 +62,7 @@ pub struct Tree {
 }
 
 /// A regular file of the site.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SiteFile {
     /// Its URL path: `/a/b.bin`.
     pub url: String,
@@ -82,6 +82,14 @@ impl SiteFile {
             nul: self.binary,
         }
         .bytes()
+    }
+}
+
+/// `/a/b.bin (56146 bytes, binary)`: how a counterexample names it.
+impl std::fmt::Debug for SiteFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.binary { "binary" } else { "text" };
+        write!(f, "{} ({} bytes, {kind})", self.url, self.len)
     }
 }
 

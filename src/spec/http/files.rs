@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use percent_encoding::percent_decode_str;
+use proptest::sample::select;
 
 use super::exchange::{expect_file, fetch, fetch_following, Request};
 use super::{forall_on, tree, with_instance, Server};
@@ -18,8 +19,7 @@ use crate::workload::http::{SiteDir, SiteFile, Tree};
 /// from the empty one to the largest, each on a new connection.
 pub fn get_exact_body(server: &Server, ctx: &Ctx) -> Outcome {
     let tree = tree(server, ctx)?;
-    forall_on(server, ctx, 0..tree.files.len(), |instance, &i| {
-        let file = &tree.files[i];
+    forall_on(server, ctx, select(tree.files.clone()), |instance, file| {
         let request = Request::get(&file.url);
         let response = fetch(instance, ctx, &request, &[])?;
         expect_file(instance, &request, &response, &file.bytes())

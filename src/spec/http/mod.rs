@@ -194,7 +194,7 @@ fn reference_suites_unchecked(variants: &[&str], refs: &References) -> Vec<Suite
                     let command = CommandSpec::new(&argv).expect("a non-empty argv");
                     let mut suite = target_suite(command, Some(variant), refs)
                         .expect("reference variants parse and the temp dir is made");
-                    suite.label = format!("reference http {variant} over {transport}");
+                    suite.label = format!("reference {variant} over {transport}");
                     suite
                 },
             )

@@ -11,19 +11,20 @@
 //! - [read(2)](https://man7.org/linux/man-pages/man2/read.2.html): a read returns what has arrived, possibly less than asked
 
 use proptest::collection::vec;
-use proptest::strategy::Strategy;
+use proptest::sample::select;
 
 use super::exchange::{expect_file, fetch, Request};
 use super::{forall_on, tree, with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
+use crate::workload::http::SiteFile;
 
 /// `http.request.split`: one request byte by byte, then requests cut in
 /// up to four random pieces of 1 to 16 bytes, then the rest (each pause
 /// costs a look at `/proc/net/tcp`).
 pub fn split(server: &Server, ctx: &Ctx) -> Outcome {
     let tree = tree(server, ctx)?;
-    let files = tree.texts();
-    let bytewise = files[files.len() / 2];
+    let files: Vec<SiteFile> = tree.texts().into_iter().cloned().collect();
+    let bytewise = &files[files.len() / 2];
     with_instance(server, ctx, |instance| {
         let request = Request::get(&bytewise.url);
         let pieces = vec![1; request.bytes().len()];
@@ -31,9 +32,8 @@ pub fn split(server: &Server, ctx: &Ctx) -> Outcome {
         expect_file(instance, &request, &response, &bytewise.bytes())
             .map_err(|f| f.expecting(|e| format!("{e}, the request sent one byte at a time")))
     })?;
-    let cuts = (0..files.len(), vec(1usize..17, 1..5)).prop_map(|(i, pieces)| (i, pieces));
-    forall_on(server, ctx, cuts, |instance, (i, pieces)| {
-        let file = files[*i];
+    let cuts = (select(files), vec(1usize..17, 1..5));
+    forall_on(server, ctx, cuts, |instance, (file, pieces)| {
         let request = Request::get(&file.url);
         let response = fetch(instance, ctx, &request, pieces)?;
         expect_file(instance, &request, &response, &file.bytes()).map_err(|f| {
