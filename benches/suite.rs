@@ -171,6 +171,7 @@ fn reference_scenarios(profile: Profile) -> Vec<Scenario> {
             "check relay (reference)",
             "check relay -- IPCSPEC relay",
         )],
+        Profile::Http => http_scenarios(),
         Profile::Shell => ["bash", "dash", "busybox sh", "IPCSPEC shell"]
             .into_iter()
             .map(|shell| {
@@ -220,6 +221,38 @@ fn server_scenarios() -> Vec<Scenario> {
             ),
         ));
     }
+    all
+}
+
+fn http_scenarios() -> Vec<Scenario> {
+    let mut all: Vec<Scenario> = REFERENCE_VARIANTS
+        .iter()
+        .map(|variant| {
+            Scenario::conforms(
+                &format!("check http {variant} (reference, tcp)"),
+                &format!("check http --variant {variant} -- IPCSPEC serve http --variant {variant} --port {{port}} --files {{dir}}"),
+            )
+        })
+        .collect();
+    // Their deviations, explained in tests/conformance/killers/http.rs.
+    all.push(
+        Scenario::conforms(
+            "check http thread (python3 -m http.server)",
+            "check http --variant thread -- python3 -m http.server --bind 127.0.0.1 {port} --directory {dir}",
+        )
+        .failing(&["http.request.malformed", "http.path.no-traversal"]),
+    );
+    all.push(
+        Scenario::conforms(
+            "check http fork (busybox httpd)",
+            "check http --variant fork -- busybox httpd -f -p 127.0.0.1:{port} -h {dir}",
+        )
+        .failing(&[
+            "http.head.no-body",
+            "http.dir.listing",
+            "http.path.no-traversal",
+        ]),
+    );
     all
 }
 

@@ -3,7 +3,7 @@
 //! ```toml
 //! [[submission]]
 //! name = "alice"                 # unique; names the report folder
-//! profile = "server"             # server, client, relay or shell
+//! profile = "server"             # server, client, relay, shell or http
 //! variant = "fork"               # optional: the variant the program claims
 //! dir = "alice"                  # optional, relative to the manifest; default: its folder
 //! build = "make"                 # optional: run as `sh -c BUILD` in `dir`
@@ -199,13 +199,21 @@ mod tests {
             name = "bob"
             profile = "relay"
             run = "python3 'my relay.py'"
+
+            [[submission]]
+            name = "carol"
+            profile = "http"
+            variant = "pool:4"
+            run = "./web {port} {dir} 4"
             "#,
             Path::new("/course"),
         )
         .unwrap();
-        let [alice, bob] = &manifest.submissions[..] else {
-            panic!("two submissions")
+        let [alice, bob, carol] = &manifest.submissions[..] else {
+            panic!("three submissions")
         };
+        assert_eq!(carol.profile, Profile::Http);
+        assert_eq!(carol.run, ["./web", "{port}", "{dir}", "4"]);
         assert_eq!(alice.dir, Path::new("/course/alice"));
         assert_eq!(alice.variant.as_deref(), Some("fork"));
         assert_eq!(alice.run, ["./echo", "{port}"]);

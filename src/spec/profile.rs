@@ -7,7 +7,7 @@
 //! once (a unit test holds the two together). Adding a profile is a variant
 //! here, its entry, and its own `spec` area.
 
-use super::{client, pipe, relay, server, shell, socket, Meta, Property, References, Suite};
+use super::{client, http, pipe, relay, server, shell, socket, Meta, Property, References, Suite};
 use crate::target::{CommandSpec, TargetError, UsageError};
 
 /// The kind of program a property is about; one `check` subcommand each.
@@ -28,6 +28,8 @@ pub enum Profile {
     Relay,
     /// A shell that runs pipelines.
     Shell,
+    /// A static-file web server of a given variant.
+    Http,
 }
 
 /// Everything ipcspec knows about one profile, apart from its properties' code.
@@ -168,15 +170,32 @@ static SHELL: ProfileSpec = ProfileSpec {
     choice: None,
 };
 
+static HTTP: ProfileSpec = ProfileSpec {
+    name: "http",
+    about: "A static-file web server: any command, serving a generated document root as the variant it claims",
+    properties: || metas(http::PROPERTIES),
+    reference_suites: http::reference_suites,
+    target: Some(TargetForm {
+        command_help: "The web server's command line, with {port} (TCP on 127.0.0.1) or {socket} (a Unix socket path) where it takes its address, and {dir} where it takes the directory to serve (the check fills it with a document root generated from --seed). Without one, the reference web servers are checked",
+        suite: http::target_suite,
+    }),
+    variants: Some(Variants {
+        help: "The variant the web server claims: sequential, fork-wait, fork, thread or pool:N. Without a command, the reference of that variant is checked",
+        references_of: http::reference_suites_of,
+    }),
+    choice: None,
+};
+
 impl Profile {
     /// Every profile, in catalog order.
-    pub const ALL: [Profile; 6] = [
+    pub const ALL: [Profile; 7] = [
         Profile::Pipe,
         Profile::Socket,
         Profile::Server,
         Profile::Client,
         Profile::Relay,
         Profile::Shell,
+        Profile::Http,
     ];
 
     /// The profile's entry in the registry.
@@ -188,6 +207,7 @@ impl Profile {
             Profile::Client => &CLIENT,
             Profile::Relay => &RELAY,
             Profile::Shell => &SHELL,
+            Profile::Http => &HTTP,
         }
     }
 
@@ -324,7 +344,7 @@ mod tests {
         }
         assert_eq!(
             Profile::gradable().map(Profile::name).collect::<Vec<_>>(),
-            ["server", "client", "relay", "shell"]
+            ["server", "client", "relay", "shell", "http"]
         );
     }
 }

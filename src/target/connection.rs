@@ -280,11 +280,13 @@ impl Client {
         })
     }
 
-    /// Whether the server has taken every byte this client sent: none left
-    /// in either side's queues and none unread in the server's socket
-    /// (`/proc/net/tcp`). `None` over Unix, whose queues `/proc` does not show.
+    /// Whether the server has read every byte of this client's that reached
+    /// it: nothing unread in its socket (`/proc/net/tcp`). Over loopback a
+    /// write is delivered before `send` returns, so this is every byte sent;
+    /// the acknowledgement may lag (delayed ACKs), so it is not awaited.
+    /// `None` over Unix, whose queues `/proc` does not show.
     pub fn taken(&self) -> Option<bool> {
-        self.queues().map(|q| q.flushed && q.read)
+        self.queues().map(|q| q.read)
     }
 
     /// Bytes already waiting for the client, without blocking or consuming them.

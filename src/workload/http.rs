@@ -6,9 +6,12 @@
 //! - names are drawn from `[a-z0-9_-]` with an extension, so that every
 //!   URL path is the file's path as is (no percent-encoding needed) and
 //!   never holds a `..`; no name collides within a directory;
-//! - the tree is nested three levels deep, content is binary with NUL
-//!   bytes, sizes run from 0 bytes to one file of 24–32 MiB; some
-//!   directories have an `index.html`, the others get a listing;
+//! - the tree is nested three levels deep; `.bin` files and those
+//!   without an extension are binary, with NUL bytes, the others text
+//!   (none), so that only the property about bodies meets a server that
+//!   mistakes a file for a C string; sizes run from 0 bytes to one text
+//!   file of 24–32 MiB; one directory has an `index.html`, the others get
+//!   a listing;
 //! - a secret file lies *beside* the root (never under it) and a symlink
 //!   inside the root points at it, so that a server that follows links out
 //!   of its root, or walks up with `..`, is caught serving its bytes;
@@ -26,8 +29,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::server::Seeds;
-use super::{seeded, splitmix64};
+use super::server::{Payload, Seeds};
+use super::splitmix64;
 
 /// The size range of the one large file: more than loopback TCP buffers hold.
 const LARGE: std::ops::Range<usize> = (24 << 20)..(32 << 20);
@@ -59,19 +62,51 @@ pub struct Tree {
 }
 
 /// A regular file of the site.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SiteFile {
     /// Its URL path: `/a/b.bin`.
     pub url: String,
     /// Its size.
     pub len: usize,
+    /// Whether it is binary (NUL bytes may occur), not text.
+    pub binary: bool,
     seed: u64,
 }
 
 impl SiteFile {
     /// Its bytes, regenerated from its seed.
     pub fn bytes(&self) -> Vec<u8> {
-        seeded(self.len, self.seed)
+        Payload {
+            len: self.len,
+            seed: self.seed,
+            nul: self.binary,
+        }
+        .bytes()
+    }
+}
+
+/// `/a/b.bin (56146 bytes, binary)`: how a counterexample names it.
+impl std::fmt::Debug for SiteFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.binary { "binary" } else { "text" };
+        write!(f, "{} ({} bytes, {kind})", self.url, self.len)
+    }
+}
+
+impl Tree {
+    /// The largest file (text).
+    pub fn large(&self) -> &SiteFile {
+        &self.files[self.files.len() - 1]
+    }
+
+    /// The text files but the largest, `index.html` among them: what the
+    /// properties that are not about bodies ask for.
+    pub fn texts(&self) -> Vec<&SiteFile> {
+        let large = &self.large().url;
+        self.files
+            .iter()
+            .filter(|f| !f.binary && &f.url != large)
+            .collect()
     }
 }
 
@@ -174,12 +209,19 @@ fn generate(root: &Path, seed: u64) -> io::Result<Tree> {
             .filter(|rest| rest.matches('/').count() == 1)
             .map(|rest| rest.trim_end_matches('/').to_string())
             .collect();
-        let sizes: &[usize] = match i {
-            0 => &[0, 1, draws.within(2..4096), draws.within(64 << 10..1 << 20)],
-            _ => &[draws.within(1..70_000), draws.within(0..3)],
+        // The root's last file is binary and large enough to hold NUL bytes.
+        let sizes: &[(usize, Option<&str>)] = match i {
+            0 => &[
+                (0, None),
+                (1, None),
+                (draws.within(2..4096), None),
+                (draws.within(64 << 10..1 << 20), Some(".bin")),
+            ],
+            _ => &[(draws.within(1..70_000), None), (draws.within(0..3), None)],
         };
-        for &len in sizes {
-            let extension = [".bin", ".txt", ".html", ""][draws.within(0..4)];
+        for &(len, forced) in sizes {
+            let drawn = [".bin", ".txt", ".html", ""][draws.within(0..4)];
+            let extension = forced.unwrap_or(drawn);
             let name = unique(&mut draws, &entries, extension);
             entries.push(name.clone());
             files.push(write(&path, url, &name, len, seeds.next_seed())?);
@@ -200,7 +242,7 @@ fn generate(root: &Path, seed: u64) -> io::Result<Tree> {
     }
     // The large file, in the deepest directory.
     let deepest = dirs.len() - 1;
-    let name = unique(&mut draws, &dirs[deepest].entries, ".bin");
+    let name = unique(&mut draws, &dirs[deepest].entries, ".txt");
     let url = dirs[deepest].url.clone();
     dirs[deepest].entries.push(name.clone());
     let len = draws.within(LARGE);
@@ -245,6 +287,7 @@ fn write(dir: &Path, url: &str, name: &str, len: usize, seed: u64) -> io::Result
     let file = SiteFile {
         url: format!("{url}{name}"),
         len,
+        binary: name.ends_with(".bin") || !name.contains('.'),
         seed,
     };
     fs::write(dir.join(name), file.bytes())?;
@@ -268,6 +311,9 @@ mod tests {
         assert!(tree.files.iter().any(|f| f.len == 0));
         assert!(LARGE.contains(&tree.files.last().unwrap().len));
         assert!(tree.files.iter().any(|f| f.bytes().contains(&0)));
+        assert!(tree.texts().iter().all(|f| !f.bytes().contains(&0)));
+        assert!(tree.texts().iter().any(|f| f.url.ends_with("/index.html")));
+        assert!(!tree.large().binary);
         assert_eq!(tree.dirs.iter().filter(|d| d.index.is_some()).count(), 1);
         assert_eq!(
             tree.dirs.iter().map(|d| d.url.matches('/').count()).max(),

@@ -16,15 +16,16 @@ pub fn fixtures() -> PathBuf {
 
 /// Runs `argv` as a server claiming `variant`, on the properties `only` selects.
 pub fn check(argv: &[&str], variant: &str, only: &[&str]) -> Report {
+    check_as(Profile::Server, argv, variant, only)
+}
+
+/// Runs `argv` as a `profile` target (server or http) claiming `variant`,
+/// on the properties `only` selects.
+pub fn check_as(profile: Profile, argv: &[&str], variant: &str, only: &[&str]) -> Report {
     let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
     let command = CommandSpec::new(&argv).expect("a command");
-    let suite = spec::target_suite(
-        Profile::Server,
-        command,
-        Some(variant),
-        &crate::support::refs(),
-    )
-    .expect("a valid request");
+    let suite = spec::target_suite(profile, command, Some(variant), &crate::support::refs())
+        .expect("a valid request");
     let selection = Selection {
         only: only.iter().map(|s| s.to_string()).collect(),
     };

@@ -5,6 +5,7 @@
 mod cli;
 mod client;
 mod grade;
+mod http;
 mod pipe;
 mod relay;
 mod report;

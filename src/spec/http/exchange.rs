@@ -23,7 +23,7 @@
 
 use std::fmt;
 use std::ops::Range;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::super::server::harness::Verdicts;
 use crate::spec::diff::same_bytes;
@@ -302,16 +302,18 @@ fn ending(end: &End) -> String {
 }
 
 /// Sends `request` on `client`, in pieces of the sizes in `pieces` (the
-/// rest whole): after each piece but the last, waits at most `pause`
-/// until the server took it ([`Client::taken`]) or is still. A send that
-/// fails ends sending: a server may answer, and close, before the end.
+/// rest whole): after each piece but the last, waits until the server took
+/// it ([`Client::taken`]) or is still, all the pauses together at most
+/// `bound`. A send that fails ends sending: a server may answer, and close,
+/// before the end.
 pub fn send(
     instance: &Instance,
     client: &Client,
     request: &Request,
     pieces: &[usize],
-    pause: Duration,
+    bound: Duration,
 ) {
+    let deadline = Instant::now() + bound;
     let bytes = request.bytes();
     let mut rest = &bytes[..];
     for &size in pieces {
@@ -324,7 +326,8 @@ pub fn send(
         }
         rest = after;
         if !rest.is_empty() {
-            instance.wait_for(pause, || client.taken().unwrap_or(false).then_some(()));
+            let left = deadline.saturating_duration_since(Instant::now());
+            instance.wait_for(left, || client.taken().unwrap_or(false).then_some(()));
         }
     }
     if !rest.is_empty() {

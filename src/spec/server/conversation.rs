@@ -29,7 +29,6 @@ use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::connection::{Client, Patience};
 use crate::target::server::{Idle, Instance};
 use crate::target::settle::{self, Look};
-use crate::target::TargetError;
 use crate::workload::http::{Site, SiteFile};
 use crate::workload::server::Payload;
 
@@ -206,10 +205,8 @@ impl Protocol {
 /// The file of `site` (for the check's seed) that `key` asks for: one of
 /// its small text files.
 fn pick(site: &Site, ctx: &Ctx, key: u64) -> Result<SiteFile, Finding> {
-    let tree = site
-        .tree(ctx.seed)
-        .map_err(|e| TargetError::setup("the generated document root", e))?;
-    let texts = &tree.files[..tree.files.len() - 1];
+    let tree = crate::spec::http::site_tree(site, ctx)?;
+    let texts = tree.texts();
     Ok(texts[(key % texts.len() as u64) as usize].clone())
 }
 

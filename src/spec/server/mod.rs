@@ -273,48 +273,74 @@ pub fn model() -> impl Iterator<Item = &'static Property<Server>> {
 /// The variants the references come in, as `serve --variant` spells them.
 pub const REFERENCE_VARIANTS: &[&str] = &["sequential", "fork-wait", "fork", "thread", "pool:4"];
 
-/// Starts the server once and waits until it listens: a server that cannot
-/// run at all is refused in one line before any property.
+/// Starts the server once (on its generated document root, over HTTP) and
+/// waits until it listens: a server that cannot run at all is refused in
+/// one line before any property.
 fn preflight(server: &Server, ctx: &Ctx) -> Result<(), TargetError> {
+    if let Protocol::Http(site) = &server.protocol {
+        site.tree(ctx.seed)
+            .map_err(|e| TargetError::setup("the generated document root", e))?;
+    }
     Instance::launch(&server.command, ctx.timeout).map(drop)
 }
 
 /// The reference servers' suites: every variant, over TCP and over Unix.
 pub fn reference_suites(refs: &References) -> Vec<Suite> {
-    reference_suites_unchecked(REFERENCE_VARIANTS, refs)
+    references(Profile::Server, REFERENCE_VARIANTS, refs)
 }
 
 /// The reference servers' suites for `variant` (as `serve --variant`
 /// spells it), over TCP and over Unix; an unknown variant is an error.
 pub fn reference_suites_of(variant: &str, refs: &References) -> Result<Vec<Suite>, UsageError> {
-    parse_variant(variant)?;
-    Ok(reference_suites_unchecked(&[variant], refs))
+    parse_variant(Profile::Server, variant)?;
+    Ok(references(Profile::Server, &[variant], refs))
 }
 
-/// `claimed` as a [`Variant`], or the usage error that names what is accepted.
-fn parse_variant(claimed: &str) -> Result<Variant, UsageError> {
+/// `claimed` as a [`Variant`] of a `profile` server, or the usage error
+/// that names what is accepted.
+pub(crate) fn parse_variant(profile: Profile, claimed: &str) -> Result<Variant, UsageError> {
     claimed
         .parse()
         .map_err(|UnknownVariant(given)| UsageError::UnknownVariant {
-            profile: Profile::Server.name(),
+            profile: profile.name(),
             given,
             accepted: ACCEPTED,
         })
 }
 
-fn reference_suites_unchecked(variants: &[&str], refs: &References) -> Vec<Suite> {
+/// The built-in reference servers of `profile` (`server`: echo; `http`:
+/// the web server, on a generated document root) for `variants`, each over
+/// TCP and over Unix, checked as `profile` checks a command.
+pub(crate) fn references(profile: Profile, variants: &[&str], refs: &References) -> Vec<Suite> {
     let bin = refs.bin.to_string_lossy().into_owned();
+    let (service, files): (&[&str], &[&str]) = match profile {
+        Profile::Http => (&["http"], &["--files", "{dir}"]),
+        _ => (&[], &[]),
+    };
+    let target = profile
+        .spec()
+        .target
+        .as_ref()
+        .expect("a server profile checks commands");
     variants
         .iter()
         .flat_map(|variant| {
             [("tcp", "--port", "{port}"), ("unix", "--unix", "{socket}")].map(
                 |(transport, flag, placeholder)| {
-                    let argv = [&bin, "serve", "--variant", variant, flag, placeholder]
-                        .map(str::to_string);
+                    let argv: Vec<String> = [bin.as_str(), "serve"]
+                        .iter()
+                        .chain(service)
+                        .chain(&["--variant", variant, flag, placeholder])
+                        .chain(files)
+                        .map(|word| word.to_string())
+                        .collect();
                     let command = CommandSpec::new(&argv).expect("a non-empty argv");
-                    let mut suite = target_suite(command, Some(variant), refs)
+                    let mut suite = (target.suite)(command, Some(variant), refs)
                         .expect("reference variants parse");
-                    suite.label = format!("reference {variant} over {transport}");
+                    suite.label = match profile {
+                        Profile::Http => format!("reference web server {variant} over {transport}"),
+                        _ => format!("reference {variant} over {transport}"),
+                    };
                     suite
                 },
             )
@@ -328,10 +354,22 @@ pub fn target_suite(
     variant: Option<&str>,
     _refs: &References,
 ) -> Result<Suite, TargetError> {
+    server_suite(Profile::Server, command, variant, Protocol::Echo, PROPERTIES)
+}
+
+/// The suite of `profile` for a server `command` claiming `variant` whose
+/// clients speak `protocol`: `properties`, those in scope for the variant.
+pub(crate) fn server_suite(
+    profile: Profile,
+    command: CommandSpec,
+    variant: Option<&str>,
+    protocol: Protocol,
+    properties: impl IntoIterator<Item = &'static Property<Server>>,
+) -> Result<Suite, TargetError> {
     let claimed = variant.ok_or(UsageError::NoVariant {
-        profile: Profile::Server.name(),
+        profile: profile.name(),
     })?;
-    let variant = parse_variant(claimed)?;
+    let variant = parse_variant(profile, claimed)?;
     if !command.uses("port") && !command.uses("socket") {
         return Err(UsageError::NoListeningPlaceholder {
             command: command.display(),
@@ -343,18 +381,11 @@ pub fn target_suite(
     let server = Arc::new(Server {
         command,
         variant,
-        protocol: Protocol::Echo,
+        protocol,
     });
     let started = server.clone();
-    let suite = Suite::new(
-        Profile::Server,
-        label,
-        Some(claimed),
-        Some(kind),
-        PROPERTIES,
-        server,
-    )
-    .with_preflight(move |ctx| preflight(&started, ctx));
+    let suite = Suite::of(profile, label, Some(claimed), Some(kind), properties, server)
+        .with_preflight(move |ctx| preflight(&started, ctx));
     Ok(match variant {
         Variant::Pool(1) => suite.not_applicable(
             "server.concurrency.serves-while-busy",

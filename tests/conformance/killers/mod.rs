@@ -13,6 +13,7 @@
 //! Each profile lists its killers in a module of its own.
 
 mod client;
+mod http;
 mod pipe;
 mod relay;
 mod server;
@@ -66,6 +67,7 @@ pub fn all() -> Vec<Killer> {
             Profile::Client => client::killers(),
             Profile::Relay => relay::killers(),
             Profile::Shell => shell::killers(),
+            Profile::Http => http::killers(),
         })
         .collect()
 }
