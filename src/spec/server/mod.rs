@@ -354,7 +354,13 @@ pub fn target_suite(
     variant: Option<&str>,
     _refs: &References,
 ) -> Result<Suite, TargetError> {
-    server_suite(Profile::Server, command, variant, Protocol::Echo, PROPERTIES)
+    server_suite(
+        Profile::Server,
+        command,
+        variant,
+        Protocol::Echo,
+        PROPERTIES,
+    )
 }
 
 /// The suite of `profile` for a server `command` claiming `variant` whose
@@ -384,8 +390,15 @@ pub(crate) fn server_suite(
         protocol,
     });
     let started = server.clone();
-    let suite = Suite::of(profile, label, Some(claimed), Some(kind), properties, server)
-        .with_preflight(move |ctx| preflight(&started, ctx));
+    let suite = Suite::of(
+        profile,
+        label,
+        Some(claimed),
+        Some(kind),
+        properties,
+        server,
+    )
+    .with_preflight(move |ctx| preflight(&started, ctx));
     Ok(match variant {
         Variant::Pool(1) => suite.not_applicable(
             "server.concurrency.serves-while-busy",
