@@ -256,11 +256,13 @@ fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<ExitCode> {
         .flat_map(|s| s.checks.iter().map(|c| c.meta.id));
     selection.check_against(ids)?;
     if opts.list {
-        for suite in suites {
-            for check in suite.checks.iter().filter(|c| selection.selects(c.meta.id)) {
-                println!("{}  ({})", check.meta.id, suite.label);
-            }
-        }
+        super::print_lines(suites.iter().flat_map(|suite| {
+            suite
+                .checks
+                .iter()
+                .filter(|c| selection.selects(c.meta.id))
+                .map(|check| format!("{}  ({})", check.meta.id, suite.label))
+        }))?;
         return Ok(ExitCode::Conforms);
     }
     // A bad weights file must stop the run before any check starts.

@@ -15,6 +15,8 @@ mod relay;
 mod serve;
 mod shell;
 
+use std::io::Write as _;
+
 use clap::{Args, Parser, Subcommand};
 
 use ipcspec::report::ExitCode;
@@ -75,28 +77,46 @@ pub fn positive_seconds(text: &str) -> Result<f64, String> {
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
-    let catalog: Vec<_> = spec::catalog()
-        .into_iter()
-        .filter(|m| args.profile.is_none_or(|p| m.profile == p))
-        .collect();
-    match args.format {
-        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&catalog)?),
-        ListFormat::Human => {
-            for meta in catalog {
-                let scope = match meta.scope {
-                    spec::Scope::All => String::new(),
-                    spec::Scope::Only(kinds) => format!(" [{}]", kinds.join(", ")),
-                };
-                println!(
-                    "{}{scope}\n    {}\n    ({})",
-                    meta.id,
-                    meta.statement,
-                    meta.citation()
-                );
-            }
+    let catalog: Vec<_> = match args.profile {
+        None => spec::catalog(),
+        Some(profile) => {
+            let spec = profile.spec();
+            (spec.properties)()
+                .into_iter()
+                .chain((spec.shared)())
+                .collect()
         }
+    };
+    match args.format {
+        ListFormat::Json => print_lines([serde_json::to_string_pretty(&catalog)?])?,
+        ListFormat::Human => print_lines(catalog.into_iter().map(|meta| {
+            let scope = match meta.scope {
+                spec::Scope::All => String::new(),
+                spec::Scope::Only(kinds) => format!(" [{}]", kinds.join(", ")),
+            };
+            format!(
+                "{}{scope}\n    {}\n    ({})",
+                meta.id,
+                meta.statement,
+                meta.citation()
+            )
+        }))?,
     }
     Ok(ExitCode::Conforms)
+}
+
+/// Writes a listing to stdout, a line per item. A reader that stops early
+/// (`ipcspec list | head`) ends the listing quietly, as it would any Unix
+/// filter's: no verdict depends on a listing.
+pub fn print_lines(lines: impl IntoIterator<Item = String>) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        match writeln!(out, "{line}") {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            written => written?,
+        }
+    }
+    Ok(())
 }
 
 /// Parses the command line, runs it, and returns the exit code; errors are

@@ -40,6 +40,9 @@ pub struct ProfileSpec {
     pub about: &'static str,
     /// Its properties' metadata, in catalog order.
     pub properties: fn() -> Vec<&'static Meta>,
+    /// Rules of another profile its checks apply too (the server model's,
+    /// for `http`), in catalog order: listed with it, owned by the other.
+    pub shared: fn() -> Vec<&'static Meta>,
     /// The suites of the kernel and the built-in references: what `check
     /// NAME` runs without a command, and what `cargo test` runs.
     pub reference_suites: fn(&References) -> Vec<Suite>,
@@ -91,6 +94,7 @@ static PIPE: ProfileSpec = ProfileSpec {
     name: "pipe",
     about: "The pipe properties, on the kernel's pipe(2) and the reference pipe",
     properties: || metas(pipe::PROPERTIES),
+    shared: Vec::new,
     reference_suites: |_| pipe::reference_suites(),
     target: None,
     variants: None,
@@ -109,6 +113,7 @@ static SOCKET: ProfileSpec = ProfileSpec {
     name: "socket",
     about: "The socket properties, on the kernel's socketpair, TCP (IPv4, IPv6) and Unix sockets",
     properties: || metas(socket::PROPERTIES),
+    shared: Vec::new,
     reference_suites: |_| socket::reference_suites(),
     target: None,
     variants: None,
@@ -119,6 +124,7 @@ static SERVER: ProfileSpec = ProfileSpec {
     name: "server",
     about: "An echo server: any command, checked to be the variant it claims",
     properties: || metas(server::PROPERTIES),
+    shared: Vec::new,
     reference_suites: server::reference_suites,
     target: Some(TargetForm {
         command_help: "The server's command line, with {port} (TCP on 127.0.0.1) or {socket} (a Unix socket path) where it takes its address. Without one, the reference servers are checked",
@@ -135,6 +141,7 @@ static CLIENT: ProfileSpec = ProfileSpec {
     name: "client",
     about: "The client properties, on the reference client or on `-- CMD ARGS` (with `{host}`, `{port}`)",
     properties: || metas(client::PROPERTIES),
+    shared: Vec::new,
     reference_suites: client::reference_suites,
     target: Some(TargetForm {
         command_help: "The client to check, after `--`; `{host}` and `{port}` are filled in (`{port}` is required). Without it, the reference client is checked",
@@ -148,6 +155,7 @@ static RELAY: ProfileSpec = ProfileSpec {
     name: "relay",
     about: "The relay properties, on the reference relay or on a command",
     properties: || metas(relay::PROPERTIES),
+    shared: Vec::new,
     reference_suites: relay::reference_suites,
     target: Some(TargetForm {
         command_help: "The relay to check, after `--` (default: the reference relay)",
@@ -161,6 +169,7 @@ static SHELL: ProfileSpec = ProfileSpec {
     name: "shell",
     about: "The shell properties, on the reference shell and installed shells, or on a command",
     properties: || metas(shell::PROPERTIES),
+    shared: Vec::new,
     reference_suites: shell::reference_suites,
     target: Some(TargetForm {
         command_help: "The shell to check, after `--` (default: the reference shell, bash, dash and busybox sh)",
@@ -174,6 +183,7 @@ static HTTP: ProfileSpec = ProfileSpec {
     name: "http",
     about: "A static-file web server: any command, serving a generated document root as the variant it claims",
     properties: || metas(http::PROPERTIES),
+    shared: || server::model().map(|p| &p.meta).collect(),
     reference_suites: http::reference_suites,
     target: Some(TargetForm {
         command_help: "The web server's command line, with {port} (TCP on 127.0.0.1) or {socket} (a Unix socket path) where it takes its address, and {dir} where it takes the directory to serve (the check fills it with a document root generated from --seed). Without one, the reference web servers are checked",

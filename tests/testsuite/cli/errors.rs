@@ -155,6 +155,40 @@ fn list_prints_every_property_with_its_statement() {
 }
 
 #[test]
+fn list_of_http_shows_its_rules_then_the_server_models_it_checks_too() {
+    let output = ipcspec()
+        .args(["list", "--profile", "http"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let ids: Vec<&str> = text.lines().filter(|l| !l.starts_with(' ')).collect();
+    let first_server = ids.iter().position(|id| id.starts_with("server."));
+    assert!(ids[0].starts_with("http."), "{ids:?}");
+    assert!(
+        first_server.is_some_and(|at| ids[at..].iter().all(|id| id.starts_with("server."))),
+        "{ids:?}"
+    );
+    assert!(!text.contains("server.echo.byte-exact"), "{text}");
+}
+
+#[test]
+fn list_into_a_reader_that_went_away_ends_quietly() {
+    // A pipe whose reader is gone before the first line, as after `head`:
+    // every write fails with EPIPE.
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcspec"))
+        .arg("list")
+        .stdout(std::process::Stdio::from(writer))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "stderr: {stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
 fn list_json_gives_id_statement_source_and_profile_for_every_entry() {
     let output = ipcspec()
         .args(["list", "--format", "json"])
