@@ -23,7 +23,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use super::echo::{compare, echo_concurrently, echo_once, ping, Reading, MOST_UNPACED};
-use super::harness::Verdicts;
+use super::harness::{Verdicts, WENT_STILL};
 use crate::spec::http::exchange::{self, expect_file, Request};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::connection::{Client, Patience};
@@ -75,7 +75,7 @@ impl Protocol {
                     instance.explain(Finding::hang(
                         format!("the server taking up {what}: accepting its connection, and a thread waiting to read its request"),
                         &evidence,
-                        |_| "the server went still (every thread asleep; none read or wrote a byte when it woke) without doing it".into(),
+                        |_| WENT_STILL.into(),
                     ))
                 })
             }

@@ -23,6 +23,10 @@ pub fn start(server: &Server, ctx: &Ctx) -> Result<Instance, Finding> {
     Ok(Instance::launch(&server.command, ctx.timeout)?)
 }
 
+/// Why a stuck server cannot do what was awaited, in a hang report.
+pub(super) const WENT_STILL: &str =
+    "the server went still (every thread asleep; none read or wrote a byte when it woke) without doing it";
+
 /// What a property concludes from a running server.
 pub trait Verdicts {
     /// `Ok` while the server's first process runs; else a violation naming its exit.
@@ -115,8 +119,6 @@ impl Verdicts for Instance {
             _ => Ending::OutOfTime,
         };
         let evidence = Evidence::now(ending, self.processes());
-        self.explain(Finding::hang(awaited, &evidence, |_| {
-            "the server went still (every thread asleep; none read or wrote a byte when it woke) without doing it".into()
-        }))
+        self.explain(Finding::hang(awaited, &evidence, |_| WENT_STILL.into()))
     }
 }
