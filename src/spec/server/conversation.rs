@@ -22,7 +22,7 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use super::echo::{compare, echo_concurrently, echo_once, ping, Reading, MOST_UNPACED};
+use super::echo::{compare, each_connected, echo_concurrently, echo_once, ping, Reading};
 use super::harness::{Verdicts, WENT_STILL};
 use crate::spec::http::exchange::{self, expect_file, Request};
 use crate::spec::{Ctx, Finding, Outcome};
@@ -217,8 +217,7 @@ fn key(tag: &[u8]) -> u64 {
     hasher.finish()
 }
 
-/// One client per payload, connected one after another (each once the
-/// server accepted the one before, past what a short backlog queues), each
+/// One client per payload, connected as [`each_connected`] does, each
 /// asking on its own thread for the file its payload picks, and each
 /// getting exactly that file. A client waits out the whole bound: a
 /// neighbour still sending may be what a sequential server waits on.
@@ -234,34 +233,14 @@ fn fetch_concurrently(
         .map(|p| pick(site, ctx, p.seed))
         .collect::<Result<Vec<_>, _>>()?;
     let n = files.len();
-    let server = &*instance;
-    let answers: Vec<std::io::Result<(Request, exchange::Response)>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = files
-                .iter()
-                .map(|file| {
-                    if n > MOST_UNPACED {
-                        server.await_accepted(ctx.timeout);
-                    }
-                    let client = server.dial(ctx.timeout);
-                    scope.spawn(move || {
-                        let client = client?;
-                        let request = Request::get(&file.url);
-                        client.send(&request.bytes())?;
-                        let patience = Patience::ignoring_stillness(server, ctx.timeout);
-                        let response = exchange::receive(&client, &request, patience);
-                        Ok((request, response))
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(std::io::Error::other("a client thread panicked")))
-                })
-                .collect()
-        });
+    let answers = each_connected(instance, ctx, n, |i, client| {
+        let client = client?;
+        let request = Request::get(&files[i].url);
+        client.send(&request.bytes())?;
+        let patience = Patience::ignoring_stillness(instance, ctx.timeout);
+        let response = exchange::receive(&client, &request, patience);
+        Ok((request, response))
+    });
     for (i, (file, answer)) in files.iter().zip(answers).enumerate() {
         let (request, response) = answer.map_err(|e| instance.refused(e))?;
         expect_file(instance, &request, &response, &file.bytes()).map_err(|f| {

@@ -146,7 +146,40 @@ pub(super) enum Reading {
 
 /// Clients that may connect without waiting for the previous one to be
 /// accepted: a listen backlog of 5 (Python's default) queues 6.
-pub(super) const MOST_UNPACED: usize = 6;
+const MOST_UNPACED: usize = 6;
+
+/// `n` clients connected one after the other, each once the server
+/// accepted the one before (past [`MOST_UNPACED`], so that a short listen
+/// backlog is not overrun), each talking on its own thread (`talk(i,
+/// connection)`) as soon as it is connected, so that one waiting for room
+/// in the backlog never holds up those already connected. What each said,
+/// in order.
+pub(super) fn each_connected<T: Send>(
+    server: &Instance,
+    ctx: &Ctx,
+    n: usize,
+    talk: impl Fn(usize, std::io::Result<Client>) -> std::io::Result<T> + Sync,
+) -> Vec<std::io::Result<T>> {
+    let talk = &talk;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                if n > MOST_UNPACED {
+                    server.await_accepted(ctx.timeout);
+                }
+                let client = server.dial(ctx.timeout);
+                scope.spawn(move || talk(i, client))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(std::io::Error::other("a client thread panicked")))
+            })
+            .collect()
+    })
+}
 
 /// Connects one client per payload, then runs every exchange at once (each
 /// half-closes after writing, unless [`Reading::Held`]) and checks each
@@ -168,67 +201,47 @@ pub(super) fn echo_concurrently(
     let (stalled, connected, echoed) = (Gate::default(), Gate::default(), Gate::default());
     let (stalled, connected, echoed) = (&stalled, &connected, &echoed);
     let clients = sent.len();
-    // Clients connect one after the other, each once the server accepted the
-    // one before (so a short listen backlog is not overrun), and each talks on its own thread as
-    // soon as it is connected, so one waiting for room in the backlog never
-    // holds up those already connected.
     // Held clients come back connected, so that a hang shows the server serving the others.
-    let replies: Vec<std::io::Result<(Reply, Option<Client>)>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = sent
-            .iter()
-            .map(|bytes| {
-                if clients > MOST_UNPACED {
-                    server.await_accepted(ctx.timeout);
+    let replies: Vec<std::io::Result<(Reply, Option<Client>)>> =
+        each_connected(server, ctx, clients, |i, client| {
+            let bytes = &sent[i];
+            // A client that could not connect counts as having arrived
+            // everywhere: nobody waits for it.
+            let client = client.inspect_err(|_| {
+                for gate in [stalled, connected, echoed] {
+                    gate.arrive();
                 }
-                let client = server.dial(ctx.timeout);
-                scope.spawn(move || {
-                    // A client that could not connect counts as having arrived
-                    // everywhere: nobody waits for it.
-                    let client = client.inspect_err(|_| {
-                        for gate in [stalled, connected, echoed] {
-                            gate.arrive();
-                        }
-                    })?;
-                    // A neighbour still sending may be what a sequential server waits
-                    // on, so stillness proves nothing here: wait the whole bound.
-                    let patience = Patience::ignoring_stillness(server, bound);
-                    Ok(match reading {
-                        Reading::Along => (
-                            client.exchange(bytes, bytes.len().max(1), true, patience),
-                            None,
-                        ),
-                        Reading::Late => (
-                            client.exchange_after_stall(bytes, patience, stalled, clients),
-                            None,
-                        ),
-                        Reading::Held => {
-                            let deadline = patience.deadline;
-                            connected.arrive();
-                            connected.wait_for(clients, deadline);
-                            // Every client is connected and sends: a server that
-                            // falls still without echoing has not served them all.
-                            let reply = client.exchange(
-                                bytes,
-                                bytes.len().max(1),
-                                false,
-                                Patience::on(server, bound),
-                            );
-                            echoed.arrive();
-                            echoed.wait_for(clients, deadline);
-                            (reply, Some(client))
-                        }
-                    })
-                })
+            })?;
+            // A neighbour still sending may be what a sequential server waits
+            // on, so stillness proves nothing here: wait the whole bound.
+            let patience = Patience::ignoring_stillness(server, bound);
+            Ok(match reading {
+                Reading::Along => (
+                    client.exchange(bytes, bytes.len().max(1), true, patience),
+                    None,
+                ),
+                Reading::Late => (
+                    client.exchange_after_stall(bytes, patience, stalled, clients),
+                    None,
+                ),
+                Reading::Held => {
+                    let deadline = patience.deadline;
+                    connected.arrive();
+                    connected.wait_for(clients, deadline);
+                    // Every client is connected and sends: a server that
+                    // falls still without echoing has not served them all.
+                    let reply = client.exchange(
+                        bytes,
+                        bytes.len().max(1),
+                        false,
+                        Patience::on(server, bound),
+                    );
+                    echoed.arrive();
+                    echoed.wait_for(clients, deadline);
+                    (reply, Some(client))
+                }
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(std::io::Error::other("a client thread panicked")))
-            })
-            .collect()
-    });
+        });
     let n = sent.len();
     for (i, (bytes, reply)) in sent.iter().zip(replies).enumerate() {
         let (reply, _held) = reply.map_err(|e| instance.refused(e))?;
