@@ -94,6 +94,20 @@ impl End {
     pub fn waited_in_vain(&self) -> bool {
         matches!(self, End::TimedOut | End::Stalled)
     }
+
+    /// How reading ended, as a clause that follows what was received
+    /// (`"; then ..."`); empty when every expected byte came.
+    pub fn then(&self) -> String {
+        match self {
+            End::Complete => String::new(),
+            End::Eof => "; then the server closed the connection".into(),
+            End::TimedOut => "; then nothing more arrived before the time bound".into(),
+            End::Stalled => {
+                "; then the server sat idle, every thread asleep, sending nothing more".into()
+            }
+            End::Failed(e) => format!("; then the connection failed: {e}"),
+        }
+    }
 }
 
 /// What a client received for what it sent.

@@ -17,18 +17,7 @@ use crate::workload::server::{chunk, concurrent_payloads, payload, Payload, Seed
 
 /// Compares a reply with what was sent; a short reply says how reading ended.
 pub(super) fn compare(what: &str, sent: &[u8], reply: &Reply) -> Outcome {
-    same_bytes(what, sent, &reply.bytes).map_err(|finding| {
-        let end = match &reply.end {
-            End::Complete => String::new(),
-            End::Eof => "; then the server closed the connection".into(),
-            End::TimedOut => "; then nothing more arrived before the time bound".into(),
-            End::Stalled => {
-                "; then the server sat idle, every thread asleep, sending nothing more".into()
-            }
-            End::Failed(e) => format!("; then the connection failed: {e}"),
-        };
-        finding.observed_then(&end)
-    })
+    same_bytes(what, sent, &reply.bytes).map_err(|finding| finding.observed_then(&reply.end.then()))
 }
 
 /// Sends `bytes` on a new connection, half-closes, and checks the echo.

@@ -313,9 +313,10 @@ pub(crate) fn parse_variant(profile: Profile, claimed: &str) -> Result<Variant, 
 /// TCP and over Unix, checked as `profile` checks a command.
 pub(crate) fn references(profile: Profile, variants: &[&str], refs: &References) -> Vec<Suite> {
     let bin = refs.bin.to_string_lossy().into_owned();
-    let (service, files): (&[&str], &[&str]) = match profile {
-        Profile::Http => (&["http"], &["--files", "{dir}"]),
-        _ => (&[], &[]),
+    // What `serve` is told to speak, and how the suites are named.
+    let (service, files, named): (&[&str], &[&str], &str) = match profile {
+        Profile::Http => (&["http"], &["--files", "{dir}"], "reference web server"),
+        _ => (&[], &[], "reference"),
     };
     let target = profile
         .spec()
@@ -337,10 +338,7 @@ pub(crate) fn references(profile: Profile, variants: &[&str], refs: &References)
                     let command = CommandSpec::new(&argv).expect("a non-empty argv");
                     let mut suite = (target.suite)(command, Some(variant), refs)
                         .expect("reference variants parse");
-                    suite.label = match profile {
-                        Profile::Http => format!("reference web server {variant} over {transport}"),
-                        _ => format!("reference {variant} over {transport}"),
-                    };
+                    suite.label = format!("{named} {variant} over {transport}");
                     suite
                 },
             )
