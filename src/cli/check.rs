@@ -159,6 +159,9 @@ pub struct CheckOpts {
     /// Bound, in seconds, on any single wait; a wait that runs out is a hang.
     #[arg(long, default_value_t = 5.0, value_parser = super::positive_seconds)]
     pub timeout: f64,
+    /// Seconds a failing property may spend shrinking its input to a smaller one.
+    #[arg(long, default_value_t = 1.0, value_parser = super::positive_seconds)]
+    pub shrink_time: f64,
     /// Check only properties whose ID contains this (or matches this `*` glob); repeatable.
     #[arg(long)]
     pub only: Vec<String>,
@@ -191,6 +194,7 @@ impl CheckOpts {
             cases: self.cases,
             seed: self.seed,
             timeout: Duration::from_secs_f64(self.timeout),
+            shrink_time: Duration::from_secs_f64(self.shrink_time),
             ..Ctx::default()
         }
     }

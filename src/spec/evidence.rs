@@ -11,7 +11,7 @@ use crate::target::observe::{self, ThreadState};
 use crate::target::settle::{Ending, Evidence};
 
 /// What a hang says when the bound ran out before anything was seen stuck.
-pub(super) const OUT_OF_TIME: &str = "nothing happened before the time bound ran out";
+pub const OUT_OF_TIME: &str = "nothing happened before the time bound ran out";
 
 impl Finding {
     /// `awaited` did not come: when the wait found what it watched stuck,

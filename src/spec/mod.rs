@@ -39,6 +39,7 @@ use serde::Serialize;
 
 use crate::target::TargetError;
 
+pub use evidence::OUT_OF_TIME;
 pub use profile::{Choice, Profile, ProfileSpec, TargetForm, Variants};
 
 /// Which variants of its profile a property applies to.
@@ -204,13 +205,14 @@ pub struct Ctx {
     /// The ID of the property being checked (set by [`SuiteCheck::check`]).
     pub property: &'static str,
     /// How many smaller inputs a failing randomized property may try while
-    /// shrinking. A count, not a time, so that the same target shrinks to
-    /// the same input on a loaded machine and a replay shows what the
-    /// report showed.
+    /// shrinking: a target quick enough to try them all within
+    /// [`Ctx::shrink_time`] shrinks to the same input on every run, so a
+    /// replay shows what the report showed.
     pub shrink_steps: u32,
-    /// A bound on the time spent shrinking, for targets so slow that the
-    /// steps alone would take too long; reaching it ends shrinking early.
-    pub shrink_backstop: Duration,
+    /// How long a failing property may spend shrinking (`--shrink-time`),
+    /// so that a slow target's verdict comes as fast as a quick one's;
+    /// reaching it ends shrinking with the smallest failing input so far.
+    pub shrink_time: Duration,
 }
 
 impl Default for Ctx {
@@ -222,7 +224,7 @@ impl Default for Ctx {
             regressions: None,
             property: "",
             shrink_steps: 32,
-            shrink_backstop: Duration::from_secs(5),
+            shrink_time: Duration::from_secs(1),
         }
     }
 }
@@ -259,7 +261,7 @@ impl Ctx {
     /// the input as its counterexample.
     ///
     /// Shrinking tries at most [`Ctx::shrink_steps`] inputs after the first
-    /// failure (fewer if [`Ctx::shrink_backstop`] runs out first), and none
+    /// failure (fewer if [`Ctx::shrink_time`] runs out first), and none
     /// after a [`Finding::Broken`]: every further candidate then counts as
     /// passing, so proptest settles quietly on the smallest failing input
     /// found so far (its own limits would print to stderr).
@@ -271,14 +273,14 @@ impl Ctx {
         // proptest keeps the last failing input as the current minimum, so the
         // last finding recorded here belongs to the input it reports.
         let last: RefCell<Option<Finding>> = RefCell::new(None);
-        // Once shrinking starts: the steps left, and when the backstop ends it.
+        // Once shrinking starts: the steps left, and when its time is up.
         let shrinking: std::cell::Cell<Option<(u32, Instant)>> = std::cell::Cell::new(None);
         let result = self.runner().run(&strategy, |input| {
-            if let Some((steps, backstop)) = shrinking.get() {
-                if steps == 0 || Instant::now() >= backstop {
+            if let Some((steps, until)) = shrinking.get() {
+                if steps == 0 || Instant::now() >= until {
                     return Ok(());
                 }
-                shrinking.set(Some((steps - 1, backstop)));
+                shrinking.set(Some((steps - 1, until)));
             }
             match test(&input) {
                 Ok(()) => Ok(()),
@@ -287,10 +289,7 @@ impl Ctx {
                     if matches!(finding, Finding::Broken(_)) {
                         shrinking.set(Some((0, Instant::now())));
                     } else if shrinking.get().is_none() {
-                        shrinking.set(Some((
-                            self.shrink_steps,
-                            Instant::now() + self.shrink_backstop,
-                        )));
+                        shrinking.set(Some((self.shrink_steps, Instant::now() + self.shrink_time)));
                     }
                     *last.borrow_mut() = Some(finding);
                     Err(TestCaseError::fail(reason))

@@ -32,6 +32,31 @@ pub fn check_as(profile: Profile, argv: &[&str], variant: &str, only: &[&str]) -
     suite.run(&Ctx::default(), &selection, None, |_| {})
 }
 
+/// Asserts that every property failed or hung, and that none was decided by
+/// waiting out a time bound: a server that cannot serve is found out by
+/// observation, so its check is as quick as a correct one's (the time it
+/// takes is measured by `cargo bench --bench suite`, never by a test).
+pub fn assert_every_property_fails_by_observation(report: &Report, profile: Profile) {
+    let results: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.meta.profile == profile)
+        .collect();
+    assert!(!results.is_empty(), "no {} property ran", profile.name());
+    for result in results {
+        let decided = match &result.verdict {
+            Verdict::Fail(f) | Verdict::Hang(f) => !f.observed.contains(spec::OUT_OF_TIME),
+            _ => false,
+        };
+        assert!(
+            decided,
+            "{}: must fail or hang by observation: {:#?}",
+            result.meta.id,
+            verdicts(report)
+        );
+    }
+}
+
 /// Every property's ID and verdict name, for assertion messages.
 pub fn verdicts(report: &Report) -> Vec<(String, String)> {
     report

@@ -17,7 +17,7 @@
 //! - [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html): closing with unread data sends a reset; a write after a reset fails with `ECONNRESET`, then `EPIPE`
 //! - [signal(7)](https://man7.org/linux/man-pages/man7/signal.7.html): `SIGPIPE` on a write to a connection the peer has left; [send(2)](https://man7.org/linux/man-pages/man2/send.2.html): `MSG_NOSIGNAL`
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
@@ -254,42 +254,98 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
     })
 }
 
-/// The window over which idle CPU is measured.
+/// The longest window over which idle CPU is measured.
 const WINDOW: Duration = Duration::from_millis(500);
 /// The most CPU an idle server may use across the window, as a fraction of one core.
 const IDLE_SHARE: f64 = 0.1;
+/// How long a server must be seen still, without one tick of CPU, for the
+/// window to end early: asleep in calls that only an outside event ends, or
+/// woken from its timed waits without doing anything.
+const QUIET: Duration = Duration::from_millis(100);
 
-/// CPU ticks the server's processes used across [`WINDOW`].
-fn ticks_over_window(instance: &Instance) -> u64 {
-    let total = |pids: &[nix::unistd::Pid]| -> u64 {
+/// How a look at an idle server's CPU ended.
+enum Idled {
+    /// Seen still and using no CPU for [`QUIET`]: the rest of the window can only be the same.
+    Quiet,
+    /// Used more than the whole window's budget already: more time cannot take it back.
+    Spent(u64),
+}
+
+/// A run of looks that found the server still, with nothing changed.
+struct StillStreak {
+    /// When it began.
+    since: Instant,
+    /// The server's CPU ticks then.
+    ticks: u64,
+    /// Each thread, with its context switches if it waits without timeout.
+    sleepers: Vec<(Pid, u64)>,
+}
+
+/// Whether the server stays within [`IDLE_SHARE`] of a core across
+/// [`WINDOW`]. Decided as soon as the evidence is clear: CPU time only
+/// grows, so a server over the window's budget fails at once; one seen
+/// still and using no CPU for [`QUIET`] passes (its threads wait for an
+/// event no one sends); otherwise the window decides.
+fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
+    let ticks_per_second = procfs::ticks_per_second() as f64;
+    let budget = (ticks_per_second * WINDOW.as_secs_f64() * IDLE_SHARE).ceil() as u64;
+    let pids = instance.processes();
+    let ticks = || -> u64 {
         pids.iter()
             .filter_map(|&p| observe::stat(p))
             .map(|s| s.cpu_ticks)
             .sum()
     };
-    let pids = instance.processes();
-    let before = total(&pids);
-    // Pacing only: this is the measurement window, not a wait for an event.
-    std::thread::sleep(WINDOW);
-    total(&pids).saturating_sub(before)
-}
-
-fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
-    let ticks_per_second = procfs::ticks_per_second() as f64;
-    let budget = (ticks_per_second * WINDOW.as_secs_f64() * IDLE_SHARE).ceil() as u64;
-    let used = ticks_over_window(instance);
+    let start = (Instant::now(), ticks());
+    let mut streak: Option<StillStreak> = None;
+    let decided = settle::wait(WINDOW, &mut Bound(Shown::Nothing, Gaps::BackingOff), || {
+        let now = (Instant::now(), ticks());
+        if now.1.saturating_sub(start.1) > budget {
+            return Look::Done(Idled::Spent(now.1 - start.1));
+        }
+        if !instance.idle() {
+            streak = None;
+            return Look::Waiting;
+        }
+        let sleepers: Vec<(Pid, u64)> = observe::threads(&pids)
+            .iter()
+            .map(|t| (t.tid, t.switches * u64::from(t.asleep_indefinitely())))
+            .collect();
+        match &streak {
+            Some(still) if still.ticks == now.1 && still.sleepers == sleepers => {
+                if now.0.duration_since(still.since) >= QUIET {
+                    return Look::Done(Idled::Quiet);
+                }
+            }
+            _ => {
+                streak = Some(StillStreak {
+                    since: now.0,
+                    ticks: now.1,
+                    sleepers,
+                })
+            }
+        }
+        Look::Waiting
+    });
+    let used = match decided {
+        Ok(Idled::Quiet) => return Ok(()),
+        Ok(Idled::Spent(used)) => used,
+        Err(_) => ticks().saturating_sub(start.1),
+    };
     if used <= budget {
         return Ok(());
     }
-    let share = used as f64 / (ticks_per_second * WINDOW.as_secs_f64()) * 100.0;
+    let over = start.0.elapsed();
+    let share = used as f64 / (ticks_per_second * over.as_secs_f64()) * 100.0;
     let finding = Finding::violated(
         format!(
-            "{when}: at most {:.0}% of a core (asleep in blocking calls)",
-            IDLE_SHARE * 100.0
+            "{when}: at most {:.0}% of a core over {} ms (asleep in blocking calls)",
+            IDLE_SHARE * 100.0,
+            WINDOW.as_millis()
         ),
         format!(
             "{share:.0}% of a core over {} ms: busy polling",
-            WINDOW.as_millis()
+            over.as_millis()
         ),
     );
     Err(finding.with_threads(&observe::threads(&instance.processes())))

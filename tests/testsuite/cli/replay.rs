@@ -46,6 +46,9 @@ fn relay_bytes_exact_replays_with_the_same_counterexample() {
             "8",
             "--seed",
             "99",
+            // Every one of the 32 shrinking steps, however loaded the machine.
+            "--shrink-time",
+            "600",
             "--",
             &fixture("swaps-bytes.sh"),
         ])
@@ -54,7 +57,7 @@ fn relay_bytes_exact_replays_with_the_same_counterexample() {
     assert_eq!(first.status.code(), Some(1));
     let (counterexample, replay) = failure(&String::from_utf8_lossy(&first.stdout));
     assert!(
-        replay.contains("--only 'relay.bytes.exact' --seed 99 -- "),
+        replay.contains("--shrink-time 600 --only 'relay.bytes.exact' --seed 99 -- "),
         "{replay}"
     );
 
