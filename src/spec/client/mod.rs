@@ -173,21 +173,24 @@ fn unresolvable(host: &'static str, bound: Duration) -> Result<(), TargetError> 
 
 /// The spellings of `{host}` a client must accept, each with the one address
 /// the check's server listens on: `127.0.0.1`; `::1` where this machine has
-/// IPv6 loopback; `localhost` on the last address getaddrinfo gives for it,
-/// which only a client that tries each address in turn reaches when there
-/// are several.
+/// IPv6 loopback; `localhost` on the last address getaddrinfo gives for it
+/// (of those this machine can bind), which only a client that tries each
+/// address in turn reaches when there are several.
 fn venues() -> Result<Vec<Venue>, TargetError> {
+    let ipv6 = ipv6_loopback();
     let mut venues = vec![Venue::LOOPBACK];
-    if ipv6_loopback() {
+    if ipv6 {
         venues.push(Venue {
             host: "::1",
             ip: IpAddr::V6(Ipv6Addr::LOCALHOST),
         });
     }
+    // An IPv6 address the machine cannot bind is one no client can reach either.
     let localhost = lookup("localhost", 0)
         .map_err(|e| TargetError::setup("looking up localhost", e))?
-        .last()
-        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), SocketAddr::ip);
+        .into_iter()
+        .rfind(|addr| ipv6 || addr.is_ipv4())
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |addr| addr.ip());
     venues.push(Venue {
         host: "localhost",
         ip: localhost,
