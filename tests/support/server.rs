@@ -57,11 +57,12 @@ fn describe(verdict: &Verdict) -> String {
     }
 }
 
-/// Asserts that every property checked passed.
+/// Asserts that every property checked passed, but for those declared not
+/// applicable up front (the start-up rules over a Unix socket).
 pub fn assert_conforms(report: &Report) {
     let bad: Vec<_> = verdicts(report)
         .into_iter()
-        .filter(|(_, v)| v != "pass")
+        .filter(|(_, v)| v != "pass" && !v.starts_with("skip: not applicable: "))
         .collect();
     assert!(!report.results.is_empty(), "no property was checked");
     assert!(bad.is_empty(), "{}: {bad:#?}", report.target);

@@ -7,6 +7,11 @@
 //! forking server reaps a moment after its child exits, Python's
 //! socketserver only on its next poll — so only a leak that persists is reported.
 //!
+//! For `fork`, the clients that come at once to `no-zombies` are taken up
+//! together and their children made to exit at the same instant
+//! ([`super::signals`]): left to chance, a handler that reaps one child per
+//! SIGCHLD would be caught in some runs and not in others.
+//!
 //! # References
 //! - [wait(2)](https://man7.org/linux/man-pages/man2/wait.2.html): zombies and reaping
 

@@ -21,7 +21,6 @@ mod startup;
 pub use conversation::Protocol;
 pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
 pub use shape::{POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
-pub use signals::CHILDREN_AT_ONCE;
 
 use std::sync::Arc;
 

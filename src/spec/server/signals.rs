@@ -29,7 +29,7 @@ use crate::target::settle::{self, Bound, Gaps, Look, Shown, LOOKS};
 use crate::workload::server::Seeds;
 
 /// Clients served at the same time, whose children then exit together.
-pub const CHILDREN_AT_ONCE: usize = 8;
+const CHILDREN_AT_ONCE: usize = 8;
 
 /// A process stopped with SIGSTOP, continued (SIGCONT) when this is dropped.
 struct Stopped(Pid);

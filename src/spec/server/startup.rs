@@ -176,9 +176,14 @@ pub fn port_in_use(server: &Server, ctx: &Ctx) -> Outcome {
                 };
                 Finding::hang_observed(expected, observed, &evidence)
             } else {
+                let ports: Vec<String> = elsewhere.iter().map(u16::to_string).collect();
+                let noun = if ports.len() == 1 { "port" } else { "ports" };
                 Finding::violated(
                     expected,
-                    format!("it went on running, listening on port {elsewhere:?} instead"),
+                    format!(
+                        "it went on running, listening on {noun} {} instead",
+                        ports.join(", ")
+                    ),
                 )
                 .with_threads(&evidence.threads)
             };
