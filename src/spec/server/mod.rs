@@ -15,6 +15,8 @@ mod leaks;
 mod process;
 mod resilience;
 mod shape;
+mod signals;
+mod startup;
 
 pub use conversation::Protocol;
 pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
@@ -205,6 +207,15 @@ pub static PROPERTIES: &[Property<Server>] = &[
     },
     Property {
         meta: meta(
+            "server.signals.sigchld-reaps",
+            "A fork server whose children all exit at the same instant keeps accepting (a SIGCHLD handler that interrupts accept is restarted or retried) and leaves no zombie (a handler reaps every child that exited, not one per signal).",
+            "beyond the lecture: signal(7), sigaction(2) SA_RESTART, waitpid(2) WNOHANG",
+            Scope::Only(&["fork"]),
+        ),
+        check: signals::sigchld_reaps,
+    },
+    Property {
+        meta: meta(
             "server.resilience.reset-client",
             "A client that resets its connection (RST) while the server waits to read from it neither kills nor wedges the server: it keeps serving other clients.",
             "beyond the lecture: tcp(7), socket(7) SO_LINGER",
@@ -248,6 +259,31 @@ pub static PROPERTIES: &[Property<Server>] = &[
         ),
         check: resilience::idle_blocked,
     },
+    Property {
+        meta: meta(
+            "server.startup.restart-on-same-port",
+            "A server stopped while a client was connected, started again at once on the same TCP port (its connections there in TIME_WAIT), listens and serves.",
+            "beyond the lecture: socket(7) SO_REUSEADDR, tcp(7) TIME_WAIT",
+            Scope::All,
+        ),
+        check: startup::restart_on_same_port,
+    },
+    Property {
+        meta: meta(
+            "server.startup.port-in-use",
+            "A server given a TCP port that another process listens on exits with a non-zero status and a message on stderr, instead of hanging or serving elsewhere.",
+            "beyond the lecture: bind(2) EADDRINUSE",
+            Scope::All,
+        ),
+        check: startup::port_in_use,
+    },
+];
+
+/// The start-up rules, about a TCP port: not applicable to a server that
+/// listens on a Unix socket path.
+const TCP_ONLY: &[&str] = &[
+    "server.startup.restart-on-same-port",
+    "server.startup.port-in-use",
 ];
 
 /// The rules of the echo profile alone: the byte stream echoed back, EOF
@@ -382,6 +418,8 @@ pub(crate) fn server_suite(
     }
     let label = command.display();
     let kind = variant.kind();
+    // `Instance::launch` prefers the socket when both are given.
+    let unix = command.uses("socket");
     let server = Arc::new(Server {
         command,
         variant,
@@ -397,6 +435,13 @@ pub(crate) fn server_suite(
         server,
     )
     .with_preflight(move |ctx| preflight(&started, ctx));
+    let suite = if unix {
+        TCP_ONLY.iter().fold(suite, |suite, id| {
+            suite.not_applicable(id, "it listens on a Unix socket path, which has no port to be taken or left in TIME_WAIT")
+        })
+    } else {
+        suite
+    };
     Ok(match variant {
         Variant::Pool(1) => suite.not_applicable(
             "server.concurrency.serves-while-busy",
@@ -448,8 +493,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_echo_only_rule_is_a_server_property() {
-        for id in ECHO_ONLY {
+    fn every_echo_only_and_tcp_only_rule_is_a_server_property() {
+        for id in ECHO_ONLY.iter().chain(TCP_ONLY) {
             assert!(PROPERTIES.iter().any(|p| p.meta.id == *id), "{id}");
         }
     }

@@ -158,7 +158,8 @@ pub fn killers() -> Vec<Killer> {
         // Who serves when, and where.
         Killer {
             // One client at a time: no second client beside an idle first,
-            // and no 32 served at the same time.
+            // no 32 served at the same time, and no 8 children to exit
+            // together (which no-zombies and sigchld-reaps ask of fork).
             name: "server/fork-wait-claimed-as-fork",
             subject: server(
                 "fork",
@@ -173,6 +174,8 @@ pub fn killers() -> Vec<Killer> {
             ),
             kills: &[
                 "server.concurrency.serves-while-busy",
+                "server.leaks.no-zombies",
+                "server.signals.sigchld-reaps",
                 "server.resilience.many-at-once",
             ],
         },
@@ -248,8 +251,31 @@ pub fn killers() -> Vec<Killer> {
         },
         // Leaks.
         Killer {
+            // No reaping at all: the zombies of children exiting together
+            // are zombies too.
             name: "server/zombie-factory",
             subject: server("fork", &["fixtures/servers/zombie.c", "{port}"]),
+            kills: &["server.leaks.no-zombies", "server.signals.sigchld-reaps"],
+        },
+        Killer {
+            // One SIGCHLD stands for all the children that exited before
+            // the handler ran: of 8 exiting at the same instant, 7 stay
+            // zombies, whether or not a client comes after them.
+            name: "server/sigchld-handler-reaps-one-child",
+            subject: server(
+                "fork",
+                &["fixtures/servers/fork_sigchld_wait_once.c", "{port}"],
+            ),
+            kills: &["server.leaks.no-zombies", "server.signals.sigchld-reaps"],
+        },
+        Killer {
+            // A thread server: no children to make exit together, so only
+            // the zombies its helpers leave are seen.
+            name: "server/thread-server-never-waits-for-its-helpers",
+            subject: server(
+                "thread",
+                &["fixtures/servers/thread_helper_zombies.c", "{port}"],
+            ),
             kills: &["server.leaks.no-zombies"],
         },
         Killer {
@@ -288,6 +314,25 @@ pub fn killers() -> Vec<Killer> {
             name: "server/pool-workers-spin",
             subject: server("pool:4", &["fixtures/servers/pool_spin.c", "{port}", "4"]),
             kills: &["server.idle.blocked"],
+        },
+        // Start-up.
+        Killer {
+            name: "server/binds-without-so-reuseaddr",
+            subject: server("sequential", &["fixtures/servers/no_reuseaddr.c", "{port}"]),
+            kills: &["server.startup.restart-on-same-port"],
+        },
+        Killer {
+            name: "server/runs-on-when-bind-fails",
+            subject: server("sequential", &["fixtures/servers/bind_ignored.c", "{port}"]),
+            kills: &["server.startup.port-in-use"],
+        },
+        Killer {
+            name: "server/exits-quietly-with-0-when-bind-fails",
+            subject: server(
+                "sequential",
+                &["fixtures/servers/bind_fails_quietly.c", "{port}"],
+            ),
+            kills: &["server.startup.port-in-use"],
         },
     ]
 }
