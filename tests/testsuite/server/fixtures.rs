@@ -8,9 +8,9 @@
 
 use crate::support::built;
 use crate::support::server::{
-    assert_conforms, assert_every_property_fails_by_observation, check, fixtures,
+    assert_conforms, assert_every_property_fails_by_observation, check, fixtures, verdicts,
 };
-use ipcspec::spec::Profile;
+use ipcspec::spec::{Profile, Verdict};
 use rstest::rstest;
 
 #[rstest]
