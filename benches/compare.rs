@@ -23,7 +23,9 @@
 //! least 1.0× the C fork server's; the reference thread server's one-connection
 //! MiB/s at least 1.0× Python's threading server's.
 //!
-//! `IPCSPEC_BENCH_RUNS` sets the rounds (default 5). Every loop is bounded:
+//! `IPCSPEC_BENCH_RUNS` sets the rounds (default 5); `cargo bench --bench
+//! compare -- PATTERN` measures only the servers whose name contains it
+//! (`pipes`: only the pipes). Every loop is bounded:
 //! at most [`CONNECTIONS`] connections or [`RATE_TIME`] per measurement, no
 //! round once [`TOTAL`] has passed (the first always runs), and every read
 //! and write waits at most [`IO_BOUND`]. Every server runs in a process group
@@ -162,8 +164,16 @@ fn run() -> Result<bool, String> {
         .and_then(|n| n.parse().ok())
         .filter(|&n| n > 0)
         .unwrap_or(5);
+    // `cargo bench --bench compare -- PATTERN`: only the servers whose name contains it.
+    let patterns: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let servers = servers()
         .into_iter()
+        .filter(|(name, _)| {
+            patterns.is_empty() || patterns.iter().any(|p| name.contains(p.as_str()))
+        })
         .map(|(name, argv)| {
             let command = CommandSpec::new(&argv).map_err(|e| format!("{name}: {e}"))?;
             let server =
@@ -175,8 +185,28 @@ fn run() -> Result<bool, String> {
             Ok((name, server, addr))
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let met = servers.is_empty() || compare_servers(&servers, runs)?;
+    drop(servers);
+    if patterns.is_empty() || patterns.iter().any(|p| "pipes".contains(p.as_str())) {
+        let kernel = pipe_throughput(&Kernel)?;
+        let reference = pipe_throughput(&Bounded)?;
+        println!(
+            "pipes, {} MiB in 64 KiB writes: kernel {kernel:.0} MiB/s, reference {reference:.0} MiB/s ({:.2}x)",
+            PIPE_BYTES >> 20,
+            reference / kernel
+        );
+    }
+    Ok(met)
+}
+
+/// Measures `servers` in `runs` interleaved rounds and prints the table and
+/// the budgets; whether every budget was met.
+fn compare_servers(
+    servers: &[(&'static str, Instance, SocketAddr)],
+    runs: usize,
+) -> Result<bool, String> {
     // Warm-up: each server's first connections (page faults, thread stacks, imports).
-    for (name, _, addr) in &servers {
+    for (name, _, addr) in servers {
         for _ in 0..20 {
             connection(*addr).map_err(|e| format!("{name}: {e}"))?;
         }
@@ -231,15 +261,6 @@ fn run() -> Result<bool, String> {
         );
         met &= paired >= least;
     }
-    drop(servers);
-
-    let kernel = pipe_throughput(&Kernel)?;
-    let reference = pipe_throughput(&Bounded)?;
-    println!(
-        "pipes, {} MiB in 64 KiB writes: kernel {kernel:.0} MiB/s, reference {reference:.0} MiB/s ({:.2}x)",
-        PIPE_BYTES >> 20,
-        reference / kernel
-    );
     Ok(met)
 }
 
