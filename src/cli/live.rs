@@ -148,13 +148,16 @@ impl Live {
         let in_flight = state.in_flight.take();
         let not_run = state.total.saturating_sub(state.ended + 1);
         if let Some((meta, _, started)) = &in_flight {
+            let rest = match not_run {
+                0 => String::new(),
+                n => format!("; {n} more selected properties were not run"),
+            };
             let result = PropertyResult {
                 meta,
                 verdict: Verdict::Error {
                     message: format!(
                         "stopped during this property: the run was interrupted \
-                         (Ctrl-C, SIGTERM or SIGHUP); {not_run} more selected \
-                         properties were not run"
+                         (Ctrl-C, SIGTERM or SIGHUP){rest}"
                     ),
                 },
                 seconds: started.elapsed(),

@@ -221,9 +221,6 @@ impl Remains {
             members.extend(found.iter().copied());
             members.sort();
             members.dedup();
-            // A process forked just before the kill shows only in a look after it:
-            // done when a look after a kill finds no one new.
-            let new = round == 0 || members.len() > known;
             // A dead member whose parent is a member still exiting comes to us
             // (a subreaper) a moment later, to be reaped: wait for it too.
             let pending = members.iter().any(|&pid| {
@@ -232,6 +229,11 @@ impl Remains {
                 })
             });
             reap(&members);
+            // A process forked just before the kill shows only in a look after
+            // it: unless the group is already gone (ESRCH), look once more, and
+            // stop when a look after a kill finds no one new.
+            let new = members.len() > known
+                || (round == 0 && killpg(self.pgid, None) != Err(nix::errno::Errno::ESRCH));
             if !pending && !new {
                 break;
             }
