@@ -183,7 +183,9 @@ struct Registry {
 
 /// The registry. A target is started and registered under its lock, so the
 /// handler, which closes it and takes the targets under the same lock, kills
-/// every target that ever started.
+/// every target that ever started. Lock order: this lock, then the fork lock
+/// inside `spawn_limited`; no code holds `sys::no_fork()` (only the
+/// in-process pipe checks take it) while it starts or kills a target.
 fn live() -> MutexGuard<'static, Registry> {
     static LIVE: OnceLock<Mutex<Registry>> = OnceLock::new();
     LIVE.get_or_init(Default::default)
