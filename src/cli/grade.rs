@@ -3,14 +3,16 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
-use ipcspec::grade::{self, summary, Manifest, Options, Shard};
+use ipcspec::grade::{self, bounded, summary, Graded, Manifest, Options, Shard};
 use ipcspec::report::{ExitCode, Weights};
 use ipcspec::spec::Selection;
+use ipcspec::target::process;
 
 use super::positive_seconds;
 
@@ -65,7 +67,21 @@ pub enum SummaryFormat {
     Json,
 }
 
+/// What a grading run has done so far, shared with the interrupt handler.
+#[derive(Default)]
+struct Progress {
+    /// The submissions being graded now.
+    running: Vec<String>,
+    /// Those graded, in the order they finished.
+    graded: Vec<Graded>,
+    /// Grading finished or was stopped: nothing more is taken.
+    over: bool,
+}
+
 /// Runs `grade`: exit 0 when grading completed, whatever the verdicts.
+/// Stopped by a signal, it stops every check under way (each kills its own
+/// targets), prints the table of the submissions graded so far and names
+/// those in flight; it writes no summary, which would pass for a whole one.
 pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.manifest)?;
     let weights = match &args.weights {
@@ -111,18 +127,53 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
         check_timeout: Duration::from_secs_f64(args.check_timeout),
     };
     let total = submissions.len();
-    let finished = std::sync::atomic::AtomicUsize::new(0);
-    let graded = grade::grade_all(&submissions, &options, |g| {
-        let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        eprintln!(
-            "[{n}/{total}] {}: {} ({}/{} points, {:.1} s)",
-            g.name,
-            g.status.name(),
-            g.score,
-            g.max_score,
-            g.seconds
-        );
-    });
+    let progress = Arc::new(Mutex::new(Progress::default()));
+    {
+        let (progress, names) = (progress.clone(), submissions.iter().map(|s| s.name.clone()));
+        let order: Vec<String> = names.collect();
+        process::on_interrupt(move |kill| {
+            let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+            progress.over = true;
+            kill();
+            // Each check kills its own targets on SIGTERM.
+            bounded::stop_all();
+            let mut graded = std::mem::take(&mut progress.graded);
+            graded.sort_by_key(|g| order.iter().position(|name| *name == g.name));
+            let mut stdout = std::io::stdout().lock();
+            let _ = summary::write_table(&graded, &mut stdout).and_then(|()| stdout.flush());
+            let running = progress.running.join(", ");
+            Some(format!(
+                "while grading {running}: {} of {total} submissions graded, none written to the summary",
+                graded.len()
+            ))
+        });
+    }
+    let graded = grade::grade_all(
+        &submissions,
+        &options,
+        |s| {
+            let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+            progress.running.push(s.name.clone());
+        },
+        |g| {
+            let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+            if progress.over {
+                return;
+            }
+            progress.running.retain(|name| *name != g.name);
+            progress.graded.push(g.clone());
+            eprintln!(
+                "[{}/{total}] {}: {} ({}/{} points, {:.1} s)",
+                progress.graded.len(),
+                g.name,
+                g.status.name(),
+                g.score,
+                g.max_score,
+                g.seconds
+            );
+        },
+    );
+    progress.lock().unwrap_or_else(|e| e.into_inner()).over = true;
     let csv_path = out.join("summary.csv");
     summary::save_csv(&graded, &csv_path)
         .with_context(|| format!("writing {}", csv_path.display()))?;

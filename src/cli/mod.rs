@@ -10,6 +10,7 @@
 mod check;
 mod client;
 mod grade;
+mod live;
 mod progress;
 mod relay;
 mod serve;

@@ -13,16 +13,20 @@ pub fn bar(suites: &[Suite], selection: &Selection) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let total = suites
-        .iter()
-        .flat_map(|s| &s.checks)
-        .filter(|c| selection.selects(c.meta.id))
-        .count();
-    let bar = ProgressBar::new(total as u64);
+    let bar = ProgressBar::new(total(suites, selection) as u64);
     if let Ok(style) = ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// How many checks of `suites` are selected.
+pub fn total(suites: &[Suite], selection: &Selection) -> usize {
+    suites
+        .iter()
+        .flat_map(|s| &s.checks)
+        .filter(|c| selection.selects(c.meta.id))
+        .count()
 }
 
 /// Shows that `done` checks are finished and `id` on `label` runs now.

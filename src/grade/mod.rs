@@ -141,11 +141,13 @@ pub struct Graded {
     pub seconds: f64,
 }
 
-/// Grades `submissions` with at most `options.jobs` at once, calling `done`
-/// as each finishes; returns the grades in the submissions' order.
+/// Grades `submissions` with at most `options.jobs` at once, calling
+/// `started` as each starts and `done` as each finishes; returns the grades
+/// in the submissions' order.
 pub fn grade_all(
     submissions: &[Submission],
     options: &Options,
+    started: impl Fn(&Submission) + Sync,
     done: impl Fn(&Graded) + Sync,
 ) -> Vec<Graded> {
     let next = AtomicUsize::new(0);
@@ -157,6 +159,7 @@ pub fn grade_all(
                 let Some(submission) = submissions.get(index) else {
                     break;
                 };
+                started(submission);
                 let grade = grade(submission, options);
                 done(&grade);
                 graded.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(grade);

@@ -53,7 +53,7 @@ fn verdict(client: &str, id: &str) -> Verdict {
     let selection = Selection {
         only: vec![id.to_string()],
     };
-    let mut report = suite.run(&ctx(), &selection, None, |_| {});
+    let mut report = suite.run(&ctx(), &selection, None);
     assert_eq!(report.results.len(), 1, "{id} selects one property");
     report.results.remove(0).verdict
 }
