@@ -6,7 +6,9 @@
 //!   `/sys/fs/cgroup/pids` is writable, in a fresh pids cgroup, so a fork bomb
 //!   stops at [`Limits::processes`] and a process that calls `setsid` is still found;
 //! - `setrlimit` bounds address space, CPU time, open files and file size
-//!   (and process count, where the kernel enforces it for this uid);
+//!   (and process count, where the kernel enforces it for this uid); a
+//!   check may lower a running process's open-file limit further
+//!   ([`limit_open_files`], [prlimit(2)]);
 //! - its stdout/stderr, unless handed to the check, are read continuously into
 //!   a small ring of last lines, so a logging target never blocks on a full pipe;
 //! - [`Target::kill`] (and `Drop`) sends SIGKILL to the group and every cgroup
@@ -14,6 +16,7 @@
 //!   [`install_interrupt_handler`] does the same for every live target on Ctrl-C.
 //!
 //! [setpgid(2)]: https://man7.org/linux/man-pages/man2/setpgid.2.html
+//! [prlimit(2)]: https://man7.org/linux/man-pages/man2/prlimit.2.html
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
@@ -58,6 +61,21 @@ impl Default for Limits {
             file_size: 256 << 20,
         }
     }
+}
+
+/// `limit_open_files()`—sets the open-file limit (`RLIMIT_NOFILE`, soft
+/// and hard) of the running process `pid` to `limit`: from then on it can
+/// open no descriptor numbered `limit` or above (`EMFILE`), nor raise the
+/// limit back. Processes it forks later inherit the limit.
+pub fn limit_open_files(pid: Pid, limit: u64) -> std::io::Result<()> {
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let limit = rustix::process::Rlimit {
+        current: Some(limit),
+        maximum: Some(limit),
+    };
+    rustix::process::prlimit(Some(pid), rustix::process::Resource::Nofile, limit)?;
+    Ok(())
 }
 
 /// What to do with one of the target's standard streams.

@@ -9,8 +9,10 @@
 //! is that the server keeps serving, and the child's client was gone anyway.
 //!
 //! Idle CPU is a measurement — CPU ticks of every target process across a
-//! fixed window — not a verdict by waiting: a busy-polling server burns most
-//! of a core in any window, a blocked one burns none.
+//! fixed window, and whether a thread ran in it without once waiting — not
+//! a verdict by waiting: a busy-polling server burns most of a core in any
+//! window, and on a loaded machine, where it gets less, it still never
+//! waits; a blocked one does neither.
 //!
 //! # References
 //! - [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html): `SO_LINGER` with a zero timeout resets the connection
@@ -115,7 +117,7 @@ fn more_than_buffers() -> usize {
 /// more of the client's bytes waiting. Or until [`more_than_buffers`] went
 /// out (a server that drops or discards never stops taking them), or
 /// `bound` passes.
-fn stall(instance: &Instance, client: &Client, bound: Duration) {
+pub(super) fn stall(instance: &Instance, client: &Client, bound: Duration) {
     let most = more_than_buffers();
     let mut sent = 0;
     let mut last = None;
@@ -258,37 +260,64 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
 const WINDOW: Duration = Duration::from_millis(500);
 /// The most CPU an idle server may use across the window, as a fraction of one core.
 const IDLE_SHARE: f64 = 0.1;
+/// The most a thread of an idle server may run across the window without
+/// once waiting: a spinning thread runs and never waits, and even on a
+/// loaded machine it gets more than this; one that backs off waits at every turn.
+const SPIN_RUN: Duration = Duration::from_millis(5);
 
-/// CPU ticks the server's processes used across [`WINDOW`].
-fn ticks_over_window(instance: &Instance) -> u64 {
-    let total = |pids: &[nix::unistd::Pid]| -> u64 {
+/// What the server's processes did across [`WINDOW`]: the CPU ticks they
+/// used, and a thread that ran at least [`SPIN_RUN`] in it without once
+/// waiting ([`observe::run_and_waits`]), with how long it ran.
+fn over_window(instance: &Instance) -> (u64, Option<(Pid, Duration)>) {
+    let pids = instance.processes();
+    let ticks = || -> u64 {
         pids.iter()
             .filter_map(|&p| observe::stat(p))
             .map(|s| s.cpu_ticks)
             .sum()
     };
-    let pids = instance.processes();
-    let before = total(&pids);
+    let threads = || -> Vec<((Pid, Pid), (u64, u64))> {
+        pids.iter()
+            .flat_map(|&p| observe::tids(p).into_iter().map(move |t| (p, t)))
+            .filter_map(|(p, t)| Some(((p, t), observe::run_and_waits(p, t)?)))
+            .collect()
+    };
+    let (ticks_before, before) = (ticks(), threads());
     // Pacing only: this is the measurement window, not a wait for an event.
     std::thread::sleep(WINDOW);
-    total(&pids).saturating_sub(before)
+    let spinning = threads().into_iter().find_map(|(thread, (ran, waits))| {
+        let (_, (ran_before, waits_before)) = before.iter().find(|(t, _)| *t == thread)?;
+        let ran = Duration::from_nanos(ran.saturating_sub(*ran_before));
+        (ran >= SPIN_RUN && waits == *waits_before).then_some((thread.1, ran))
+    });
+    (ticks().saturating_sub(ticks_before), spinning)
 }
 
-fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
+/// The server's processes used at most [`IDLE_SHARE`] of a core across
+/// [`WINDOW`], and none of its threads ran [`SPIN_RUN`] or more in it
+/// without once waiting, measured now; `when` says what the server was
+/// left with.
+pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
     let ticks_per_second = procfs::ticks_per_second() as f64;
     let budget = (ticks_per_second * WINDOW.as_secs_f64() * IDLE_SHARE).ceil() as u64;
-    let used = ticks_over_window(instance);
-    if used <= budget {
+    let (used, spinning) = over_window(instance);
+    if used <= budget && spinning.is_none() {
         return Ok(());
     }
     let share = used as f64 / (ticks_per_second * WINDOW.as_secs_f64()) * 100.0;
+    let never_waited = spinning.map_or(String::new(), |(tid, ran)| {
+        format!(
+            "; thread {tid} ran {} ms of it without once waiting",
+            ran.as_millis()
+        )
+    });
     let finding = Finding::violated(
         format!(
-            "{when}: at most {:.0}% of a core (asleep in blocking calls)",
+            "{when}: at most {:.0}% of a core, every thread asleep in blocking calls",
             IDLE_SHARE * 100.0
         ),
         format!(
-            "{share:.0}% of a core over {} ms: busy polling",
+            "{share:.0}% of a core over {} ms{never_waited}: busy polling",
             WINDOW.as_millis()
         ),
     );

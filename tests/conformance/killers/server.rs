@@ -289,5 +289,54 @@ pub fn killers() -> Vec<Killer> {
             subject: server("pool:4", &["fixtures/servers/pool_spin.c", "{port}", "4"]),
             kills: &["server.idle.blocked"],
         },
+        // Hostile and demanding clients.
+        Killer {
+            // The accepting thread waits for each client's first bytes: a
+            // client that trickles them, or an idle one, holds up accept.
+            name: "server/reads-first-bytes-before-handing-over",
+            subject: server(
+                "thread",
+                &["fixtures/servers/sniffs_first_bytes.c", "{port}"],
+            ),
+            kills: &["server.hostile.slow-client", "server.hostile.many-idle"],
+        },
+        Killer {
+            name: "server/turns-away-clients-beyond-64",
+            subject: server("fork", &["fixtures/servers/fork_capped.c", "{port}"]),
+            kills: &["server.hostile.many-idle"],
+        },
+        Killer {
+            name: "server/writes-under-one-shared-lock",
+            subject: server("thread", &["fixtures/servers/write_lock.c", "{port}"]),
+            kills: &["server.hostile.never-reading-client"],
+        },
+        Killer {
+            name: "server/exits-when-accept-fails",
+            subject: server(
+                "thread",
+                &["fixtures/servers/accept_error_exits.c", "{port}"],
+            ),
+            kills: &["server.hostile.emfile"],
+        },
+        Killer {
+            name: "server/retries-accept-at-once-out-of-descriptors",
+            subject: server("thread", &["fixtures/servers/accept_spins.c", "{port}"]),
+            kills: &["server.hostile.emfile"],
+        },
+        Killer {
+            // socketserver as shipped: out of descriptors, its listener
+            // stays readable and serve_forever retries accept at once.
+            name: "server/python-socketserver-spins-out-of-descriptors",
+            subject: server(
+                "thread",
+                &[
+                    "python3",
+                    "fixtures/servers/thread_server.py",
+                    "{port}",
+                    "stock",
+                ],
+            ),
+            kills: &["server.hostile.emfile"],
+        },
     ]
 }
