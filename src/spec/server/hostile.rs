@@ -127,7 +127,7 @@ pub fn many_idle(server: &Server, ctx: &Ctx) -> Outcome {
                             "{IDLE_CLIENTS} idle clients connected at once, each accepted while the others stay connected"
                         ),
                         format!(
-                            "with {} idle clients connected, the server stopped accepting: {} more wait in its listen backlog",
+                            "with {} idle clients connected, the server stopped accepting: {} more wait in its listen backlog (a cap on children or threads, or an accept loop that waits on a client, shows this way)",
                             held.len(),
                             instance.backlog().unwrap_or(0)
                         ),

@@ -21,12 +21,17 @@ pub fn killers() -> Vec<Killer> {
     vec![
         // Shape.
         Killer {
+            // Stock ForkingMixIn: besides the listener in every child, it
+            // stops accepting while it has 40 children (max_children).
             name: "server/python-forking-server-keeps-the-listener",
             subject: server(
                 "fork",
                 &["python3", "fixtures/servers/fork_server.py", "{port}"],
             ),
-            kills: &["server.shape.fork-child-closes-listener"],
+            kills: &[
+                "server.shape.fork-child-closes-listener",
+                "server.hostile.many-idle",
+            ],
         },
         Killer {
             // The child accepts in turn, so it must keep the listener; each
@@ -48,13 +53,15 @@ pub fn killers() -> Vec<Killer> {
         },
         Killer {
             // The descriptor the parent keeps is a leak, and keeps the
-            // connection open after the child closed it: no EOF.
+            // connection open after the child closed it: no EOF. Out of
+            // descriptors, the leaked ones never come back.
             name: "server/parent-keeps-the-connection",
             subject: server("fork", &["fixtures/servers/fork_keeps_fd.c", "{port}"]),
             kills: &[
                 "server.shape.fork-parent-closes-connection",
                 "server.eof.after-half-close",
                 "server.leaks.back-to-baseline",
+                "server.hostile.emfile",
             ],
         },
         Killer {
@@ -84,16 +91,18 @@ pub fn killers() -> Vec<Killer> {
             kills: &["server.shape.thread-per-connection"],
         },
         Killer {
-            // One thread both accepts and serves every client.
+            // One thread both accepts and serves every client, so one
+            // blocked write stalls them all.
             name: "server/select-loop-claimed-as-thread",
             subject: server("thread", &["fixtures/servers/select_loop.c", "{port}"]),
             kills: &[
                 "server.shape.thread-per-connection",
                 "server.process.connection-owner",
+                "server.hostile.never-reading-client",
             ],
         },
         Killer {
-            // Four workers serve 32 clients only in turn, not at once.
+            // Four workers serve 32 (or 200 idle) clients only in turn, not at once.
             name: "server/pool-claimed-as-thread",
             subject: server(
                 "thread",
@@ -109,6 +118,7 @@ pub fn killers() -> Vec<Killer> {
             kills: &[
                 "server.shape.thread-per-connection",
                 "server.resilience.many-at-once",
+                "server.hostile.many-idle",
             ],
         },
         Killer {
@@ -158,7 +168,8 @@ pub fn killers() -> Vec<Killer> {
         // Who serves when, and where.
         Killer {
             // One client at a time: no second client beside an idle first,
-            // and no 32 served at the same time.
+            // a slow one or one that never reads, and no 32 (or 200 idle)
+            // served at the same time.
             name: "server/fork-wait-claimed-as-fork",
             subject: server(
                 "fork",
@@ -174,6 +185,9 @@ pub fn killers() -> Vec<Killer> {
             kills: &[
                 "server.concurrency.serves-while-busy",
                 "server.resilience.many-at-once",
+                "server.hostile.slow-client",
+                "server.hostile.many-idle",
+                "server.hostile.never-reading-client",
             ],
         },
         Killer {
@@ -272,9 +286,13 @@ pub fn killers() -> Vec<Killer> {
             kills: &["server.resilience.leaves-mid-echo"],
         },
         Killer {
+            // Its cap of 128 also turns away the 129th of 200 idle clients.
             name: "server/counts-clients-in-never-out",
             subject: server("thread", &["fixtures/servers/counts_clients.c", "{port}"]),
-            kills: &["server.resilience.many-in-sequence"],
+            kills: &[
+                "server.resilience.many-in-sequence",
+                "server.hostile.many-idle",
+            ],
         },
         Killer {
             name: "server/exits-when-its-client-table-is-full",
@@ -282,12 +300,13 @@ pub fn killers() -> Vec<Killer> {
                 "thread",
                 &["fixtures/servers/thread_table_full.c", "{port}"],
             ),
-            kills: &["server.resilience.many-at-once"],
+            kills: &["server.resilience.many-at-once", "server.hostile.many-idle"],
         },
         Killer {
+            // Workers that spin idle spin out of descriptors too.
             name: "server/pool-workers-spin",
             subject: server("pool:4", &["fixtures/servers/pool_spin.c", "{port}", "4"]),
-            kills: &["server.idle.blocked"],
+            kills: &["server.idle.blocked", "server.hostile.emfile"],
         },
         // Hostile and demanding clients.
         Killer {
