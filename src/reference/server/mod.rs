@@ -16,6 +16,8 @@
 //!   (a vanished client turns into an `EPIPE`/`ECONNRESET` error that ends that
 //!   connection only), and [`serve`] also sets the disposition to ignored, so
 //!   the forked children inherit "ignored" explicitly too;
+//! - out of descriptors (`EMFILE`), accepting backs off 10 ms instead of
+//!   spinning or exiting, so the server serves again once clients leave;
 //! - one line `listening on ADDR` goes to stderr once the socket listens.
 //!
 //! # References

@@ -33,6 +33,7 @@ use crate::target::connection::Client;
 use crate::target::observe;
 use crate::target::process::limit_open_files;
 use crate::target::server::Instance;
+use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 use crate::target::TargetError;
 use crate::workload::server::Seeds;
 
@@ -119,7 +120,8 @@ pub fn many_idle(server: &Server, ctx: &Ctx) -> Outcome {
                 serve_idle(server, instance, ctx, held.drain(..oldest))?;
                 continue;
             }
-            if waiting > 0 && !instance.accepted_all(ctx.timeout) {
+            let accepted = || instance.backlog() == Some(0);
+            if waiting > 0 && !soon(ctx, accepted) && !instance.accepted_all(ctx.timeout) {
                 // The server fell still (or the bound passed) with clients in its backlog.
                 return Err(instance.explain(
                     Finding::violated(
@@ -163,6 +165,7 @@ fn serve_idle(
         })
         .collect::<Result<Vec<_>, Finding>>()?;
     for (i, client, errand) in errands {
+        soon(ctx, || server.protocol.answer_arrived(&client));
         server
             .protocol
             .answered(instance, &client, &errand, ctx, &whom(i))?;
@@ -170,10 +173,37 @@ fn serve_idle(
     Ok(())
 }
 
+/// How long [`soon`] looks before a wait that also watches the server's
+/// stillness takes over.
+const GRACE: Duration = Duration::from_secs(1);
+
+/// Whether `done` holds within [`GRACE`] (or `ctx.timeout`, if shorter),
+/// with looks at `done` alone. With hundreds of clients, the server has
+/// hundreds of threads or processes, and a look at whether all of them are
+/// still costs far more, on a loaded machine, than serving a client takes:
+/// the waits that decide, watching stillness, come only after this one.
+fn soon(ctx: &Ctx, mut done: impl FnMut() -> bool) -> bool {
+    settle::wait(
+        GRACE.min(ctx.timeout),
+        &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+        || {
+            if done() {
+                Look::Done(())
+            } else {
+                Look::Waiting
+            }
+        },
+    )
+    .is_ok()
+}
+
 /// `server.hostile.never-reading-client`.
 pub fn never_reading_client(server: &Server, ctx: &Ctx) -> Outcome {
     let mut seeds = Seeds::new(ctx.seed);
-    with_instance(server, ctx, |instance| {
+    // The client that never reads leaves only once the server is gone: its
+    // leaving mid-echo is `leaves-mid-echo`'s case, not this rule's.
+    let mut never_leaves = None;
+    let outcome = with_instance(server, ctx, |instance| {
         let neighbour = instance.connect(ctx)?;
         ping(
             instance,
@@ -182,9 +212,9 @@ pub fn never_reading_client(server: &Server, ctx: &Ctx) -> Outcome {
             "a client connected first",
             b"a neighbour, connected first",
         )?;
-        let hog = instance.connect(ctx)?;
+        let hog = never_leaves.insert(instance.connect(ctx)?);
         // The server is blocked writing an echo the hog never reads.
-        stall(instance, &hog, ctx.timeout);
+        stall(instance, hog, ctx.timeout);
         let meanwhile =
             "while another client that never reads has the server blocked writing its echo";
         ping(
@@ -201,10 +231,10 @@ pub fn never_reading_client(server: &Server, ctx: &Ctx) -> Outcome {
             &format!("the echo to a new client, {meanwhile}"),
             &payload.bytes(),
             payload.len,
-        )?;
-        hog.reset();
-        Ok(())
-    })
+        )
+    });
+    drop(never_leaves);
+    outcome
 }
 
 /// Descriptors a server may still open once the check lowered its limit.
