@@ -54,7 +54,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            processes: 256,
+            // 200 idle clients at once (`server.hostile.many-idle`) of a
+            // fork server that execs a program per client are 400 processes.
+            processes: 1024,
             memory: 4 << 30,
             cpu_seconds: 120,
             open_files: 1024,
@@ -63,19 +65,38 @@ impl Default for Limits {
     }
 }
 
-/// `limit_open_files()`—sets the open-file limit (`RLIMIT_NOFILE`, soft
-/// and hard) of the running process `pid` to `limit`: from then on it can
-/// open no descriptor numbered `limit` or above (`EMFILE`), nor raise the
-/// limit back. Processes it forks later inherit the limit.
-pub fn limit_open_files(pid: Pid, limit: u64) -> std::io::Result<()> {
+/// `limit_open_files()`—sets the soft open-file limit (`RLIMIT_NOFILE`)
+/// of the running process `pid` to `limit`, its hard limit unchanged, and
+/// returns the soft limit it had (`None`: unlimited), to put back with
+/// [`restore_open_files`]. From then on it can open no descriptor numbered
+/// `limit` or above (`EMFILE`); processes it forks meanwhile inherit the limit.
+pub fn limit_open_files(pid: Pid, limit: u64) -> std::io::Result<Option<u64>> {
+    set_open_files(pid, Some(limit))
+}
+
+/// `restore_open_files()`—puts back the soft open-file limit `soft` that
+/// [`limit_open_files`] returned.
+pub fn restore_open_files(pid: Pid, soft: Option<u64>) -> std::io::Result<()> {
+    set_open_files(pid, soft).map(drop)
+}
+
+/// Sets the soft `RLIMIT_NOFILE` of `pid`, keeping its hard limit (read
+/// from `/proc/<pid>/limits`); the soft limit it had.
+fn set_open_files(pid: Pid, soft: Option<u64>) -> std::io::Result<Option<u64>> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    let hard = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|fields| fields.split_whitespace().nth(1))
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
     let pid = rustix::process::Pid::from_raw(pid.as_raw())
         .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     let limit = rustix::process::Rlimit {
-        current: Some(limit),
-        maximum: Some(limit),
+        current: soft,
+        maximum: hard.parse().ok(),
     };
-    rustix::process::prlimit(Some(pid), rustix::process::Resource::Nofile, limit)?;
-    Ok(())
+    let old = rustix::process::prlimit(Some(pid), rustix::process::Resource::Nofile, limit)?;
+    Ok(old.current)
 }
 
 /// What to do with one of the target's standard streams.

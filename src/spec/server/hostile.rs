@@ -31,7 +31,7 @@ use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::connection::Client;
 use crate::target::observe;
-use crate::target::process::limit_open_files;
+use crate::target::process::{self, limit_open_files};
 use crate::target::server::Instance;
 use crate::target::settle::{self, Bound, Gaps, Look, Shown};
 use crate::target::TargetError;
@@ -253,11 +253,11 @@ pub fn emfile(server: &Server, ctx: &Ctx) -> Outcome {
         let out = || {
             limits
                 .iter()
-                .any(|&(pid, limit)| free_descriptors(pid, limit) == 0)
+                .any(|&(pid, limit, _)| free_descriptors(pid, limit) == 0)
         };
         let free = limits
             .iter()
-            .map(|&(pid, limit)| free_descriptors(pid, limit))
+            .map(|&(pid, limit, _)| free_descriptors(pid, limit))
             .max()
             .unwrap_or(0);
         let clients = (0..free + BEYOND)
@@ -271,7 +271,7 @@ pub fn emfile(server: &Server, ctx: &Ctx) -> Outcome {
             })
             .collect::<Result<Vec<Client>, Finding>>()?;
         instance.alive()?;
-        let lowest = limits.iter().map(|&(_, limit)| limit).min().unwrap_or(0);
+        let lowest = limits.iter().map(|&(_, limit, _)| limit).min().unwrap_or(0);
         idle_within_budget(
             instance,
             &format!(
@@ -280,6 +280,8 @@ pub fn emfile(server: &Server, ctx: &Ctx) -> Outcome {
             ),
         )?;
         drop(clients);
+        // Children forked meanwhile keep the low limit; new ones need not.
+        restore_open_files(&limits)?;
         let payload = seeds.text(1000);
         server.protocol.once(
             instance,
@@ -291,11 +293,11 @@ pub fn emfile(server: &Server, ctx: &Ctx) -> Outcome {
     })
 }
 
-/// Lowers the open-file limit of every process of the server so that
+/// Lowers the soft open-file limit of every process of the server so that
 /// exactly [`SPARE`] descriptor numbers below it are free (descriptors it
 /// holds above the limit stay usable; it just cannot open new ones there);
-/// each process and its limit.
-fn lower_open_files(instance: &Instance) -> Result<Vec<(Pid, u64)>, Finding> {
+/// each process, its new limit and the soft limit it had.
+fn lower_open_files(instance: &Instance) -> Result<Vec<(Pid, u64, Option<u64>)>, Finding> {
     instance
         .processes()
         .into_iter()
@@ -307,7 +309,7 @@ fn lower_open_files(instance: &Instance) -> Result<Vec<(Pid, u64)>, Finding> {
                 .map_or(0, |fd| fd as u64 + 1);
             Some(
                 limit_open_files(pid, limit)
-                    .map(|()| (pid, limit))
+                    .map(|had| (pid, limit, had))
                     .map_err(|e| {
                         Finding::from(TargetError::setup(
                             format!("the open-file limit of pid {pid}, lowered to {limit}"),
@@ -317,6 +319,23 @@ fn lower_open_files(instance: &Instance) -> Result<Vec<(Pid, u64)>, Finding> {
             )
         })
         .collect()
+}
+
+/// Puts back the soft open-file limits [`lower_open_files`] lowered, of the
+/// processes still there.
+fn restore_open_files(limits: &[(Pid, u64, Option<u64>)]) -> Outcome {
+    for &(pid, _, had) in limits {
+        if let Err(e) = process::restore_open_files(pid, had) {
+            if observe::is_alive(pid) {
+                return Err(TargetError::setup(
+                    format!("the open-file limit of pid {pid}, put back"),
+                    e,
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Descriptors `pid` can still open under `limit`: numbers below it not in use.

@@ -53,15 +53,13 @@ pub fn killers() -> Vec<Killer> {
         },
         Killer {
             // The descriptor the parent keeps is a leak, and keeps the
-            // connection open after the child closed it: no EOF. Out of
-            // descriptors, the leaked ones never come back.
+            // connection open after the child closed it: no EOF.
             name: "server/parent-keeps-the-connection",
             subject: server("fork", &["fixtures/servers/fork_keeps_fd.c", "{port}"]),
             kills: &[
                 "server.shape.fork-parent-closes-connection",
                 "server.eof.after-half-close",
                 "server.leaks.back-to-baseline",
-                "server.hostile.emfile",
             ],
         },
         Killer {
