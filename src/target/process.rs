@@ -6,7 +6,9 @@
 //!   `/sys/fs/cgroup/pids` is writable, in a fresh pids cgroup, so a fork bomb
 //!   stops at [`Limits::processes`] and a process that calls `setsid` is still found;
 //! - `setrlimit` bounds address space, CPU time, open files and file size
-//!   (and process count, where the kernel enforces it for this uid);
+//!   (and process count, where the kernel enforces it for this uid); a
+//!   check may lower a running process's open-file limit further
+//!   ([`limit_open_files`], [prlimit(2)]);
 //! - its stdout/stderr, unless handed to the check, are read continuously into
 //!   a small ring of last lines, so a logging target never blocks on a full pipe;
 //! - [`Target::kill`] (and `Drop`) sends SIGKILL to the group and every cgroup
@@ -15,6 +17,7 @@
 //!   Ctrl-C, SIGTERM or SIGHUP, after the run's [`on_interrupt`] hook froze its results.
 //!
 //! [setpgid(2)]: https://man7.org/linux/man-pages/man2/setpgid.2.html
+//! [prlimit(2)]: https://man7.org/linux/man-pages/man2/prlimit.2.html
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
@@ -52,13 +55,49 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            processes: 256,
+            // 200 idle clients at once (`server.hostile.many-idle`) of a
+            // fork server that execs a program per client are 400 processes.
+            processes: 1024,
             memory: 4 << 30,
             cpu_seconds: 120,
             open_files: 1024,
             file_size: 256 << 20,
         }
     }
+}
+
+/// `limit_open_files()`—sets the soft open-file limit (`RLIMIT_NOFILE`)
+/// of the running process `pid` to `limit`, its hard limit unchanged, and
+/// returns the soft limit it had (`None`: unlimited), to put back with
+/// [`restore_open_files`]. From then on it can open no descriptor numbered
+/// `limit` or above (`EMFILE`); processes it forks meanwhile inherit the limit.
+pub fn limit_open_files(pid: Pid, limit: u64) -> std::io::Result<Option<u64>> {
+    set_open_files(pid, Some(limit))
+}
+
+/// `restore_open_files()`—puts back the soft open-file limit `soft` that
+/// [`limit_open_files`] returned.
+pub fn restore_open_files(pid: Pid, soft: Option<u64>) -> std::io::Result<()> {
+    set_open_files(pid, soft).map(drop)
+}
+
+/// Sets the soft `RLIMIT_NOFILE` of `pid`, keeping its hard limit (read
+/// from `/proc/<pid>/limits`); the soft limit it had.
+fn set_open_files(pid: Pid, soft: Option<u64>) -> std::io::Result<Option<u64>> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    let hard = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|fields| fields.split_whitespace().nth(1))
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let limit = rustix::process::Rlimit {
+        current: soft,
+        maximum: hard.parse().ok(),
+    };
+    let old = rustix::process::prlimit(Some(pid), rustix::process::Resource::Nofile, limit)?;
+    Ok(old.current)
 }
 
 /// What to do with one of the target's standard streams.

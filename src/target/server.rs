@@ -41,7 +41,7 @@ use nix::unistd::Pid;
 use super::connection::Client;
 use super::net::{self, Endpoint};
 use super::observe::{self, Io, Syscall, ThreadState};
-use super::settle::{self, Bound, Gaps, Look, Shown, Watched};
+use super::settle::{self, Bound, Gaps, Look, Pacing, Shown, Watched};
 use super::{CommandSpec, Target, TargetConfig, TargetError};
 
 /// The sockets of one connection as the server sees them (`socket:[inode]`).
@@ -161,11 +161,47 @@ impl Instance {
     /// whose short backlog overflows drops handshakes, and the client only
     /// retries a second or more later. (Unix connects wait for room by themselves.)
     pub fn await_accepted(&self, bound: Duration) {
-        let Some(port) = self.tcp_port() else {
-            return;
-        };
-        let queued = || listen_entry(&observe::tcp_sockets(), port).map(|e| e.rx_queue);
-        let _ = self.wait_for(bound, || (queued() == Some(0)).then_some(()));
+        if self.tcp_port().is_some() {
+            self.accepted_all(bound);
+        }
+    }
+
+    /// Waits, at most `bound` (or until the server is still or gone), until
+    /// no connection waits in its listen backlog ([`Instance::backlog`]);
+    /// whether none does. The first looks, for some 50 ms, are at the
+    /// backlog alone: a server with hundreds of processes makes each look
+    /// at its stillness cost more than accepting a few clients takes.
+    pub fn accepted_all(&self, bound: Duration) -> bool {
+        let empty = || self.backlog() == Some(0);
+        let quick = Pacing::FIRST * Pacing::QUICK * 2;
+        let at_once = settle::wait(
+            quick.min(bound),
+            &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+            || {
+                if empty() {
+                    Look::Done(())
+                } else {
+                    Look::Waiting
+                }
+            },
+        );
+        at_once.is_ok() || self.wait_for(bound, || empty().then_some(())).is_some()
+    }
+
+    /// How many connections wait in the listen backlog, made but not yet
+    /// accepted: the listener's `rx_queue` in `/proc/net/tcp`, or over Unix
+    /// the connections to the path that no descriptor holds yet (inode 0 in
+    /// `/proc/net/unix`). `None` while the listener does not show.
+    pub fn backlog(&self) -> Option<usize> {
+        match &self.endpoint {
+            Endpoint::Tcp { port, .. } => observe::tcp_accept_queue(*port),
+            Endpoint::Unix(path) => Some(
+                observe::unix_inodes(path, false)
+                    .into_iter()
+                    .filter(|&inode| inode == 0)
+                    .count(),
+            ),
+        }
     }
 
     /// Waits, at most `bound`, until the server is still (settled or idling)

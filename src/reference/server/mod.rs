@@ -16,6 +16,8 @@
 //!   (a vanished client turns into an `EPIPE`/`ECONNRESET` error that ends that
 //!   connection only), and [`serve`] also sets the disposition to ignored, so
 //!   the forked children inherit "ignored" explicitly too;
+//! - out of descriptors (`EMFILE`), accepting backs off 10 ms instead of
+//!   spinning or exiting, so the server serves again once clients leave;
 //! - one line `listening on ADDR` goes to stderr once the socket listens.
 //!
 //! # References
@@ -30,6 +32,7 @@ use std::io::{self, Read};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use nix::errno::Errno;
 use socket2::Socket;
 
 use super::http::{self, DocumentRoot};
@@ -128,8 +131,9 @@ impl Service {
 /// `serve()`—listens on `endpoint`, says so on stderr, and serves `service`
 /// forever as `variant` does.
 ///
-/// Returns only on an error that stops the server (it cannot listen, or
-/// `accept` fails for a reason other than an interrupted call or an aborted connection).
+/// Returns only on an error that stops the server: it cannot listen, or
+/// `accept` fails for a reason other than an interrupted call, an aborted
+/// connection or a lack of descriptors (see [`accept`]).
 pub fn serve(variant: Variant, service: Service, endpoint: &Endpoint) -> io::Result<()> {
     sys::set_sigpipe(SigpipeDisposition::Ignore).map_err(io::Error::from)?;
     let listener = socket::listen(endpoint)?;
@@ -147,7 +151,19 @@ pub fn serve(variant: Variant, service: Service, endpoint: &Endpoint) -> io::Res
     }
 }
 
-/// `accept()`, retried when a signal interrupts it or a client gave up before it was accepted.
+/// How long [`accept`] backs off when the server is out of descriptors.
+const OUT_OF_DESCRIPTORS_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// `accept()`, retried when a signal interrupts it or a client gave up
+/// before it was accepted, and after a pause of
+/// [`OUT_OF_DESCRIPTORS_PAUSE`] when the server is out of descriptors or
+/// kernel memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`): the client then
+/// stays in the backlog and the listener readable, so retrying at once
+/// would spin until another client leaves, and giving up would end the
+/// server.
+///
+/// # References
+/// - [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html): the errors
 fn accept(listener: &Socket) -> io::Result<Socket> {
     loop {
         match listener.accept() {
@@ -157,6 +173,14 @@ fn accept(listener: &Socket) -> io::Result<Socket> {
                     e.kind(),
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                 ) => {}
+            Err(e)
+                if matches!(
+                    Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM
+                ) =>
+            {
+                std::thread::sleep(OUT_OF_DESCRIPTORS_PAUSE);
+            }
             Err(e) => return Err(e),
         }
     }

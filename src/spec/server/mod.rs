@@ -11,6 +11,7 @@ mod concurrency;
 mod conversation;
 mod echo;
 pub(super) mod harness;
+mod hostile;
 mod leaks;
 mod process;
 mod resilience;
@@ -19,6 +20,7 @@ mod signals;
 mod startup;
 
 pub use conversation::Protocol;
+pub use hostile::IDLE_CLIENTS;
 pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
 pub use shape::{POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
 
@@ -277,6 +279,42 @@ pub static PROPERTIES: &[Property<Server>] = &[
         ),
         check: startup::port_in_use,
     },
+    Property {
+        meta: meta(
+            "server.hostile.slow-client",
+            "A client that sends its request one byte at a time, pausing, and is slow to read its answer does not hold up other clients: each of them is served completely while the slow one is still mid-request.",
+            "beyond the lecture: recv(2) returns what has arrived (Concurrent Server)",
+            Scope::Only(CONCURRENT_KINDS),
+        ),
+        check: hostile::slow_client,
+    },
+    Property {
+        meta: meta(
+            "server.hostile.many-idle",
+            "Two hundred clients that connect and stay idle are all held open at once, and then each is served: by fork and thread while all stay connected, by a pool in turn, as its workers free up.",
+            "beyond the lecture: listen(2) backlog (Concurrent Server, Thread Pool)",
+            Scope::Only(CONCURRENT_KINDS),
+        ),
+        check: hostile::many_idle,
+    },
+    Property {
+        meta: meta(
+            "server.hostile.never-reading-client",
+            "A client that sends more than the buffers hold and never reads its echo blocks at most the worker serving it: a client already connected and a new one are still served.",
+            "beyond the lecture: send(2) blocks on full buffers (Concurrent Server, Thread Pool)",
+            Scope::Only(CONCURRENT_KINDS),
+        ),
+        check: hostile::never_reading_client,
+    },
+    Property {
+        meta: meta(
+            "server.hostile.emfile",
+            "Out of file descriptors (its RLIMIT_NOFILE lowered by the check, and more clients connecting than it can accept), the server neither exits nor spins, and it serves a new client once those clients leave.",
+            "beyond the lecture: accept(2) EMFILE, prlimit(2) RLIMIT_NOFILE",
+            Scope::Only(CONCURRENT_KINDS),
+        ),
+        check: hostile::emfile,
+    },
 ];
 
 /// The start-up rules, about a TCP port: not applicable to a server that
@@ -287,7 +325,7 @@ const TCP_ONLY: &[&str] = &[
 ];
 
 /// The rules of the echo profile alone: the byte stream echoed back, EOF
-/// after a half-close, and leaving mid-echo. Every other server property is
+/// after a half-close, leaving mid-echo, and never reading it. Every other server property is
 /// a rule of the server model, checked over any [`Protocol`] ([`model`]).
 const ECHO_ONLY: &[&str] = &[
     "server.echo.byte-exact",
@@ -295,6 +333,7 @@ const ECHO_ONLY: &[&str] = &[
     "server.eof.after-half-close",
     "server.isolation.concurrent-clients",
     "server.resilience.leaves-mid-echo",
+    "server.hostile.never-reading-client",
 ];
 
 /// The server-model properties, in catalog order: shape, process model,
@@ -443,10 +482,15 @@ pub(crate) fn server_suite(
         suite
     };
     Ok(match variant {
-        Variant::Pool(1) => suite.not_applicable(
+        Variant::Pool(1) => [
             "server.concurrency.serves-while-busy",
-            "a pool of one worker serves one client at a time",
-        ),
+            "server.hostile.slow-client",
+            "server.hostile.never-reading-client",
+        ]
+        .into_iter()
+        .fold(suite, |suite, id| {
+            suite.not_applicable(id, "a pool of one worker serves one client at a time")
+        }),
         _ => suite,
     })
 }

@@ -21,12 +21,17 @@ pub fn killers() -> Vec<Killer> {
     vec![
         // Shape.
         Killer {
+            // Stock ForkingMixIn: besides the listener in every child, it
+            // stops accepting while it has 40 children (max_children).
             name: "server/python-forking-server-keeps-the-listener",
             subject: server(
                 "fork",
                 &["python3", "fixtures/servers/fork_server.py", "{port}"],
             ),
-            kills: &["server.shape.fork-child-closes-listener"],
+            kills: &[
+                "server.shape.fork-child-closes-listener",
+                "server.hostile.many-idle",
+            ],
         },
         Killer {
             // The child accepts in turn, so it must keep the listener; each
@@ -84,16 +89,18 @@ pub fn killers() -> Vec<Killer> {
             kills: &["server.shape.thread-per-connection"],
         },
         Killer {
-            // One thread both accepts and serves every client.
+            // One thread both accepts and serves every client, so one
+            // blocked write stalls them all.
             name: "server/select-loop-claimed-as-thread",
             subject: server("thread", &["fixtures/servers/select_loop.c", "{port}"]),
             kills: &[
                 "server.shape.thread-per-connection",
                 "server.process.connection-owner",
+                "server.hostile.never-reading-client",
             ],
         },
         Killer {
-            // Four workers serve 32 clients only in turn, not at once.
+            // Four workers serve 32 (or 200 idle) clients only in turn, not at once.
             name: "server/pool-claimed-as-thread",
             subject: server(
                 "thread",
@@ -109,6 +116,7 @@ pub fn killers() -> Vec<Killer> {
             kills: &[
                 "server.shape.thread-per-connection",
                 "server.resilience.many-at-once",
+                "server.hostile.many-idle",
             ],
         },
         Killer {
@@ -158,8 +166,9 @@ pub fn killers() -> Vec<Killer> {
         // Who serves when, and where.
         Killer {
             // One client at a time: no second client beside an idle first,
-            // no 32 served at the same time, and no 8 children to exit
-            // together (which no-zombies and sigchld-reaps ask of fork).
+            // a slow one or one that never reads, no 32 (or 200 idle) served
+            // at the same time, and no 8 children to exit together (which
+            // no-zombies and sigchld-reaps ask of fork).
             name: "server/fork-wait-claimed-as-fork",
             subject: server(
                 "fork",
@@ -177,6 +186,9 @@ pub fn killers() -> Vec<Killer> {
                 "server.leaks.no-zombies",
                 "server.signals.sigchld-reaps",
                 "server.resilience.many-at-once",
+                "server.hostile.slow-client",
+                "server.hostile.many-idle",
+                "server.hostile.never-reading-client",
             ],
         },
         Killer {
@@ -298,9 +310,13 @@ pub fn killers() -> Vec<Killer> {
             kills: &["server.resilience.leaves-mid-echo"],
         },
         Killer {
+            // Its cap of 128 also turns away the 129th of 200 idle clients.
             name: "server/counts-clients-in-never-out",
             subject: server("thread", &["fixtures/servers/counts_clients.c", "{port}"]),
-            kills: &["server.resilience.many-in-sequence"],
+            kills: &[
+                "server.resilience.many-in-sequence",
+                "server.hostile.many-idle",
+            ],
         },
         Killer {
             name: "server/exits-when-its-client-table-is-full",
@@ -308,12 +324,62 @@ pub fn killers() -> Vec<Killer> {
                 "thread",
                 &["fixtures/servers/thread_table_full.c", "{port}"],
             ),
-            kills: &["server.resilience.many-at-once"],
+            kills: &["server.resilience.many-at-once", "server.hostile.many-idle"],
         },
         Killer {
+            // Workers that spin idle spin out of descriptors too.
             name: "server/pool-workers-spin",
             subject: server("pool:4", &["fixtures/servers/pool_spin.c", "{port}", "4"]),
-            kills: &["server.idle.blocked"],
+            kills: &["server.idle.blocked", "server.hostile.emfile"],
+        },
+        // Hostile and demanding clients.
+        Killer {
+            // The accepting thread waits for each client's first bytes: a
+            // client that trickles them, or an idle one, holds up accept.
+            name: "server/reads-first-bytes-before-handing-over",
+            subject: server(
+                "thread",
+                &["fixtures/servers/sniffs_first_bytes.c", "{port}"],
+            ),
+            kills: &["server.hostile.slow-client", "server.hostile.many-idle"],
+        },
+        Killer {
+            name: "server/turns-away-clients-beyond-64",
+            subject: server("fork", &["fixtures/servers/fork_capped.c", "{port}"]),
+            kills: &["server.hostile.many-idle"],
+        },
+        Killer {
+            name: "server/writes-under-one-shared-lock",
+            subject: server("thread", &["fixtures/servers/write_lock.c", "{port}"]),
+            kills: &["server.hostile.never-reading-client"],
+        },
+        Killer {
+            name: "server/exits-when-accept-fails",
+            subject: server(
+                "thread",
+                &["fixtures/servers/accept_error_exits.c", "{port}"],
+            ),
+            kills: &["server.hostile.emfile"],
+        },
+        Killer {
+            name: "server/retries-accept-at-once-out-of-descriptors",
+            subject: server("thread", &["fixtures/servers/accept_spins.c", "{port}"]),
+            kills: &["server.hostile.emfile"],
+        },
+        Killer {
+            // socketserver as shipped: out of descriptors, its listener
+            // stays readable and serve_forever retries accept at once.
+            name: "server/python-socketserver-spins-out-of-descriptors",
+            subject: server(
+                "thread",
+                &[
+                    "python3",
+                    "fixtures/servers/thread_server.py",
+                    "{port}",
+                    "stock",
+                ],
+            ),
+            kills: &["server.hostile.emfile"],
         },
         // Start-up.
         Killer {
