@@ -29,7 +29,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use socket2::Socket;
 
 use super::{accept, Service, CHUNK};
-use crate::reference::http::{self, Response};
+use crate::reference::http::{self, DocumentRoot, Response};
 
 /// Bytes a connection may owe its client before the server stops reading
 /// from it: the bound on what one client that never reads costs.
@@ -38,7 +38,7 @@ pub const HIGH_WATER: usize = 256 * 1024;
 /// Accepts and serves forever, every connection from this one thread.
 pub(super) fn serve(listener: &Socket, service: &Service) -> io::Result<()> {
     listener.set_nonblocking(true)?;
-    let mut connections: Vec<Connection> = Vec::new();
+    let mut connections: Vec<Connection<'_>> = Vec::new();
     let mut buf = vec![0u8; http::FILE_CHUNK];
     loop {
         let now = Instant::now();
@@ -75,7 +75,7 @@ pub(super) fn serve(listener: &Socket, service: &Service) -> io::Result<()> {
             .into_iter()
             .zip(&ready[1..])
             .filter_map(|(mut c, &ready)| {
-                matches!(c.step(ready, service, now, &mut buf), Ok(true)).then_some(c)
+                matches!(c.step(ready, now, &mut buf), Ok(true)).then_some(c)
             })
             .collect();
         if ready[0].contains(PollFlags::POLLIN) {
@@ -91,11 +91,11 @@ pub(super) fn serve(listener: &Socket, service: &Service) -> io::Result<()> {
 }
 
 /// Where a connection is in its service.
-enum Phase {
+enum Phase<'s> {
     /// Echoing; `eof` once the client half-closed.
     Echo { eof: bool },
-    /// Reading an HTTP request head.
-    Head(Vec<u8>),
+    /// Reading an HTTP request head, to answer from this root.
+    Head(Vec<u8>, &'s DocumentRoot),
     /// Sending the response, its file a piece at a time.
     Body(Response),
     /// Response sent and sending side shut down: reading and dropping what
@@ -104,19 +104,19 @@ enum Phase {
 }
 
 /// One accepted connection and what it still owes its client.
-struct Connection {
+struct Connection<'s> {
     socket: Socket,
     /// Bytes owed to the client, oldest first, not yet taken by the socket.
     out: Vec<u8>,
-    phase: Phase,
+    phase: Phase<'s>,
 }
 
-impl Connection {
-    fn new(socket: Socket, service: &Service) -> io::Result<Connection> {
+impl<'s> Connection<'s> {
+    fn new(socket: Socket, service: &'s Service) -> io::Result<Connection<'s>> {
         socket.set_nonblocking(true)?;
         let phase = match service {
             Service::Echo => Phase::Echo { eof: false },
-            Service::Http(_) => Phase::Head(Vec::with_capacity(1024)),
+            Service::Http(root) => Phase::Head(Vec::with_capacity(1024), root),
         };
         Ok(Connection {
             socket,
@@ -130,7 +130,7 @@ impl Connection {
         let mut events = PollFlags::empty();
         let reading = match self.phase {
             Phase::Echo { eof } => !eof && self.out.len() < HIGH_WATER,
-            Phase::Head(_) | Phase::Lingering(_) => true,
+            Phase::Head(..) | Phase::Lingering(_) => true,
             Phase::Body(_) => false,
         };
         if reading {
@@ -152,13 +152,7 @@ impl Connection {
 
     /// Acts on what `ready` says; whether the connection goes on. An error
     /// means the client went away, which ends this connection only.
-    fn step(
-        &mut self,
-        ready: PollFlags,
-        service: &Service,
-        now: Instant,
-        buf: &mut [u8],
-    ) -> io::Result<bool> {
+    fn step(&mut self, ready: PollFlags, now: Instant, buf: &mut [u8]) -> io::Result<bool> {
         let readable = ready
             .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             && self.interest().contains(PollFlags::POLLIN);
@@ -178,7 +172,7 @@ impl Connection {
                 }
                 Ok(true)
             }
-            Phase::Head(head) => {
+            Phase::Head(head, root) => {
                 if !readable {
                     return Ok(true);
                 }
@@ -192,9 +186,6 @@ impl Connection {
                 if !http::head_complete(head) {
                     return Ok(true);
                 }
-                let Service::Http(root) = service else {
-                    unreachable!("a request head is read only for the HTTP service")
-                };
                 let response = Response::to(head, root)?;
                 self.out.extend_from_slice(response.start());
                 self.phase = Phase::Body(response);

@@ -3,6 +3,11 @@
 //! waits on it ([`observe::waits_on`]: in `read`, or in `poll`, `select`,
 //! `epoll_wait` with it in the set).
 //!
+//! The owner a variant needs: a thread of a child process (fork variants);
+//! a thread of the server process (sequential); one that does not also
+//! wait for new connections (thread, pool); the one that does (event-loop:
+//! one thread waits on the listener and on every connection).
+//!
 //! Every claim here needs its evidence: a connection counts as served by a
 //! thread only when that thread is seen asleep waiting on it, never because
 //! no other thread was seen reading it.
