@@ -1,6 +1,7 @@
 //! The reference servers, one per variant the lecture builds up to:
 //! `sequential` (v1), `fork-wait` (v2), `fork` (the concurrent server),
-//! `thread` (a thread per connection) and `pool:N` (the thread pool).
+//! `thread` (a thread per connection) and `pool:N` (the thread pool), and
+//! `event-loop` (one thread serving every connection from a `poll` loop).
 //!
 //! A variant says how connections are accepted and spread; a [`Service`] says
 //! what is done with each one, and every variant serves every service:
@@ -24,6 +25,7 @@
 //! - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html), [send(2)](https://man7.org/linux/man-pages/man2/send.2.html) (`MSG_NOSIGNAL`)
 //! - [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
 
+mod event_loop;
 mod fork;
 mod threads;
 
@@ -53,10 +55,13 @@ pub enum Variant {
     Thread,
     /// This many worker threads fed by a bounded queue of accepted connections.
     Pool(usize),
+    /// One thread serving every connection: it waits for any of them, and
+    /// for new ones, in one readiness call, and never blocks on one client.
+    EventLoop,
 }
 
 /// The values [`Variant::from_str`] accepts, for error messages and help.
-pub const ACCEPTED: &str = "sequential, fork-wait, fork, thread, pool:N (N >= 1)";
+pub const ACCEPTED: &str = "sequential, fork-wait, fork, thread, pool:N (N >= 1), event-loop";
 
 /// Why a variant name was refused.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +77,7 @@ impl FromStr for Variant {
             "fork-wait" => Ok(Variant::ForkWait),
             "fork" => Ok(Variant::Fork),
             "thread" => Ok(Variant::Thread),
+            "event-loop" => Ok(Variant::EventLoop),
             _ => text
                 .strip_prefix("pool:")
                 .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
@@ -101,6 +107,7 @@ impl Variant {
             Variant::Fork => "fork",
             Variant::Thread => "thread",
             Variant::Pool(_) => "pool",
+            Variant::EventLoop => "event-loop",
         }
     }
 }
@@ -148,6 +155,7 @@ pub fn serve(variant: Variant, service: Service, endpoint: &Endpoint) -> io::Res
         Variant::Fork => fork::serve(&listener, &service, fork::Reaping::IgnoreSigchld),
         Variant::Thread => threads::per_connection(&listener, Arc::new(service)),
         Variant::Pool(workers) => threads::pool(&listener, Arc::new(service), workers),
+        Variant::EventLoop => event_loop::serve(&listener, &service),
     }
 }
 
@@ -221,6 +229,7 @@ mod tests {
             "thread",
             "pool:1",
             "pool:16",
+            "event-loop",
         ] {
             let variant: Variant = text.parse().unwrap();
             assert_eq!(variant.to_string(), text);
@@ -231,11 +240,18 @@ mod tests {
     #[test]
     fn bad_variant_names_list_the_accepted_ones() {
         for text in [
-            "pool:0", "pool:", "pool:+3", "pool", "Thread", "forkwait", "",
+            "pool:0",
+            "pool:",
+            "pool:+3",
+            "pool",
+            "Thread",
+            "forkwait",
+            "event_loop",
+            "",
         ] {
             let err = text.parse::<Variant>().unwrap_err().to_string();
             assert!(
-                err.contains("fork-wait") && err.contains("pool:N"),
+                err.contains("fork-wait") && err.contains("pool:N") && err.contains("event-loop"),
                 "{text}: {err}"
             );
         }

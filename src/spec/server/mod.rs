@@ -1,6 +1,7 @@
 //! Properties of the `server` profile: a program in any language, started
 //! as a command with `{port}` or `{socket}`, is checked black-box to be the
-//! echo-server variant it claims (sequential, fork-wait, fork, thread, pool:N).
+//! echo-server variant it claims (sequential, fork-wait, fork, thread, pool:N,
+//! event-loop).
 //!
 //! Each property starts its own instance of the server (so baselines are
 //! fresh) and kills it, with everything it spawned, when it ends. Verdicts
@@ -22,7 +23,7 @@ mod startup;
 pub use conversation::Protocol;
 pub use hostile::IDLE_CLIENTS;
 pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
-pub use shape::{POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
+pub use shape::{EVENT_LOOP_CLIENTS, POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
 
 use std::sync::Arc;
 
@@ -60,7 +61,11 @@ const V1: &str = "Sockets in concept";
 const CONCURRENT: &str = "Concurrent Server";
 const POOL: &str = "Thread Pool";
 const FORK_KINDS: &[&str] = &["fork", "fork-wait"];
-const CONCURRENT_KINDS: &[&str] = &["fork", "thread", "pool"];
+const CONCURRENT_KINDS: &[&str] = &["fork", "thread", "pool", "event-loop"];
+/// The concurrent variants that serve each client on a worker of its own
+/// (a child process or a thread); an event loop has none to block.
+const WORKER_KINDS: &[&str] = &["fork", "thread", "pool"];
+const EVENT_LOOP: &str = "beyond the lecture: poll(2), epoll(7), select(2)";
 const SERIAL_KINDS: &[&str] = &["sequential", "fork-wait"];
 
 const fn meta(
@@ -119,6 +124,15 @@ pub static PROPERTIES: &[Property<Server>] = &[
     },
     Property {
         meta: meta(
+            "server.shape.event-loop-one-thread",
+            "With 8 clients connected and served, one thread of the server process waits on the listening socket and on every connection at once, with no child process and no thread made for a client.",
+            EVENT_LOOP,
+            Scope::Only(&["event-loop"]),
+        ),
+        check: shape::event_loop_one_thread,
+    },
+    Property {
+        meta: meta(
             "server.echo.byte-exact",
             "Every byte a client sends comes back to it, in order, none lost or duplicated, NUL bytes included.",
             ECHO,
@@ -173,8 +187,17 @@ pub static PROPERTIES: &[Property<Server>] = &[
     },
     Property {
         meta: meta(
+            "server.event-loop.never-reading-client",
+            "A client that sends a lot and never reads stalls neither other clients nor accept, and once it reads it gets every byte it sent, in order: writes are non-blocking and buffered per connection.",
+            EVENT_LOOP,
+            Scope::Only(&["event-loop"]),
+        ),
+        check: concurrency::never_reading_client,
+    },
+    Property {
+        meta: meta(
             "server.process.connection-owner",
-            "A connection is waited on by a thread of a child process in fork variants and of the server process itself otherwise, for thread and pool by a thread that does not also wait for new connections.",
+            "A connection is waited on by a thread of a child process in fork variants and of the server process itself otherwise, for thread and pool by a thread that does not also wait for new connections, for event-loop by the thread that does.",
             CONCURRENT,
             Scope::All,
         ),
@@ -246,7 +269,7 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.resilience.many-at-once",
-            "Thirty-two clients connecting at once are all served: by fork and thread at the same time, each while the others stay connected; by the other variants in turn.",
+            "Thirty-two clients connecting at once are all served: by fork, thread and event-loop at the same time, each while the others stay connected; by the other variants in turn.",
             CONCURRENT,
             Scope::All,
         ),
@@ -302,7 +325,7 @@ pub static PROPERTIES: &[Property<Server>] = &[
             "server.hostile.never-reading-client",
             "A client that sends more than the buffers hold and never reads its echo blocks at most the worker serving it: a client already connected and a new one are still served.",
             "beyond the lecture: send(2) blocks on full buffers (Concurrent Server, Thread Pool)",
-            Scope::Only(CONCURRENT_KINDS),
+            Scope::Only(WORKER_KINDS),
         ),
         check: hostile::never_reading_client,
     },
@@ -334,6 +357,7 @@ const ECHO_ONLY: &[&str] = &[
     "server.isolation.concurrent-clients",
     "server.resilience.leaves-mid-echo",
     "server.hostile.never-reading-client",
+    "server.event-loop.never-reading-client",
 ];
 
 /// The server-model properties, in catalog order: shape, process model,
@@ -346,7 +370,14 @@ pub fn model() -> impl Iterator<Item = &'static Property<Server>> {
 }
 
 /// The variants the references come in, as `serve --variant` spells them.
-pub const REFERENCE_VARIANTS: &[&str] = &["sequential", "fork-wait", "fork", "thread", "pool:4"];
+pub const REFERENCE_VARIANTS: &[&str] = &[
+    "sequential",
+    "fork-wait",
+    "fork",
+    "thread",
+    "pool:4",
+    "event-loop",
+];
 
 /// Starts the server once (on its generated document root, over HTTP) and
 /// waits until it listens: a server that cannot run at all is refused in

@@ -101,7 +101,7 @@ pub fn reset_client(server: &Server, ctx: &Ctx) -> Outcome {
 /// up to 32 MiB here), so a fixed figure can fall short: the flood would
 /// then end while the server still reads, and the client would leave while
 /// the server waits to read, which is `reset-client`'s case, not this one.
-fn more_than_buffers() -> usize {
+pub(super) fn more_than_buffers() -> usize {
     let most = |sysctl: &str, default: usize| {
         std::fs::read_to_string(format!("/proc/sys/net/ipv4/{sysctl}"))
             .ok()
@@ -236,7 +236,7 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
     // A thread or process per connection serves them all at the same time;
     // the other variants serve them in turn.
     let reading = match server.variant.kind() {
-        "fork" | "thread" => Reading::Held,
+        "fork" | "thread" | "event-loop" => Reading::Held,
         _ => Reading::Along,
     };
     with_instance(server, ctx, |instance| {

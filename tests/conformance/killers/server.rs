@@ -261,6 +261,110 @@ pub fn killers() -> Vec<Killer> {
             subject: server("pool:4", &["fixtures/servers/pool_poll.c", "{port}", "4"]),
             kills: &["server.pool.bounded"],
         },
+        // Event loops, and what is not one.
+        Killer {
+            // A select() loop that writes with a blocking write: one client
+            // that never reads holds the one thread, and everyone with it.
+            name: "server/event-loop-blocks-writing",
+            subject: server("event-loop", &["fixtures/servers/select_loop.c", "{port}"]),
+            kills: &["server.event-loop.never-reading-client"],
+        },
+        Killer {
+            // Dropping what a non-blocking send did not take loses bytes for
+            // every client that reads later than the server writes.
+            name: "server/event-loop-drops-on-eagain",
+            subject: server(
+                "event-loop",
+                &["fixtures/servers/event_loop_drops.c", "{port}"],
+            ),
+            kills: &[
+                "server.echo.slow-reader",
+                "server.isolation.concurrent-clients",
+                "server.event-loop.never-reading-client",
+            ],
+        },
+        Killer {
+            name: "server/event-loop-claimed-as-sequential",
+            subject: server(
+                "sequential",
+                &[
+                    "{ipcspec}",
+                    "serve",
+                    "--variant",
+                    "event-loop",
+                    "--port",
+                    "{port}",
+                ],
+            ),
+            kills: &["server.concurrency.one-at-a-time"],
+        },
+        Killer {
+            // One thread waits on every connection and on the listener.
+            name: "server/event-loop-claimed-as-thread",
+            subject: server(
+                "thread",
+                &[
+                    "{ipcspec}",
+                    "serve",
+                    "--variant",
+                    "event-loop",
+                    "--port",
+                    "{port}",
+                ],
+            ),
+            kills: &[
+                "server.shape.thread-per-connection",
+                "server.process.connection-owner",
+            ],
+        },
+        Killer {
+            // One worker, which also accepts, and no bound on who is served.
+            name: "server/event-loop-claimed-as-pool",
+            subject: server("pool:4", &["fixtures/servers/event_loop.c", "{port}"]),
+            kills: &[
+                "server.shape.pool-fixed-workers",
+                "server.process.connection-owner",
+                "server.pool.bounded",
+            ],
+        },
+        Killer {
+            // A thread per connection, none of which waits for new ones.
+            name: "server/thread-claimed-as-event-loop",
+            subject: server(
+                "event-loop",
+                &[
+                    "{ipcspec}",
+                    "serve",
+                    "--variant",
+                    "thread",
+                    "--port",
+                    "{port}",
+                ],
+            ),
+            kills: &[
+                "server.shape.event-loop-one-thread",
+                "server.process.connection-owner",
+            ],
+        },
+        Killer {
+            // Connections are served in children, not by the accepting thread.
+            name: "server/fork-claimed-as-event-loop",
+            subject: server(
+                "event-loop",
+                &[
+                    "{ipcspec}",
+                    "serve",
+                    "--variant",
+                    "fork",
+                    "--port",
+                    "{port}",
+                ],
+            ),
+            kills: &[
+                "server.shape.event-loop-one-thread",
+                "server.process.connection-owner",
+            ],
+        },
         // Leaks.
         Killer {
             // No reaping at all: the zombies of children exiting together

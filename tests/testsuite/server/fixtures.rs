@@ -1,7 +1,8 @@
 //! Correct servers pass every property of the variant they claim: the
 //! student-style C fixtures (`fixtures/servers/`), the same written
 //! differently (waiting in `poll`, logging every byte, `exec` in the
-//! child), and real third-party servers. A server that crashes or never
+//! child), event loops in C (`poll`) and Python (`selectors`, `asyncio`),
+//! and real third-party servers. A server that crashes or never
 //! answers fails every property, within the time budget. (Broken servers
 //! and the exact properties they fail are the kill matrix's:
 //! `tests/conformance/killers/server.rs`.)
@@ -23,6 +24,7 @@ use rstest::rstest;
 #[case::thread_waits_in_poll("thread_poll", "thread")]
 #[case::thread_logs_every_byte_to_stderr("thread_logging", "thread")]
 #[case::pool("pool", "pool:4")]
+#[case::event_loop_in_poll("event_loop", "event-loop")]
 fn server_correct_fixture_conforms(#[case] fixture: &str, #[case] variant: &str) {
     let program = built("servers", fixture);
     let report = check(
@@ -37,6 +39,7 @@ fn server_correct_fixture_conforms(#[case] fixture: &str, #[case] variant: &str)
 #[case::unix_thread("thread", "thread")]
 #[case::unix_thread_waits_in_poll("thread_poll", "thread")]
 #[case::unix_fork_wait("fork_wait", "fork-wait")]
+#[case::unix_event_loop_in_poll("event_loop", "event-loop")]
 fn server_correct_fixture_conforms_over_unix(#[case] fixture: &str, #[case] variant: &str) {
     let program = built("servers", fixture);
     let report = check(
@@ -52,6 +55,9 @@ fn server_correct_fixture_conforms_over_unix(#[case] fixture: &str, #[case] vari
 #[case::python_threading_server(&["python3", "thread_server.py", "{port}"], "thread")]
 #[case::python_forking_server_that_closes_the_listener(&["python3", "fork_server_closes_listener.py", "{port}"], "fork")]
 #[case::python_fork_server_reaping_from_a_sigchld_handler(&["python3", "fork_sigchld.py", "{port}"], "fork")]
+#[case::python_selectors_event_loop(&["python3", "selectors_server.py", "{port}"], "event-loop")]
+#[case::python_asyncio_event_loop(&["python3", "asyncio_server.py", "{port}"], "event-loop")]
+#[case::python_asyncio_event_loop_over_unix(&["python3", "asyncio_server.py", "{socket}"], "event-loop")]
 fn server_third_party_conforms(#[case] argv: &[&str], #[case] variant: &str) {
     let script;
     let mut argv = argv.to_vec();
