@@ -1,14 +1,17 @@
 //! `ipcspec grade MANIFEST`: build and check every submission a manifest
-//! lists, in parallel, and summarize (see [`ipcspec::grade`]).
+//! lists, in parallel, and summarize (see [`ipcspec::grade`]);
+//! `ipcspec grade merge OUT...`: join the folders of `--shard K/N` runs.
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, Subcommand};
 
-use ipcspec::grade::{self, summary, Manifest, Options, Shard};
+use ipcspec::grade::record::{self, ShardRecord, SHARD_FILE};
+use ipcspec::grade::{self, merge, summary, Graded, Manifest, Options, Shard};
 use ipcspec::report::{ExitCode, Weights};
 use ipcspec::spec::Selection;
 
@@ -16,9 +19,17 @@ use super::positive_seconds;
 
 /// Arguments of `grade`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct GradeArgs {
+    /// `merge`: join the folders of `--shard K/N` runs.
+    #[command(subcommand)]
+    pub merge: Option<GradeCommand>,
     /// The manifest: a TOML file of `[[submission]]` tables (name, profile, variant, dir, build, run).
-    pub manifest: PathBuf,
+    #[arg(required = true)]
+    pub manifest: Option<PathBuf>,
+    /// Keep the results a previous run left in OUT for the same manifest entries and options; grade the rest.
+    #[arg(long)]
+    pub resume: bool,
     /// Submissions graded at once [default: the number of cores].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
@@ -54,6 +65,27 @@ pub struct GradeArgs {
     pub check_timeout: f64,
 }
 
+/// What `grade` does besides grading.
+#[derive(Debug, Subcommand)]
+pub enum GradeCommand {
+    /// Join the OUT folders of `--shard K/N` runs into one summary and one folder of reports.
+    Merge(MergeArgs),
+}
+
+/// Arguments of `grade merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' OUT folders: every K of one K/N split, each once.
+    #[arg(required = true)]
+    pub shards: Vec<PathBuf>,
+    /// Folder for the merged reports and summary.csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How to print the summary on stdout.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: SummaryFormat,
+}
+
 /// How `grade` prints its summary.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum SummaryFormat {
@@ -67,7 +99,12 @@ pub enum SummaryFormat {
 
 /// Runs `grade`: exit 0 when grading completed, whatever the verdicts.
 pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
-    let manifest = Manifest::load(&args.manifest)?;
+    if let Some(GradeCommand::Merge(merge)) = &args.merge {
+        return run_merge(merge);
+    }
+    let path = args.manifest.as_deref().context("no manifest given")?;
+    let manifest = Manifest::load(path)?;
+    let manifest_key = manifest.key.clone();
     let weights = match &args.weights {
         Some(path) => Weights::load(path)?,
         None => Weights::default(),
@@ -83,6 +120,7 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let out = args.out.canonicalize()?;
+    out_of_reach(&out, &submissions)?;
     let mut check_args = Vec::new();
     for (flag, value) in [
         ("--seed", args.seed.map(|s| s.to_string())),
@@ -109,28 +147,61 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
         weights,
         build_timeout: Duration::from_secs_f64(args.build_timeout),
         check_timeout: Duration::from_secs_f64(args.check_timeout),
+        resume: args.resume,
     };
     let total = submissions.len();
-    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let bar = super::progress::grading_bar(total);
+    let (finished, started) = (AtomicUsize::new(0), Instant::now());
     let graded = grade::grade_all(&submissions, &options, |g| {
-        let n = finished.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        eprintln!(
-            "[{n}/{total}] {}: {} ({}/{} points, {:.1} s)",
+        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
+        let line = format!(
+            "{}: {} ({}/{} points, {:.1} s)",
             g.name,
             g.status.name(),
             g.score,
             g.max_score,
             g.seconds
         );
+        if bar.is_hidden() {
+            let left = started.elapsed().mul_f64((total - n) as f64 / n as f64);
+            eprintln!("[{n}/{total}] {line}, about {} left", clock(left));
+        } else {
+            bar.set_message(line);
+            bar.inc(1);
+        }
     });
+    bar.finish_and_clear();
+    let shard_path = out.join(SHARD_FILE);
+    let finished_run = ShardRecord {
+        manifest: record::fingerprint(&format!("{manifest_key} {}", options.key())),
+        index: shard.index,
+        count: shard.count,
+        submissions: graded.iter().map(|g| g.name.clone()).collect(),
+    };
+    record::save(&shard_path, &finished_run)
+        .with_context(|| format!("writing {}", shard_path.display()))?;
+    summarize(&graded, &out, args.format)
+}
+
+/// Runs `grade merge`: exit 0 when the shards were merged, 2 if they do not fit together.
+fn run_merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = args.out.canonicalize()?;
+    let graded = merge::merge(&args.shards, &out)?;
+    summarize(&graded, &out, args.format)
+}
+
+/// Writes `OUT/summary.csv` and prints the summary in `format`.
+fn summarize(graded: &[Graded], out: &Path, format: SummaryFormat) -> anyhow::Result<ExitCode> {
     let csv_path = out.join("summary.csv");
-    summary::save_csv(&graded, &csv_path)
+    summary::save_csv(graded, &csv_path)
         .with_context(|| format!("writing {}", csv_path.display()))?;
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
-    match args.format {
+    match format {
         SummaryFormat::Human => {
-            summary::write_table(&graded, &mut stdout)?;
+            summary::write_table(graded, &mut stdout)?;
             writeln!(
                 stdout,
                 "reports: {}/NAME/, summary: {}",
@@ -138,11 +209,40 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
                 csv_path.display()
             )?;
         }
-        SummaryFormat::Csv => summary::write_csv(&graded, &mut stdout)?,
-        SummaryFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&graded)?)?,
+        SummaryFormat::Csv => summary::write_csv(graded, &mut stdout)?,
+        SummaryFormat::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(graded)?)?,
     }
     stdout.flush()?;
     Ok(ExitCode::Conforms)
+}
+
+/// Refuses an `out` (canonical) inside a submission's folder, where the
+/// program checked there could write into the reports, or around one.
+fn out_of_reach(out: &Path, submissions: &[grade::Submission]) -> anyhow::Result<()> {
+    for submission in submissions {
+        let Ok(dir) = submission.dir.canonicalize() else {
+            continue; // graded as "no such directory"
+        };
+        if out.starts_with(&dir) || dir.starts_with(out) {
+            anyhow::bail!(
+                "--out {} and {}'s folder {} must not contain one another: the program checked there could write into the reports",
+                out.display(),
+                submission.name,
+                dir.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A duration as people read an estimate: `42 s`, `3 min 05 s`.
+fn clock(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    if seconds < 60 {
+        format!("{seconds} s")
+    } else {
+        format!("{} min {:02} s", seconds / 60, seconds % 60)
+    }
 }
 
 /// `path` made absolute, since each check runs in its submission's folder.
@@ -151,4 +251,15 @@ fn absolute(path: &std::path::Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP: end every build and check (each check
+/// kills its targets), record nothing more, exit 130. What finished before
+/// stays recorded for `--resume`.
+pub fn install_interrupt_handler() -> Result<(), ctrlc::Error> {
+    ctrlc::set_handler(|| {
+        grade::bounded::stop_all();
+        eprintln!("ipcspec: interrupted; every build and check was stopped (resume with --resume)");
+        std::process::exit(ExitCode::Interrupted.into());
+    })
 }

@@ -10,6 +10,7 @@ mod human;
 mod json;
 mod junit;
 mod markdown;
+pub mod quote;
 pub mod weights;
 
 use std::io::{self, Write};
