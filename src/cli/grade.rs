@@ -171,6 +171,10 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
         }
     });
     bar.finish_and_clear();
+    if grade::bounded::stopping() {
+        // The interrupt handler exits too; whichever comes first, nothing more is recorded.
+        return Ok(ExitCode::Interrupted);
+    }
     let shard_path = out.join(SHARD_FILE);
     let finished_run = ShardRecord {
         manifest: record::fingerprint(&format!("{manifest_key} {}", options.key())),
@@ -258,8 +262,8 @@ fn absolute(path: &std::path::Path) -> String {
 /// stays recorded for `--resume`.
 pub fn install_interrupt_handler() -> Result<(), ctrlc::Error> {
     ctrlc::set_handler(|| {
+        eprintln!("ipcspec: interrupted; stopping every build and check (resume with --resume)");
         grade::bounded::stop_all();
-        eprintln!("ipcspec: interrupted; every build and check was stopped (resume with --resume)");
         std::process::exit(ExitCode::Interrupted.into());
     })
 }

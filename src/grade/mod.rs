@@ -186,6 +186,9 @@ pub fn grade_all(
                     break;
                 };
                 let grade = grade(submission, options);
+                if bounded::stopping() {
+                    break; // cut short: neither a result nor progress
+                }
                 done(&grade);
                 graded.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(grade);
             });
