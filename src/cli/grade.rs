@@ -189,11 +189,8 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `grade merge`: exit 0 when the shards were merged, 2 if they do not fit together.
 fn run_merge(args: &MergeArgs) -> anyhow::Result<ExitCode> {
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let out = args.out.canonicalize()?;
-    let graded = merge::merge(&args.shards, &out)?;
-    summarize(&graded, &out, args.format)
+    let graded = merge::merge(&args.shards, &args.out)?;
+    summarize(&graded, &args.out.canonicalize()?, args.format)
 }
 
 /// Writes `OUT/summary.csv` and prints the summary in `format`.

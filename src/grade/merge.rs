@@ -19,7 +19,7 @@ use super::{Graded, Shard};
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     /// A folder without a readable `shard.json`: not a finished run.
-    #[error("{}: no readable {SHARD_FILE} ({source}): not the folder of a finished `grade` run", dir.display())]
+    #[error("{}: no readable {SHARD_FILE}: not the folder of a finished `grade` run", dir.display())]
     Unfinished {
         /// The folder.
         dir: PathBuf,
@@ -59,7 +59,7 @@ pub enum MergeError {
         what: String,
     },
     /// Writing the merged folder failed.
-    #[error("writing {}: {source}", path.display())]
+    #[error("writing {}", path.display())]
     Write {
         /// What was being written.
         path: PathBuf,
@@ -68,7 +68,8 @@ pub enum MergeError {
     },
 }
 
-/// Merges the shard folders `dirs` into `out`; returns the rows in manifest order.
+/// Merges the shard folders `dirs` into `out` (made if need be, only once
+/// the shards are known to fit); returns the rows in manifest order.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Vec<Graded>, MergeError> {
     let mut shards: Vec<(PathBuf, ShardRecord)> = Vec::new();
     for dir in dirs {
@@ -122,6 +123,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Vec<Graded>, MergeError> {
         let path = path.to_path_buf();
         move |source| MergeError::Write { path, source }
     };
+    std::fs::create_dir_all(out).map_err(write(out))?;
     let mut rows = Vec::with_capacity(total);
     for position in 0..total {
         let (dir, shard) = &shards[position % count];
@@ -133,7 +135,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Vec<Graded>, MergeError> {
                 what: format!("{name} has no finished grade ({e})"),
             })?;
         let to = out.join(name);
-        if from != to {
+        if !same_file(&from, &to) {
             copy_folder(&from, &to).map_err(write(&to))?;
         }
         rows.push(row.graded);
@@ -147,6 +149,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Vec<Graded>, MergeError> {
     let path = out.join(SHARD_FILE);
     record::save(&path, &merged).map_err(write(&path))?;
     Ok(rows)
+}
+
+/// Whether `a` and `b` name one folder (merging into one of the shards).
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// Copies the files of the flat folder `from` into `to`, made if need be.
