@@ -6,16 +6,17 @@
 //! a manifest of that many submissions into a temporary folder — copies of
 //! four small relays (`fixtures/relays/*.sh`, correct and broken) and of a
 //! Python threaded echo server (`fixtures/servers/thread_server.py`), each
-//! under its own name — and runs the release `ipcspec grade` on it with a
-//! few properties per profile (`--only bytes --only exit --only echo
-//! --only eof`, `--cases 4`: the grading machinery is what is measured, not
-//! the checks). It prints a Markdown table: submissions, wall time, the
+//! under its own name — and runs the release `ipcspec grade` on it with one
+//! property per profile (`--only eof`: `relay.eof.exits`,
+//! `server.eof.after-half-close`; the grading machinery is what is
+//! measured, not the checks). It prints a Markdown table: submissions, wall time, the
 //! grading process's peak RSS (`VmHWM` of `/proc/PID/status`, read until it
 //! exits), the largest peak RSS of any process it started (`ru_maxrss` of
-//! [`getrusage(2)`] `RUSAGE_CHILDREN`: a check or a target), and whether
-//! every submission got its row in `summary.csv` and its `grade.json`. The
-//! bench exits 1 if a row is missing or the grading process's peak RSS
-//! reaches 1 GiB.
+//! [`getrusage(2)`] `RUSAGE_CHILDREN`, over the sizes run so far: a check
+//! or a target), and whether every submission got its row in `summary.csv`
+//! (with a verdict: `pass` or `fail`, never `error`) and its `grade.json`.
+//! The bench exits 1 if a row is missing or has no verdict, or the grading
+//! process's peak RSS reaches 1 GiB.
 //!
 //! [`getrusage(2)`]: https://man7.org/linux/man-pages/man2/getrusage.2.html
 
@@ -89,10 +90,7 @@ fn grade(count: usize) -> Measured {
         .arg(&manifest)
         .arg("--out")
         .arg(&out)
-        .args(["--format", "csv", "--cases", "4"])
-        .args([
-            "--only", "bytes", "--only", "exit", "--only", "echo", "--only", "eof",
-        ])
+        .args(["--format", "csv", "--only", "eof"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -106,7 +104,12 @@ fn grade(count: usize) -> Measured {
     }
     let wall = started.elapsed();
     let rows = csv::Reader::from_path(out.join("summary.csv"))
-        .map(|mut r| r.records().filter(Result::is_ok).count())
+        .map(|mut r| {
+            r.records()
+                .filter_map(Result::ok)
+                .filter(|row| matches!(&row[3], "pass" | "fail"))
+                .count()
+        })
         .unwrap_or(0);
     let recorded = (0..count)
         .filter(|i| out.join(format!("student-{i:04}/grade.json")).is_file())
@@ -134,7 +137,7 @@ fn main() {
         let complete = m.rows == count && m.recorded == count;
         bad |= !complete || m.grader_kib >= BUDGET_KIB;
         println!(
-            "| {count} | {:.1} | {:.1} | {:.1} | {}/{count} in summary.csv, {}/{count} grade.json |",
+            "| {count} | {:.1} | {:.1} | {:.1} | {}/{count} with a verdict in summary.csv, {}/{count} grade.json |",
             m.wall.as_secs_f64(),
             m.grader_kib as f64 / 1024.0,
             children as f64 / 1024.0,
@@ -143,7 +146,7 @@ fn main() {
         );
     }
     if bad {
-        eprintln!("a submission lacks its row, or grading reached the 1 GiB budget");
+        eprintln!("a submission lacks its row or a verdict, or grading reached the 1 GiB budget");
         std::process::exit(1);
     }
 }
