@@ -5,8 +5,9 @@
 //! one whose references are alternatives, `-- CMD` for one that checks a
 //! program; every profile takes the options of [`CheckOpts`].
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -14,9 +15,10 @@ use clap::builder::PossibleValue;
 use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Subcommand, ValueEnum};
 
 use ipcspec::report::{self, ExitCode, Format, Report, Weights};
-use ipcspec::spec::{self, Ctx, Profile, References, Selection, Suite};
-use ipcspec::target::{CommandSpec, TargetError};
+use ipcspec::spec::{self, Ctx, Profile, References, Selection, Step, Suite};
+use ipcspec::target::{process, CommandSpec, TargetError};
 
+use super::live::Live;
 use super::progress;
 
 /// What `check` was asked to do: a profile, and how to check it.
@@ -252,7 +254,10 @@ fn replay_base() -> (String, String) {
 /// that would be checked instead. Before any property, an `--only` pattern
 /// that selects nothing and a target that cannot run at all (each suite's
 /// preflight) are refused in one line. A progress bar on stderr shows which
-/// property runs, when stderr is a terminal.
+/// property runs, when stderr is a terminal; the human report on a stdout
+/// that is not a terminal (a CI log, `tee`) comes result by result instead.
+/// Stopped by a signal, the run kills its targets and delivers what it
+/// found so far, naming the property in flight (see [`Live`]).
 fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<ExitCode> {
     let selection = opts.selection();
     let ids = suites
@@ -280,42 +285,72 @@ fn run_suites(suites: &[Suite], opts: &CheckOpts) -> anyhow::Result<ExitCode> {
     }
     let (replay, target) = replay_base();
     let bar = progress::bar(suites, &selection);
+    let stream = opts.format == Format::Human && !std::io::stdout().is_terminal();
+    let live = Arc::new(Live::new(progress::total(suites, &selection), stream));
+    {
+        let (live, bar, opts, weights) = (live.clone(), bar.clone(), opts.clone(), weights.clone());
+        process::on_interrupt(move |kill| {
+            live.interrupt(kill, |reports, streamed| {
+                bar.finish_and_clear();
+                deliver(reports, streamed, &opts, &weights)
+            })
+        });
+    }
     let mut done = 0;
-    let reports: Vec<Report> = suites
-        .iter()
-        .map(|suite| {
-            let mut report = suite.run(&ctx, &selection, Some(&replay), |meta| {
+    for suite in suites {
+        live.begin(suite.report(&ctx));
+        suite.run_each(&ctx, &selection, Some(&replay), |step| match step {
+            Step::Started(meta) => {
                 progress::step(&bar, done, &suite.label, meta.id);
                 done += 1;
-            });
-            // `Suite::run` appends `--only ID --seed S`; the target goes after them.
-            for line in report.results.iter_mut().filter_map(|r| r.replay.as_mut()) {
-                line.push_str(&target);
+                live.start(meta, &suite.label);
             }
-            report
-        })
-        .collect();
+            Step::Ended(mut result) => {
+                // `Suite::run_each` appends `--only ID --seed S`; the target goes after them.
+                if let Some(line) = result.replay.as_mut() {
+                    line.push_str(&target);
+                }
+                live.end(result);
+            }
+        });
+        live.close();
+    }
     bar.finish_and_clear();
+    live.finish(|reports, streamed| {
+        deliver(reports, streamed, opts, &weights)?;
+        let ran = reports
+            .iter()
+            .flat_map(|r| &r.results)
+            .any(|r| !matches!(r.verdict, spec::Verdict::Skip { .. }));
+        if !ran {
+            eprintln!("ipcspec: nothing was checked: every selected property is inapplicable here");
+        }
+        Ok(report::exit_code(reports))
+    })
+}
+
+/// Writes the `--report` files, and the report on stdout unless it was
+/// streamed there already.
+fn deliver(
+    reports: &[Report],
+    streamed: bool,
+    opts: &CheckOpts,
+    weights: &Weights,
+) -> anyhow::Result<()> {
     for (format, path) in &opts.report {
         let mut file = std::io::BufWriter::new(
             std::fs::File::create(path).with_context(|| format!("writing {}", path.display()))?,
         );
-        report::render_weighted(&reports, *format, &weights, &mut file)?;
+        report::render_weighted(reports, *format, weights, &mut file)?;
         file.flush()?;
     }
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    report::render_weighted(&reports, opts.format, &weights, &mut out)?;
-    out.flush()?;
-    let code = report::exit_code(&reports);
-    let ran = reports
-        .iter()
-        .flat_map(|r| &r.results)
-        .any(|r| !matches!(r.verdict, spec::Verdict::Skip { .. }));
-    if !ran {
-        eprintln!("ipcspec: nothing was checked: every selected property is inapplicable here");
+    if !streamed {
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        report::render_weighted(reports, opts.format, weights, &mut out)?;
+        out.flush()?;
     }
-    Ok(code)
+    Ok(())
 }
 
 /// The built-in references: this very executable.

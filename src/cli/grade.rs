@@ -4,16 +4,17 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use ipcspec::grade::record::{self, ShardRecord, SHARD_FILE};
-use ipcspec::grade::{self, merge, summary, Graded, Manifest, Options, Shard};
+use ipcspec::grade::{self, bounded, merge, summary, Graded, Manifest, Options, Shard};
 use ipcspec::report::{ExitCode, Weights};
 use ipcspec::spec::Selection;
+use ipcspec::target::process;
 
 use super::positive_seconds;
 
@@ -97,7 +98,23 @@ pub enum SummaryFormat {
     Json,
 }
 
+/// What a grading run has done so far, shared with the interrupt handler.
+#[derive(Default)]
+struct Progress {
+    /// The submissions being graded now.
+    running: Vec<String>,
+    /// Those graded, in the order they finished.
+    graded: Vec<Graded>,
+    /// Grading finished or was stopped: nothing more is taken.
+    over: bool,
+}
+
 /// Runs `grade`: exit 0 when grading completed, whatever the verdicts.
+/// Stopped by a signal, it stops every build and check under way (each
+/// check kills its own targets), prints the table of the submissions graded
+/// so far and names those in flight, and exits 130; it records nothing cut
+/// short (no `grade.json` for those in flight, no `shard.json`, no
+/// summary, which would pass for a whole one), so `--resume` grades them again.
 pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
     if let Some(GradeCommand::Merge(merge)) = &args.merge {
         return run_merge(merge);
@@ -151,30 +168,80 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
     };
     let total = submissions.len();
     let bar = super::progress::grading_bar(total);
-    let (finished, started) = (AtomicUsize::new(0), Instant::now());
-    let graded = grade::grade_all(&submissions, &options, |g| {
-        let n = finished.fetch_add(1, Ordering::Relaxed) + 1;
-        let line = format!(
-            "{}: {} ({}/{} points, {:.1} s)",
-            g.name,
-            g.status.name(),
-            g.score,
-            g.max_score,
-            g.seconds
-        );
-        if bar.is_hidden() {
-            let left = started.elapsed().mul_f64((total - n) as f64 / n as f64);
-            eprintln!("[{n}/{total}] {line}, about {} left", clock(left));
-        } else {
-            bar.set_message(line);
-            bar.inc(1);
-        }
-    });
-    bar.finish_and_clear();
-    if grade::bounded::stopping() {
-        // The interrupt handler exits too; whichever comes first, nothing more is recorded.
-        return Ok(ExitCode::Interrupted);
+    let progress = Arc::new(Mutex::new(Progress::default()));
+    {
+        let (progress, bar) = (progress.clone(), bar.clone());
+        let order: Vec<String> = submissions.iter().map(|s| s.name.clone()).collect();
+        process::on_interrupt(move |kill| {
+            let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+            // Grading had finished: the summary, written under this lock, is whole.
+            let finished = progress.over;
+            progress.over = true;
+            kill();
+            // Each check kills its own targets on SIGTERM; what they cut
+            // short is not recorded (`bounded::stopping`).
+            bounded::stop_all();
+            if finished {
+                return None;
+            }
+            bar.finish_and_clear();
+            let mut graded = std::mem::take(&mut progress.graded);
+            graded.sort_by_key(|g| order.iter().position(|name| *name == g.name));
+            let mut stdout = std::io::stdout().lock();
+            let _ = summary::write_table(&graded, &mut stdout).and_then(|()| stdout.flush());
+            let running = progress.running.join(", ");
+            Some(format!(
+                "while grading {running}: {} of {total} submissions graded, none written to the summary (resume with --resume)",
+                graded.len()
+            ))
+        });
     }
+    let started = Instant::now();
+    let graded = grade::grade_all(
+        &submissions,
+        &options,
+        |s| {
+            let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+            progress.running.push(s.name.clone());
+        },
+        |g| {
+            let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+            if progress.over {
+                return;
+            }
+            progress.running.retain(|name| *name != g.name);
+            progress.graded.push(g.clone());
+            let n = progress.graded.len();
+            let line = format!(
+                "{}: {} ({}/{} points, {:.1} s)",
+                g.name,
+                g.status.name(),
+                g.score,
+                g.max_score,
+                g.seconds
+            );
+            if bar.is_hidden() {
+                let left = started.elapsed().mul_f64((total - n) as f64 / n as f64);
+                eprintln!("[{n}/{total}] {line}, about {} left", clock(left));
+            } else {
+                bar.set_message(line);
+                bar.inc(1);
+            }
+        },
+    );
+    // Held until the summary is written: a stop from now on waits for it.
+    let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
+    if progress.over {
+        // Stopped: nothing more is recorded. The interrupt handler, done
+        // with the lock, names what was in flight and exits with 130;
+        // returning could end the process before it has.
+        drop(progress);
+        loop {
+            std::thread::park();
+        }
+    }
+    progress.over = true;
+    bar.finish_and_clear();
     let shard_path = out.join(SHARD_FILE);
     let finished_run = ShardRecord {
         manifest: record::fingerprint(&format!("{manifest_key} {}", options.key())),
@@ -252,15 +319,4 @@ fn absolute(path: &std::path::Path) -> String {
         .unwrap_or_else(|_| path.to_path_buf())
         .display()
         .to_string()
-}
-
-/// On Ctrl-C, SIGTERM or SIGHUP: end every build and check (each check
-/// kills its targets), record nothing more, exit 130. What finished before
-/// stays recorded for `--resume`.
-pub fn install_interrupt_handler() -> Result<(), ctrlc::Error> {
-    ctrlc::set_handler(|| {
-        eprintln!("ipcspec: interrupted; stopping every build and check (resume with --resume)");
-        grade::bounded::stop_all();
-        std::process::exit(ExitCode::Interrupted.into());
-    })
 }

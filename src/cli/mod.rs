@@ -10,6 +10,7 @@
 mod check;
 mod client;
 mod grade;
+mod live;
 mod progress;
 mod relay;
 mod serve;
@@ -136,12 +137,7 @@ pub fn main() -> std::process::ExitCode {
     };
     // Only checks and grading start targets to kill on Ctrl-C; the handler's thread
     // would make the reference programs multi-threaded, and the forking ones must not be.
-    if let Command::Grade(_) = cli.command {
-        // Grading starts no target itself: its builds and checks are process groups to end.
-        if let Err(e) = grade::install_interrupt_handler() {
-            eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
-        }
-    } else if matches!(cli.command, Command::Check(_)) {
+    if matches!(cli.command, Command::Check(_) | Command::Grade(_)) {
         if let Err(e) = ipcspec::target::process::install_interrupt_handler() {
             eprintln!("ipcspec: warning: cannot catch Ctrl-C: {e}");
         }

@@ -14,12 +14,10 @@ pub fn bar(suites: &[Suite], selection: &Selection) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let total = suites
-        .iter()
-        .flat_map(|s| &s.checks)
-        .filter(|c| selection.selects(c.meta.id))
-        .count();
-    drawn(total, "{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+    drawn(
+        total(suites, selection),
+        "{elapsed:>4} [{bar:30}] {pos}/{len} {msg}",
+    )
 }
 
 /// A bar over `total` submissions with the time left; hidden unless stderr is a terminal.
@@ -33,12 +31,22 @@ pub fn grading_bar(total: usize) -> ProgressBar {
     )
 }
 
+/// A bar over `total` steps drawn with `template`.
 fn drawn(total: usize, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(total as u64);
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
+}
+
+/// How many checks of `suites` are selected.
+pub fn total(suites: &[Suite], selection: &Selection) -> usize {
+    suites
+        .iter()
+        .flat_map(|s| &s.checks)
+        .filter(|c| selection.selects(c.meta.id))
+        .count()
 }
 
 /// Shows that `done` checks are finished and `id` on `label` runs now.

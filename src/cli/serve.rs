@@ -37,7 +37,7 @@ pub struct ServeArgs {
     /// What each connection is served.
     #[arg(value_enum, default_value = "echo")]
     pub protocol: Protocol,
-    /// How connections are served: sequential, fork-wait, fork, thread, pool:N.
+    /// How connections are served: sequential, fork-wait, fork, thread, pool:N, event-loop.
     #[arg(long, value_parser = parse_variant)]
     pub variant: Variant,
     #[command(flatten)]

@@ -18,16 +18,14 @@
 //! [`setpgid(2)`]: https://man7.org/linux/man-pages/man2/setpgid.2.html
 //! [`pipe(2)`]: https://man7.org/linux/man-pages/man2/pipe.2.html
 
-use std::collections::BTreeSet;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, ExitStatus};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
-use std::time::Duration;
+use std::sync::{mpsc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::report::quote;
 
@@ -104,44 +102,47 @@ fn keep_ends(mut input: impl Read, mut log: File) -> io::Result<()> {
     log.write_all(b)
 }
 
-/// The process groups [`run`] started and has not reaped yet.
-static RUNNING: (Mutex<BTreeSet<i32>>, Condvar) = (Mutex::new(BTreeSet::new()), Condvar::new());
-static STOPPING: AtomicBool = AtomicBool::new(false);
+/// The process groups of the commands running now, and whether
+/// [`stop_all`] was called (then no command starts any more).
+struct Running {
+    groups: Mutex<(BTreeSet<Pid>, bool)>,
+    ended: Condvar,
+}
 
-fn running() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
-    RUNNING.0.lock().unwrap_or_else(|e| e.into_inner())
+fn running() -> &'static Running {
+    static RUNNING: Running = Running {
+        groups: Mutex::new((BTreeSet::new(), false)),
+        ended: Condvar::new(),
+    };
+    &RUNNING
+}
+
+fn groups() -> MutexGuard<'static, (BTreeSet<Pid>, bool)> {
+    running().groups.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether [`stop_all`] was called: what ends from now on was cut short.
 pub fn stopping() -> bool {
-    STOPPING.load(Ordering::SeqCst)
-}
-
-/// Ends every group [`run`] started: SIGTERM, until they are reaped or the
-/// grace period is over, then SIGKILL. For an interrupted grading.
-pub fn stop_all() {
-    STOPPING.store(true, Ordering::SeqCst);
-    let groups: Vec<i32> = running().iter().copied().collect();
-    for &group in &groups {
-        let _ = killpg(Pid::from_raw(group), Signal::SIGTERM);
-    }
-    let (left, _) = RUNNING
-        .1
-        .wait_timeout_while(running(), GRACE, |set| !set.is_empty())
-        .unwrap_or_else(|e| e.into_inner());
-    for &group in left.iter() {
-        let _ = killpg(Pid::from_raw(group), Signal::SIGKILL);
-    }
+    groups().1
 }
 
 /// Runs `command` in its own process group; `Ok(None)` if it was still
-/// running after `bound` (it has then been killed and reaped).
+/// running after `bound` (it has then been killed and reaped). After
+/// [`stop_all`], refuses to start it (`ErrorKind::Interrupted`).
 pub fn run(mut command: Command, bound: Duration) -> io::Result<Option<ExitStatus>> {
-    let mut child = command.process_group(0).spawn()?;
+    let (mut child, group) = {
+        // Spawned and registered under the lock: `stop_all` sees every group.
+        let mut groups = groups();
+        if groups.1 {
+            return Err(io::ErrorKind::Interrupted.into());
+        }
+        let child = command.process_group(0).spawn()?;
+        let group = Pid::from_raw(child.id() as i32);
+        groups.0.insert(group);
+        (child, group)
+    };
     // The command holds the write end of a log's pipe: only the child may keep it open.
     drop(command);
-    let group = Pid::from_raw(child.id() as i32);
-    running().insert(group.as_raw());
     let (done, exited) = mpsc::channel();
     let waiter = std::thread::spawn(move || {
         let _ = done.send(child.wait());
@@ -158,9 +159,35 @@ pub fn run(mut command: Command, bound: Duration) -> io::Result<Option<ExitStatu
         }
     };
     let _ = waiter.join();
-    running().remove(&group.as_raw());
-    RUNNING.1.notify_all();
+    groups().0.remove(&group);
+    running().ended.notify_all();
     status.transpose()
+}
+
+/// Stops every command [`run`] is running, as an overrun stops one
+/// (SIGTERM, at most [`GRACE`] for all of them to end, then SIGKILL), and
+/// any command asked for later; returns once every one was reaped or the
+/// grace ran out.
+pub fn stop_all() {
+    let mut groups = groups();
+    groups.1 = true;
+    for &group in &groups.0 {
+        let _ = killpg(group, Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + GRACE;
+    while !groups.0.is_empty() {
+        let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+            break;
+        };
+        groups = running()
+            .ended
+            .wait_timeout(groups, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    for &group in &groups.0 {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
 }
 
 #[cfg(test)]

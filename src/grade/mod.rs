@@ -169,11 +169,14 @@ pub struct Graded {
     pub seconds: f64,
 }
 
-/// Grades `submissions` with at most `options.jobs` at once, calling `done`
-/// as each finishes; returns the grades in the submissions' order.
+/// Grades `submissions` with at most `options.jobs` at once, calling
+/// `started` as each starts and `done` as each finishes; returns the grades
+/// in the submissions' order. After [`bounded::stop_all`], what ends was
+/// cut short: it is neither passed to `done` nor returned.
 pub fn grade_all(
     submissions: &[Submission],
     options: &Options,
+    started: impl Fn(&Submission) + Sync,
     done: impl Fn(&Graded) + Sync,
 ) -> Vec<Graded> {
     let next = AtomicUsize::new(0);
@@ -185,6 +188,7 @@ pub fn grade_all(
                 let Some(submission) = submissions.get(index) else {
                     break;
                 };
+                started(submission);
                 let grade = grade(submission, options);
                 if bounded::stopping() {
                     break; // cut short: neither a result nor progress

@@ -48,7 +48,7 @@ pub const MAX_HEAD: usize = 16 * 1024;
 
 /// How long, after responding, the server keeps reading what the client
 /// still sends, so that closing does not reset a response still in flight.
-const LINGER: Duration = Duration::from_secs(1);
+pub const LINGER: Duration = Duration::from_secs(1);
 
 /// A document root, resolved once: every path served must resolve under it.
 #[derive(Clone, Debug)]
@@ -92,12 +92,19 @@ enum Answer {
 /// `respond()`—reads one request from `conn`, answers it from `root`, and
 /// closes the sending side; an I/O error means the client went away.
 pub fn respond(conn: &Socket, root: &DocumentRoot) -> io::Result<()> {
-    let answer = match read_head(conn)? {
-        Some(head) => answer(&head, root),
+    let mut response = match read_head(conn)? {
+        Some(head) => Response::to(&head, root)?,
         // The client closed before finishing its request: nobody to answer.
         None => return Ok(()),
     };
-    send_answer(conn, &answer)?;
+    send_all(conn, response.start())?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    loop {
+        match response.read_body(&mut buf)? {
+            0 => break,
+            n => send_all(conn, &buf[..n])?,
+        }
+    }
     conn.shutdown(std::net::Shutdown::Write)?;
     linger(conn);
     Ok(())
@@ -109,7 +116,7 @@ fn read_head(conn: &Socket) -> io::Result<Option<Vec<u8>>> {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 4096];
     loop {
-        if head_end(&head).is_some() || head.len() > MAX_HEAD {
+        if head_complete(&head) {
             return Ok(Some(head));
         }
         match (&mut &*conn).read(&mut buf) {
@@ -119,6 +126,13 @@ fn read_head(conn: &Socket) -> io::Result<Option<Vec<u8>>> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `head_complete()`—whether `bytes`, read so far, hold all of a request
+/// head that will be read: up to its blank line, or more than [`MAX_HEAD`]
+/// (then refused).
+pub fn head_complete(bytes: &[u8]) -> bool {
+    head_end(bytes).is_some() || bytes.len() > MAX_HEAD
 }
 
 /// Where the head ends: after `\r\n\r\n` (or a bare `\n\n`, which httparse accepts).
@@ -301,125 +315,148 @@ fn response_head(code: u16, headers: &[(&str, &str)]) -> String {
     head + "Connection: close\r\n\r\n"
 }
 
-fn send_answer(conn: &Socket, answer: &Answer) -> io::Result<()> {
-    match answer {
-        Answer::File { path, head } => match File::open(path) {
-            Ok(file) => send_file(conn, &file, path, *head),
-            Err(_) => send_small(
-                conn,
-                403,
-                "text/plain; charset=utf-8",
-                b"forbidden\n",
-                false,
-            ),
-        },
-        Answer::Listing { dir, url, head } => {
-            let page = listing(dir, url)?;
-            send_small(
-                conn,
-                200,
-                "text/html; charset=utf-8",
-                page.as_bytes(),
-                *head,
-            )
-        }
-        Answer::Moved { location, head } => {
-            let body = format!("moved to {location}\n");
-            let length = body.len().to_string();
-            let response = response_head(
-                301,
-                &[
-                    ("Location", location),
+/// A response to one request: what is sent first (the head, and a body
+/// held in memory), then the file it serves, if any, read piece by piece.
+///
+/// Built once and sent by any server: the blocking ones send it whole
+/// ([`respond`]), the event loop a piece at a time as the socket takes it.
+pub struct Response {
+    start: Vec<u8>,
+    /// The file's bytes still to send (no more than promised, should the
+    /// file grow meanwhile), and how many the head promised.
+    file: Option<(io::Take<File>, u64)>,
+    /// Body bytes read from the file so far.
+    read: u64,
+}
+
+impl Response {
+    /// `to()`—the response to request `head` (read until
+    /// [`head_complete`]) from `root`; an error is a listing or a file
+    /// that could not be read, which ends the connection.
+    pub fn to(head: &[u8], root: &DocumentRoot) -> io::Result<Response> {
+        Response::of(&answer(head, root))
+    }
+
+    fn of(answer: &Answer) -> io::Result<Response> {
+        let in_memory = |start: Vec<u8>| Response {
+            start,
+            file: None,
+            read: 0,
+        };
+        Ok(match answer {
+            Answer::File { path, head } => match File::open(path) {
+                Ok(file) => {
+                    let length = file.metadata()?.len();
+                    let start = response_head(
+                        200,
+                        &[
+                            ("Content-Type", content_type(path)),
+                            ("Content-Length", &length.to_string()),
+                        ],
+                    )
+                    .into_bytes();
+                    Response {
+                        start,
+                        file: (!head).then(|| (file.take(length), length)),
+                        read: 0,
+                    }
+                }
+                Err(_) => in_memory(small(
+                    403,
+                    "text/plain; charset=utf-8",
+                    b"forbidden\n",
+                    false,
+                )),
+            },
+            Answer::Listing { dir, url, head } => {
+                let page = listing(dir, url)?;
+                in_memory(small(
+                    200,
+                    "text/html; charset=utf-8",
+                    page.as_bytes(),
+                    *head,
+                ))
+            }
+            Answer::Moved { location, head } => {
+                let body = format!("moved to {location}\n");
+                let length = body.len().to_string();
+                let mut start = response_head(
+                    301,
+                    &[
+                        ("Location", location),
+                        ("Content-Type", "text/plain; charset=utf-8"),
+                        ("Content-Length", &length),
+                    ],
+                )
+                .into_bytes();
+                if !*head {
+                    start.extend_from_slice(body.as_bytes());
+                }
+                in_memory(start)
+            }
+            Answer::Status { code, reason } => {
+                let body = format!("{code} {}: {reason}\n", reason_phrase(*code));
+                let length = body.len().to_string();
+                let mut headers = vec![
                     ("Content-Type", "text/plain; charset=utf-8"),
-                    ("Content-Length", &length),
-                ],
-            );
-            send_all(conn, response.as_bytes())?;
-            if *head {
-                Ok(())
-            } else {
-                send_all(conn, body.as_bytes())
+                    ("Content-Length", length.as_str()),
+                ];
+                if *code == 405 {
+                    headers.push(("Allow", "GET, HEAD"));
+                }
+                let mut start = response_head(*code, &headers).into_bytes();
+                start.extend_from_slice(body.as_bytes());
+                in_memory(start)
             }
-        }
-        Answer::Status { code, reason } => {
-            let body = format!("{code} {}: {reason}\n", reason_phrase(*code));
-            let length = body.len().to_string();
-            let mut headers = vec![
-                ("Content-Type", "text/plain; charset=utf-8"),
-                ("Content-Length", length.as_str()),
-            ];
-            if *code == 405 {
-                headers.push(("Allow", "GET, HEAD"));
+        })
+    }
+
+    /// What is sent first: the head, with any body held in memory.
+    pub fn start(&self) -> &[u8] {
+        &self.start
+    }
+
+    /// `read_body()`—the next piece of the file served into `buf`; `Ok(0)`
+    /// once all of it was read (or there is none). A file that shrank under
+    /// us is an `UnexpectedEof`: what the head promised cannot be sent.
+    pub fn read_body(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some((bytes, promised)) = &mut self.file else {
+            return Ok(0);
+        };
+        loop {
+            match bytes.read(buf) {
+                Ok(0) if self.read < *promised => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    self.read += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
-            send_all(conn, response_head(*code, &headers).as_bytes())?;
-            send_all(conn, body.as_bytes())
         }
     }
 }
 
-/// A response whose body is in memory.
-fn send_small(
-    conn: &Socket,
-    code: u16,
-    content_type: &str,
-    body: &[u8],
-    head: bool,
-) -> io::Result<()> {
+/// A whole response whose body is in memory (none sent for `head`).
+fn small(code: u16, content_type: &str, body: &[u8], head: bool) -> Vec<u8> {
     let length = body.len().to_string();
-    let response = response_head(
+    let mut response = response_head(
         code,
         &[("Content-Type", content_type), ("Content-Length", &length)],
-    );
-    send_all(conn, response.as_bytes())?;
-    if head {
-        Ok(())
-    } else {
-        send_all(conn, body)
+    )
+    .into_bytes();
+    if !head {
+        response.extend_from_slice(body);
     }
+    response
 }
 
 /// Bytes of a file read per `read` and sent per `send`: small enough for the
-/// buffer to stay in the CPU's cache between the two, large enough for few calls.
-const FILE_CHUNK: usize = 128 * 1024;
-
-/// A file's headers and, unless `head`, its bytes: read into a buffer and
-/// sent, resuming short writes. (`sendfile(2)` copies less, yet on loopback,
-/// side by side in one run of `cargo bench --bench http_serve`, this copy
-/// was as fast or faster: the sender's copying overlaps the receiver's.)
-fn send_file(conn: &Socket, file: &File, path: &Path, head: bool) -> io::Result<()> {
-    let length = file.metadata()?.len();
-    let response = response_head(
-        200,
-        &[
-            ("Content-Type", content_type(path)),
-            ("Content-Length", &length.to_string()),
-        ],
-    );
-    send_all(conn, response.as_bytes())?;
-    if head {
-        return Ok(());
-    }
-    let mut buf = vec![0u8; FILE_CHUNK];
-    // No more than promised, should the file grow meanwhile.
-    let mut bytes = file.take(length);
-    let mut sent = 0;
-    loop {
-        match bytes.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                send_all(conn, &buf[..n])?;
-                sent += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    if sent < length {
-        // The file shrank under us: what was promised cannot be sent.
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(())
-}
+/// buffer to stay in the CPU's cache between the two, large enough for few
+/// calls. (`sendfile(2)` copies less, yet on loopback, side by side in one
+/// run of `cargo bench --bench http_serve`, this copy was as fast or faster:
+/// the sender's copying overlaps the receiver's.)
+pub const FILE_CHUNK: usize = 128 * 1024;
 
 /// An HTML page linking every entry of `dir` (subdirectories with a
 /// trailing `/`), in name order; `url` is the directory's own path.

@@ -1,6 +1,11 @@
 //! The human report: a tree of properties, a mark per verdict, and for each
 //! failure the rule, expected vs observed, the smallest input, the target's
 //! last words and the command that replays it.
+//!
+//! The report is a stream: [`header`], an [`entry`] per result in the order
+//! the properties ran, [`footer`]. A run whose output is not a terminal
+//! prints each piece as soon as it is known, and the whole report reads the
+//! same as if it had been printed at the end.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -10,26 +15,42 @@ use crate::spec::{PropertyResult, Verdict};
 
 pub(super) fn render(reports: &[Report], out: &mut dyn Write) -> io::Result<()> {
     for report in reports {
-        writeln!(out, "{}  (seed {})", report.title(), report.seed)?;
+        header(report, out)?;
         for result in &report.results {
-            let (mark, word) = mark(&result.verdict);
-            writeln!(
-                out,
-                "  {mark} {word:<5} {:<48} {:>6.2} s",
-                result.meta.id,
-                result.seconds.as_secs_f64()
-            )?;
-            for line in explanation(result).lines() {
-                writeln!(out, "      {line}")?;
-            }
+            entry(result, out)?;
         }
-        let (pass, fail, skip, error) = report.counts();
-        writeln!(
-            out,
-            "  {pass} passed, {fail} failed, {skip} skipped, {error} errors\n"
-        )?;
+        footer(report, out)?;
     }
     Ok(())
+}
+
+/// A report's first line: what is checked, and the seed.
+pub fn header(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "{}  (seed {})", report.title(), report.seed)
+}
+
+/// One result: its verdict line, then (for any verdict but a pass) its explanation.
+pub fn entry(result: &PropertyResult, out: &mut dyn Write) -> io::Result<()> {
+    let (mark, word) = mark(&result.verdict);
+    writeln!(
+        out,
+        "  {mark} {word:<5} {:<48} {:>6.2} s",
+        result.meta.id,
+        result.seconds.as_secs_f64()
+    )?;
+    for line in explanation(result).lines() {
+        writeln!(out, "      {line}")?;
+    }
+    Ok(())
+}
+
+/// A report's last line: the counts, and a blank line.
+pub fn footer(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    let (pass, fail, skip, error) = report.counts();
+    writeln!(
+        out,
+        "  {pass} passed, {fail} failed, {skip} skipped, {error} errors\n"
+    )
 }
 
 /// The mark and word the human and Markdown reports show for a verdict.

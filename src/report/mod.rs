@@ -6,7 +6,7 @@
 //! exit status ([`ExitCode`]).
 
 mod gradescope;
-mod human;
+pub mod human;
 mod json;
 mod junit;
 mod markdown;
@@ -50,6 +50,11 @@ pub struct Report {
     pub seed: u64,
     /// One entry per property checked, in catalog order.
     pub results: Vec<PropertyResult>,
+    /// The run was stopped (Ctrl-C, SIGTERM, SIGHUP) while this report was
+    /// under way: its last result is the property in flight, as an error,
+    /// and the properties after it were not run.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl Report {
@@ -122,13 +127,16 @@ impl ExitCode {
     }
 }
 
-/// The exit status for a run: [`ExitCode::Unusable`] if a target could not
+/// The exit status for a run: [`ExitCode::Interrupted`] if it was stopped
+/// before it finished, else [`ExitCode::Unusable`] if a target could not
 /// be run or no property passed (every one selected was inapplicable), else
 /// [`ExitCode::Failed`] if a property failed or hung, else
 /// [`ExitCode::Conforms`].
 pub fn exit_code(reports: &[Report]) -> ExitCode {
     let counts: Vec<_> = reports.iter().map(Report::counts).collect();
-    if counts.iter().any(|c| c.3 > 0) {
+    if reports.iter().any(|r| r.interrupted) {
+        ExitCode::Interrupted
+    } else if counts.iter().any(|c| c.3 > 0) {
         ExitCode::Unusable
     } else if counts.iter().any(|c| c.1 > 0) {
         ExitCode::Failed

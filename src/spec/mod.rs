@@ -676,48 +676,75 @@ impl Suite {
         self.preflight.as_ref().map_or(Ok(()), |check| check(ctx))
     }
 
-    /// Runs the selected checks, calling `progress` before each; `replay` is
-    /// the command line that reruns this suite, to which a failure's replay
+    /// An empty report on this suite, for the results of a run with `ctx`.
+    pub fn report(&self, ctx: &Ctx) -> crate::report::Report {
+        crate::report::Report {
+            profile: self.profile,
+            target: self.label.clone(),
+            variant: self.variant.clone(),
+            seed: ctx.seed,
+            results: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    /// Runs the selected checks and returns their report; `replay` is the
+    /// command line that reruns this suite, to which a failure's replay
     /// appends `--only ID --seed S`.
     pub fn run(
         &self,
         ctx: &Ctx,
         selection: &Selection,
         replay: Option<&str>,
-        mut progress: impl FnMut(&'static Meta),
     ) -> crate::report::Report {
-        let results = self
-            .checks
-            .iter()
-            .filter(|c| selection.selects(c.meta.id))
-            .map(|c| {
-                progress(c.meta);
-                let started = Instant::now();
-                let verdict = match &c.not_applicable {
-                    Some(why) => Verdict::Skip {
-                        reason: format!("not applicable: {why}"),
-                    },
-                    None => Verdict::from(c.check(ctx)),
-                };
-                let replay = replay
-                    .filter(|_| verdict.is_failure())
-                    .map(|base| replay_line(base, c.meta.id, ctx.seed));
-                PropertyResult {
-                    meta: c.meta,
-                    verdict,
-                    seconds: started.elapsed(),
-                    replay,
-                }
-            })
-            .collect();
-        crate::report::Report {
-            profile: self.profile,
-            target: self.label.clone(),
-            variant: self.variant.clone(),
-            seed: ctx.seed,
-            results,
+        let mut report = self.report(ctx);
+        self.run_each(ctx, selection, replay, |step| {
+            if let Step::Ended(result) = step {
+                report.results.push(result);
+            }
+        });
+        report
+    }
+
+    /// Runs the selected checks as [`Suite::run`] does, telling `step` when
+    /// each starts and handing it each result as soon as it ends, so a
+    /// caller can show results as they come and knows what runs now.
+    pub fn run_each(
+        &self,
+        ctx: &Ctx,
+        selection: &Selection,
+        replay: Option<&str>,
+        mut step: impl FnMut(Step),
+    ) {
+        for c in self.checks.iter().filter(|c| selection.selects(c.meta.id)) {
+            step(Step::Started(c.meta));
+            let started = Instant::now();
+            let verdict = match &c.not_applicable {
+                Some(why) => Verdict::Skip {
+                    reason: format!("not applicable: {why}"),
+                },
+                None => Verdict::from(c.check(ctx)),
+            };
+            let replay = replay
+                .filter(|_| verdict.is_failure())
+                .map(|base| replay_line(base, c.meta.id, ctx.seed));
+            step(Step::Ended(PropertyResult {
+                meta: c.meta,
+                verdict,
+                seconds: started.elapsed(),
+                replay,
+            }));
         }
     }
+}
+
+/// Where a [`Suite::run_each`] is: a property starts, or one ended with its result.
+#[derive(Debug)]
+pub enum Step {
+    /// This property's check starts now.
+    Started(&'static Meta),
+    /// A property's check ended with this result.
+    Ended(PropertyResult),
 }
 
 /// Where the built-in reference programs live: the `ipcspec` binary that

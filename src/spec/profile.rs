@@ -131,7 +131,7 @@ static SERVER: ProfileSpec = ProfileSpec {
         suite: server::target_suite,
     }),
     variants: Some(Variants {
-        help: "The variant the server claims: sequential, fork-wait, fork, thread or pool:N. Without a command, the reference of that variant is checked",
+        help: "The variant the server claims: sequential, fork-wait, fork, thread, pool:N or event-loop. Without a command, the reference of that variant is checked",
         references_of: server::reference_suites_of,
     }),
     choice: None,
@@ -190,7 +190,7 @@ static HTTP: ProfileSpec = ProfileSpec {
         suite: http::target_suite,
     }),
     variants: Some(Variants {
-        help: "The variant the web server claims: sequential, fork-wait, fork, thread or pool:N. Without a command, the reference of that variant is checked",
+        help: "The variant the web server claims: sequential, fork-wait, fork, thread, pool:N or event-loop. Without a command, the reference of that variant is checked",
         references_of: http::reference_suites_of,
     }),
     choice: None,

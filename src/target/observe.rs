@@ -128,6 +128,16 @@ pub fn fd_count(pid: Pid) -> Option<usize> {
     Some(fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count())
 }
 
+/// The numbers of `pid`'s open file descriptors, in no order.
+pub fn fds(pid: Pid) -> Option<Vec<i32>> {
+    let entries = fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+    )
+}
+
 /// Where a thread is, as `/proc/<pid>/task/<tid>/syscall` tells.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Syscall {
@@ -348,6 +358,26 @@ pub fn thread(pid: Pid, tid: Pid) -> Option<ThreadState> {
     })
 }
 
+/// How much thread `tid` of `pid` has run, in nanoseconds
+/// (`/proc/<pid>/task/<tid>/schedstat`, absent on a kernel without
+/// `CONFIG_SCHED_INFO`), and how many times it gave up its CPU to wait
+/// (`voluntary_ctxt_switches` in its `status`). A thread that spins runs
+/// without ever waiting, however little CPU a loaded machine leaves it; one
+/// that backs off waits at every turn.
+pub fn run_and_waits(pid: Pid, tid: Pid) -> Option<(u64, u64)> {
+    let base = format!("/proc/{pid}/task/{tid}");
+    let sched = fs::read_to_string(format!("{base}/schedstat")).ok()?;
+    let ran = sched.split_whitespace().next()?.parse().ok()?;
+    let status = fs::read_to_string(format!("{base}/status")).ok()?;
+    let waits = status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((ran, waits))
+}
+
 /// Thread IDs of process `pid`.
 pub fn tids(pid: Pid) -> Vec<Pid> {
     let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else {
@@ -545,6 +575,25 @@ pub fn tcp_sockets() -> Vec<TcpEntry> {
     let mut all = procfs::net::tcp().unwrap_or_default();
     all.extend(procfs::net::tcp6().unwrap_or_default());
     all
+}
+
+/// Connections waiting to be accepted by the TCP socket listening on
+/// `port` (its `rx_queue` in `/proc/net/tcp{,6}`), found by scanning the
+/// lines rather than parsing them all: the table may list thousands of sockets.
+pub fn tcp_accept_queue(port: u16) -> Option<usize> {
+    let local = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .find_map(|table| {
+            let text = fs::read_to_string(table).ok()?;
+            text.lines().skip(1).find_map(|line| {
+                // sl, local address, remote address, state, tx_queue:rx_queue
+                let cols: Vec<&str> = line.split_whitespace().take(5).collect();
+                let listening = cols.get(1)?.ends_with(&local) && *cols.get(3)? == "0A";
+                let waiting = cols.get(4)?.split(':').nth(1)?;
+                listening.then(|| usize::from_str_radix(waiting, 16).ok())?
+            })
+        })
 }
 
 /// Bytes the peer sent that sit unread in the socket `local` ↔ `remote`.

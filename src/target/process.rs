@@ -6,14 +6,18 @@
 //!   `/sys/fs/cgroup/pids` is writable, in a fresh pids cgroup, so a fork bomb
 //!   stops at [`Limits::processes`] and a process that calls `setsid` is still found;
 //! - `setrlimit` bounds address space, CPU time, open files and file size
-//!   (and process count, where the kernel enforces it for this uid);
+//!   (and process count, where the kernel enforces it for this uid); a
+//!   check may lower a running process's open-file limit further
+//!   ([`limit_open_files`], [prlimit(2)]);
 //! - its stdout/stderr, unless handed to the check, are read continuously into
 //!   a small ring of last lines, so a logging target never blocks on a full pipe;
 //! - [`Target::kill`] (and `Drop`) sends SIGKILL to the group and every cgroup
 //!   member, reaps what became our child, removes the cgroup and temp paths;
-//!   [`install_interrupt_handler`] does the same for every live target on Ctrl-C.
+//!   [`install_interrupt_handler`] does the same for every live target on
+//!   Ctrl-C, SIGTERM or SIGHUP, after the run's [`on_interrupt`] hook froze its results.
 //!
 //! [setpgid(2)]: https://man7.org/linux/man-pages/man2/setpgid.2.html
+//! [prlimit(2)]: https://man7.org/linux/man-pages/man2/prlimit.2.html
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
@@ -22,7 +26,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::resource::Resource;
@@ -52,13 +56,49 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            processes: 256,
+            // 200 idle clients at once (`server.hostile.many-idle`) of a
+            // fork server that execs a program per client are 400 processes.
+            processes: 1024,
             memory: 4 << 30,
             cpu_seconds: 120,
             open_files: 1024,
             file_size: 256 << 20,
         }
     }
+}
+
+/// `limit_open_files()`—sets the soft open-file limit (`RLIMIT_NOFILE`)
+/// of the running process `pid` to `limit`, its hard limit unchanged, and
+/// returns the soft limit it had (`None`: unlimited), to put back with
+/// [`restore_open_files`]. From then on it can open no descriptor numbered
+/// `limit` or above (`EMFILE`); processes it forks meanwhile inherit the limit.
+pub fn limit_open_files(pid: Pid, limit: u64) -> std::io::Result<Option<u64>> {
+    set_open_files(pid, Some(limit))
+}
+
+/// `restore_open_files()`—puts back the soft open-file limit `soft` that
+/// [`limit_open_files`] returned.
+pub fn restore_open_files(pid: Pid, soft: Option<u64>) -> std::io::Result<()> {
+    set_open_files(pid, soft).map(drop)
+}
+
+/// Sets the soft `RLIMIT_NOFILE` of `pid`, keeping its hard limit (read
+/// from `/proc/<pid>/limits`); the soft limit it had.
+fn set_open_files(pid: Pid, soft: Option<u64>) -> std::io::Result<Option<u64>> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits"))?;
+    let hard = limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|fields| fields.split_whitespace().nth(1))
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidData))?;
+    let pid = rustix::process::Pid::from_raw(pid.as_raw())
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let limit = rustix::process::Rlimit {
+        current: soft,
+        maximum: hard.parse().ok(),
+    };
+    let old = rustix::process::prlimit(Some(pid), rustix::process::Resource::Nofile, limit)?;
+    Ok(old.current)
 }
 
 /// What to do with one of the target's standard streams.
@@ -202,10 +242,25 @@ pub struct Target {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
-/// Live targets by registration number, for the Ctrl-C handler.
-fn live() -> &'static Mutex<BTreeMap<u64, Remains>> {
-    static LIVE: OnceLock<Mutex<BTreeMap<u64, Remains>>> = OnceLock::new();
+/// The live targets, for the interrupt handler.
+#[derive(Default)]
+struct Registry {
+    /// Live targets by registration number.
+    targets: BTreeMap<u64, Remains>,
+    /// The handler killed every target: none may start any more.
+    closed: bool,
+}
+
+/// The registry. A target is started and registered under its lock, so the
+/// handler, which closes it and takes the targets under the same lock, kills
+/// every target that ever started. Lock order: this lock, then the fork lock
+/// inside `spawn_limited`; no code holds `sys::no_fork()` (only the
+/// in-process pipe checks take it) while it starts or kills a target.
+fn live() -> MutexGuard<'static, Registry> {
+    static LIVE: OnceLock<Mutex<Registry>> = OnceLock::new();
     LIVE.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// What must go when a target goes.
@@ -221,7 +276,7 @@ impl Remains {
     /// and removes its cgroup and paths.
     fn destroy(&self) {
         let mut members = observe::group_members(self.pgid);
-        for _ in 0..100 {
+        for round in 0..100 {
             let mut found = self
                 .cgroup
                 .as_deref()
@@ -234,12 +289,24 @@ impl Remains {
             for &pid in &found {
                 let _ = kill(pid, Signal::SIGKILL);
             }
+            let known = members.len();
             members.extend(found.iter().copied());
             members.sort();
             members.dedup();
-            let alive = members.iter().any(|&pid| observe::is_alive(pid));
+            // A dead member whose parent is a member still exiting comes to us
+            // (a subreaper) a moment later, to be reaped: wait for it too.
+            let pending = members.iter().any(|&pid| {
+                observe::stat(pid).is_some_and(|s| {
+                    !matches!(s.state, 'Z' | 'X' | 'x') || members.contains(&s.ppid)
+                })
+            });
             reap(&members);
-            if !alive {
+            // A process forked just before the kill shows only in a look after
+            // it: unless the group is already gone (ESRCH), look once more, and
+            // stop when a look after a kill finds no one new.
+            let new = members.len() > known
+                || (round == 0 && killpg(self.pgid, None) != Err(nix::errno::Errno::ESRCH));
+            if !pending && !new {
                 break;
             }
             // Pacing only: SIGKILL is asynchronous and orphans reach us a moment later.
@@ -321,18 +388,54 @@ fn cgroup_members(cgroup: &Path) -> Vec<Pid> {
         .collect()
 }
 
-/// Kills every live target and removes what they left on Ctrl-C, SIGTERM or
-/// SIGHUP, then exits with 130. Call once, early, from a binary.
+/// What a run does when it is stopped, given the means to kill every live
+/// target; it returns what the run was doing ("during ID (LABEL)"), or nothing.
+type InterruptHook = Box<dyn FnOnce(&dyn Fn()) -> Option<String> + Send>;
+
+fn interrupt_hook() -> &'static Mutex<Option<InterruptHook>> {
+    static HOOK: OnceLock<Mutex<Option<InterruptHook>>> = OnceLock::new();
+    HOOK.get_or_init(Default::default)
+}
+
+/// Kills every live target and removes what they left.
+fn kill_every_target() {
+    let remains: Vec<Remains> = {
+        let mut live = live();
+        live.closed = true;
+        live.targets.values().cloned().collect()
+    };
+    for r in remains {
+        r.destroy();
+    }
+}
+
+/// Sets what happens on Ctrl-C, SIGTERM or SIGHUP, in place of only killing
+/// every live target: `hook` is handed the kill, to call once it has frozen
+/// what it reports (so that no verdict is taken from a target the kill
+/// ended), and then prints what the run found so far. The last hook set wins.
+pub fn on_interrupt(hook: impl FnOnce(&dyn Fn()) -> Option<String> + Send + 'static) {
+    *interrupt_hook().lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
+}
+
+/// On Ctrl-C, SIGTERM or SIGHUP: runs the hook set by [`on_interrupt`] (or
+/// only kills every live target and removes what they left), then exits
+/// with 130. Call once, early, from a binary. The handler runs on a thread
+/// of its own (ctrlc's), not in signal context, so it may lock and print.
 pub fn install_interrupt_handler() -> Result<(), ctrlc::Error> {
     ctrlc::set_handler(|| {
-        let remains: Vec<Remains> = live()
+        let hook = interrupt_hook()
             .lock()
-            .map(|l| l.values().cloned().collect())
-            .unwrap_or_default();
-        for r in remains {
-            r.destroy();
-        }
-        eprintln!("ipcspec: interrupted; every target was killed");
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let during = match hook {
+            Some(hook) => hook(&kill_every_target),
+            None => {
+                kill_every_target();
+                None
+            }
+        };
+        let during = during.map(|d| format!(" {d}")).unwrap_or_default();
+        eprintln!("ipcspec: interrupted{during}; every target was killed");
         std::process::exit(crate::report::ExitCode::Interrupted.into());
     })
 }
@@ -390,7 +493,13 @@ impl Target {
         ];
         let (cgroup, procs) =
             cgroup.map_or((None, None), |(dir, file)| (Some(dir), Some(file.into())));
-        let mut child = match crate::sys::spawn_limited(&mut command, limits, procs) {
+        let mut live = live();
+        let spawned = if live.closed {
+            Err(std::io::ErrorKind::Interrupted.into())
+        } else {
+            crate::sys::spawn_limited(&mut command, limits, procs)
+        };
+        let mut child = match spawned {
             Ok(child) => child,
             Err(source) => {
                 if let Some(dir) = &cgroup {
@@ -399,6 +508,13 @@ impl Target {
                 return Err(TargetError::Spawn { program, source });
             }
         };
+        let registration = Remains {
+            pgid: Pid::from_raw(child.id() as i32),
+            cgroup: cgroup.clone(),
+            paths: config.cleanup.clone(),
+        };
+        live.targets.insert(id, registration);
+        drop(live);
         let tail = Tail::default();
         if let Some(stderr) = child.stderr.take() {
             tail.drain(stderr, "stderr");
@@ -408,15 +524,6 @@ impl Target {
                 tail.drain(stdout, "stdout");
             }
         }
-        let remains = Remains {
-            pgid: Pid::from_raw(child.id() as i32),
-            cgroup: cgroup.clone(),
-            paths: config.cleanup.clone(),
-        };
-        live()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, remains);
         Ok(Target {
             child,
             program,
@@ -545,10 +652,7 @@ impl Target {
         if self.status.is_none() {
             self.status = self.child.wait().ok();
         }
-        live()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.registration);
+        live().targets.remove(&self.registration);
     }
 }
 

@@ -41,7 +41,7 @@ use nix::unistd::Pid;
 use super::connection::Client;
 use super::net::{self, Endpoint};
 use super::observe::{self, Io, Syscall, ThreadState};
-use super::settle::{self, Bound, Gaps, Look, Shown, Watched};
+use super::settle::{self, Bound, Gaps, Look, Pacing, Shown, Watched};
 use super::{CommandSpec, Target, TargetConfig, TargetError};
 
 /// The sockets of one connection as the server sees them (`socket:[inode]`).
@@ -70,29 +70,51 @@ impl Instance {
     /// Starts `command` on a fresh endpoint (its `{socket}` or `{port}`
     /// filled) and waits, at most `bound`, until it listens.
     pub fn launch(command: &CommandSpec, bound: Duration) -> Result<Instance, TargetError> {
-        let (endpoint, command, cleanup) = if command.uses("socket") {
+        if command.uses("socket") {
             let dir = tempfile::Builder::new()
                 .prefix("ipcspec-server-")
                 .tempdir()
                 .map_err(|e| TargetError::setup("a temp dir for the Unix socket", e))?
                 .keep();
-            let path = dir.join("echo.sock");
-            let command = command.fill(&[("socket", &path.to_string_lossy())]);
-            (Endpoint::Unix(path), command, vec![dir])
+            let endpoint = Endpoint::Unix(dir.join("echo.sock"));
+            Instance::start(command, endpoint, vec![dir], bound)
         } else {
-            let port = net::free_port()?;
-            let command = command.fill(&[("port", &port.to_string())]);
-            (Endpoint::loopback(port), command, Vec::<PathBuf>::new())
-        };
-        let mut config = TargetConfig::new(command);
-        config.cleanup = cleanup;
-        let mut target = Target::spawn(config)?;
+            Instance::launch_on(command, net::free_port()?, bound)
+        }
+    }
+
+    /// Starts `command` with `{port}` filled with `port` of 127.0.0.1 (where
+    /// a previous instance may have just run) and waits, at most `bound`,
+    /// until it listens.
+    pub fn launch_on(
+        command: &CommandSpec,
+        port: u16,
+        bound: Duration,
+    ) -> Result<Instance, TargetError> {
+        Instance::start(command, Endpoint::loopback(port), Vec::new(), bound)
+    }
+
+    fn start(
+        command: &CommandSpec,
+        endpoint: Endpoint,
+        cleanup: Vec<PathBuf>,
+        bound: Duration,
+    ) -> Result<Instance, TargetError> {
+        let mut target = spawn_on(command, &endpoint, cleanup)?;
         target.wait_ready(&endpoint.describe(), bound, || endpoint.listening())?;
         Ok(Instance {
             target,
             endpoint,
             watch: Watch::default(),
         })
+    }
+
+    /// The port of a TCP server (127.0.0.1); `None` over Unix.
+    pub fn tcp_port(&self) -> Option<u16> {
+        match &self.endpoint {
+            Endpoint::Tcp { port, .. } => Some(*port),
+            Endpoint::Unix(_) => None,
+        }
     }
 
     /// Every live process of the server.
@@ -134,31 +156,52 @@ impl Instance {
         self.endpoint.dial(bound).map(Client::new)
     }
 
-    /// The port of a TCP server (127.0.0.1); `None` over Unix.
-    fn tcp_port(&self) -> Option<u16> {
-        match &self.endpoint {
-            Endpoint::Tcp { port, .. } => Some(*port),
-            Endpoint::Unix(_) => None,
-        }
-    }
-
     /// Waits, at most `bound` (or until the server is still or gone), until
     /// the server has accepted every connection made so far: a TCP listener
     /// whose short backlog overflows drops handshakes, and the client only
     /// retries a second or more later. (Unix connects wait for room by themselves.)
     pub fn await_accepted(&self, bound: Duration) {
-        let Some(port) = self.tcp_port() else {
-            return;
-        };
-        let queued = || {
-            observe::tcp_sockets()
-                .into_iter()
-                .find(|e| {
-                    e.state == procfs::net::TcpState::Listen && e.local_address.port() == port
-                })
-                .map(|e| e.rx_queue)
-        };
-        let _ = self.wait_for(bound, || (queued() == Some(0)).then_some(()));
+        if self.tcp_port().is_some() {
+            self.accepted_all(bound);
+        }
+    }
+
+    /// Waits, at most `bound` (or until the server is still or gone), until
+    /// no connection waits in its listen backlog ([`Instance::backlog`]);
+    /// whether none does. The first looks, for some 50 ms, are at the
+    /// backlog alone: a server with hundreds of processes makes each look
+    /// at its stillness cost more than accepting a few clients takes.
+    pub fn accepted_all(&self, bound: Duration) -> bool {
+        let empty = || self.backlog() == Some(0);
+        let quick = Pacing::FIRST * Pacing::QUICK * 2;
+        let at_once = settle::wait(
+            quick.min(bound),
+            &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+            || {
+                if empty() {
+                    Look::Done(())
+                } else {
+                    Look::Waiting
+                }
+            },
+        );
+        at_once.is_ok() || self.wait_for(bound, || empty().then_some(())).is_some()
+    }
+
+    /// How many connections wait in the listen backlog, made but not yet
+    /// accepted: the listener's `rx_queue` in `/proc/net/tcp`, or over Unix
+    /// the connections to the path that no descriptor holds yet (inode 0 in
+    /// `/proc/net/unix`). `None` while the listener does not show.
+    pub fn backlog(&self) -> Option<usize> {
+        match &self.endpoint {
+            Endpoint::Tcp { port, .. } => observe::tcp_accept_queue(*port),
+            Endpoint::Unix(path) => Some(
+                observe::unix_inodes(path, false)
+                    .into_iter()
+                    .filter(|&inode| inode == 0)
+                    .count(),
+            ),
+        }
     }
 
     /// Waits, at most `bound`, until the server is still (settled or idling)
@@ -220,9 +263,7 @@ impl Instance {
             Endpoint::Tcp { port, .. } => {
                 let sockets = observe::tcp_sockets();
                 let peer = client.local_tcp()?;
-                let listening = sockets.iter().find(|e| {
-                    e.state == procfs::net::TcpState::Listen && e.local_address.port() == *port
-                })?;
+                let listening = listen_entry(&sockets, *port)?;
                 // Inode 0: still in the accept queue, not yet any process's descriptor.
                 let connection = sockets.iter().find(|e| {
                     e.local_address.port() == *port && e.remote_address == peer && e.inode != 0
@@ -246,6 +287,16 @@ impl Instance {
                     _ => None,
                 }
             }
+        }
+    }
+
+    /// The inode of the socket listening on the server's endpoint, if one does now.
+    pub fn listener(&self) -> Option<u64> {
+        match &self.endpoint {
+            Endpoint::Tcp { port, .. } => {
+                listen_entry(&observe::tcp_sockets(), *port).map(|e| e.inode)
+            }
+            Endpoint::Unix(path) => observe::unix_inodes(path, true).first().copied(),
         }
     }
 
@@ -326,6 +377,30 @@ impl Instance {
         self.wait_for(bound, || self.holders(inode).is_empty().then_some(()))
             .is_some()
     }
+}
+
+/// The socket of `sockets` listening on TCP `port`.
+fn listen_entry(sockets: &[observe::TcpEntry], port: u16) -> Option<&observe::TcpEntry> {
+    sockets
+        .iter()
+        .find(|e| e.state == procfs::net::TcpState::Listen && e.local_address.port() == port)
+}
+
+/// Starts `command` (not awaited) with its placeholder filled for
+/// `endpoint`: `{port}` for TCP, `{socket}` for Unix; `cleanup` goes with
+/// the target.
+pub fn spawn_on(
+    command: &CommandSpec,
+    endpoint: &Endpoint,
+    cleanup: Vec<PathBuf>,
+) -> Result<Target, TargetError> {
+    let command = match endpoint {
+        Endpoint::Tcp { port, .. } => command.fill(&[("port", &port.to_string())]),
+        Endpoint::Unix(path) => command.fill(&[("socket", &path.to_string_lossy())]),
+    };
+    let mut config = TargetConfig::new(command);
+    config.cleanup = cleanup;
+    Target::spawn(config)
 }
 
 /// A server is stuck, for a wait, once it will not act again without new

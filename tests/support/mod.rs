@@ -31,13 +31,19 @@ pub fn refs() -> References {
 /// it afresh. The file is named `KIND-NAME`, as a target's command name is
 /// shown in evidence.
 pub fn built(kind: &str, name: &str) -> PathBuf {
+    built_with(kind, name, "-O1")
+}
+
+/// `fixtures/KIND/NAME.c` compiled as [`built`] does, at optimization level
+/// `opt` (`-O2` for the benchmarks, which compare it with the references).
+pub fn built_with(kind: &str, name: &str, opt: &str) -> PathBuf {
     let sources = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")
         .join(kind);
     let source = sources.join(format!("{name}.c"));
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join("fixtures")
-        .join(format!("{:016x}", content_hash(&source, &sources)));
+        .join(format!("{:016x}{opt}", content_hash(&source, &sources)));
     let binary = dir.join(format!("{kind}-{name}"));
     if !binary.exists() {
         std::fs::create_dir_all(&dir).expect("the fixtures folder under the target tmpdir");
@@ -49,7 +55,7 @@ pub fn built(kind: &str, name: &str) -> PathBuf {
             std::thread::current().id()
         ));
         let status = Command::new("cc")
-            .args(["-O1", "-pthread", "-w", "-o"])
+            .args([opt, "-pthread", "-w", "-o"])
             .arg(&partial)
             .arg(&source)
             .status()

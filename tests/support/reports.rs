@@ -97,6 +97,7 @@ pub fn mixed() -> Report {
                 },
             ),
         ],
+        interrupted: false,
     }
 }
 

@@ -53,7 +53,7 @@ fn verdict(client: &str, id: &str) -> Verdict {
     let selection = Selection {
         only: vec![id.to_string()],
     };
-    let mut report = suite.run(&ctx(), &selection, None, |_| {});
+    let mut report = suite.run(&ctx(), &selection, None);
     assert_eq!(report.results.len(), 1, "{id} selects one property");
     report.results.remove(0).verdict
 }
@@ -65,7 +65,11 @@ fn correct_clients_pass(
         "client.echo.split-replies",
         "client.echo.replies-after-half-close",
         "client.exit.after-stdin-eof",
-        "client.exit.when-server-closes-first"
+        "client.exit.when-server-closes-first",
+        "client.eof.server-closes-early",
+        "client.connect.host-spellings",
+        "client.errors.refused",
+        "client.errors.unknown-host"
     )]
     id: &str,
     #[values("reference", "echo_client", "select_client", "poll_client.py")] client: &str,
@@ -143,6 +147,58 @@ fn check_client_refuses_a_client_that_exits_at_once_quoting_what_it_said() {
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "refused at once, not after every property: {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn client_eof_server_closes_early_names_sigpipe() {
+    assert_cmd::Command::cargo_bin("ipcspec")
+        .unwrap()
+        .args([
+            "check",
+            "client",
+            "--timeout",
+            "2",
+            "--cases",
+            "2",
+            "--only",
+            "server-closes-early",
+            "--",
+        ])
+        .arg(built("clients", "sigpipe_client"))
+        .args(["{host}", "{port}"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("client.eof.server-closes-early"))
+        .stdout(predicates::str::contains("killed by SIGPIPE"));
+}
+
+#[test]
+fn client_errors_refused_bounds_a_client_that_retries_forever() {
+    let started = std::time::Instant::now();
+    assert_cmd::Command::cargo_bin("ipcspec")
+        .unwrap()
+        .args([
+            "check",
+            "client",
+            "--timeout",
+            "1",
+            "--only",
+            "client.errors.refused",
+            "--",
+        ])
+        .arg(built("clients", "retry_forever_client"))
+        .args(["{host}", "{port}"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("HANG  client.errors.refused"))
+        .stdout(predicates::str::contains("nanosleep"));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a hang within the bound, not a wait for ever: {:?}",
         started.elapsed()
     );
 }

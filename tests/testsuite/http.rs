@@ -49,7 +49,7 @@ fn http_server_that_cannot_serve_fails_every_http_property_by_observation(#[case
         &[program.to_str().expect("a UTF-8 path"), "{port}", "{dir}"],
         "thread",
     );
-    assert_every_property_fails_by_observation(&report, Profile::Http);
+    assert_every_property_fails_by_observation(&report, Profile::Http, &[]);
 }
 
 #[rstest]

@@ -111,7 +111,7 @@ fn binary_payload(len: usize) -> Vec<u8> {
 
 #[rstest]
 fn serve_echoes_bytes_exactly(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
     #[values("tcp4", "tcp6", "unix")] transport: &str,
 ) {
     let server = start(variant, transport);
@@ -128,7 +128,7 @@ fn serve_echoes_bytes_exactly(
 
 #[rstest]
 fn serve_survives_a_client_that_vanishes_mid_echo(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
 ) {
     let server = start(variant, "tcp4");
     // 8 MiB never read back: the server's sends hit a closed peer (EPIPE or ECONNRESET).

@@ -118,9 +118,12 @@ impl Read for BoundedReader {
             queue = self.shared.wait(&self.shared.readable, queue);
         }
         let n = buf.len().min(queue.bytes.len());
-        for (slot, byte) in buf.iter_mut().zip(queue.bytes.drain(..n)) {
-            *slot = byte;
-        }
+        // The queue is a ring: its bytes are at most two slices, copied whole.
+        let (front, back) = queue.bytes.as_slices();
+        let from_front = n.min(front.len());
+        buf[..from_front].copy_from_slice(&front[..from_front]);
+        buf[from_front..n].copy_from_slice(&back[..n - from_front]);
+        queue.bytes.drain(..n);
         self.shared.writable.notify_all();
         Ok(n)
     }

@@ -1,6 +1,7 @@
 //! The reference servers, one per variant the lecture builds up to:
 //! `sequential` (v1), `fork-wait` (v2), `fork` (the concurrent server),
-//! `thread` (a thread per connection) and `pool:N` (the thread pool).
+//! `thread` (a thread per connection) and `pool:N` (the thread pool), and
+//! `event-loop` (one thread serving every connection from a `poll` loop).
 //!
 //! A variant says how connections are accepted and spread; a [`Service`] says
 //! what is done with each one, and every variant serves every service:
@@ -16,12 +17,15 @@
 //!   (a vanished client turns into an `EPIPE`/`ECONNRESET` error that ends that
 //!   connection only), and [`serve`] also sets the disposition to ignored, so
 //!   the forked children inherit "ignored" explicitly too;
+//! - out of descriptors (`EMFILE`), accepting backs off 10 ms instead of
+//!   spinning or exiting, so the server serves again once clients leave;
 //! - one line `listening on ADDR` goes to stderr once the socket listens.
 //!
 //! # References
 //! - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html), [send(2)](https://man7.org/linux/man-pages/man2/send.2.html) (`MSG_NOSIGNAL`)
 //! - [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html)
 
+mod event_loop;
 mod fork;
 mod threads;
 
@@ -30,6 +34,7 @@ use std::io::{self, Read};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use nix::errno::Errno;
 use socket2::Socket;
 
 use super::http::{self, DocumentRoot};
@@ -50,10 +55,13 @@ pub enum Variant {
     Thread,
     /// This many worker threads fed by a bounded queue of accepted connections.
     Pool(usize),
+    /// One thread serving every connection: it waits for any of them, and
+    /// for new ones, in one readiness call, and never blocks on one client.
+    EventLoop,
 }
 
 /// The values [`Variant::from_str`] accepts, for error messages and help.
-pub const ACCEPTED: &str = "sequential, fork-wait, fork, thread, pool:N (N >= 1)";
+pub const ACCEPTED: &str = "sequential, fork-wait, fork, thread, pool:N (N >= 1), event-loop";
 
 /// Why a variant name was refused.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +77,7 @@ impl FromStr for Variant {
             "fork-wait" => Ok(Variant::ForkWait),
             "fork" => Ok(Variant::Fork),
             "thread" => Ok(Variant::Thread),
+            "event-loop" => Ok(Variant::EventLoop),
             _ => text
                 .strip_prefix("pool:")
                 .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
@@ -98,6 +107,7 @@ impl Variant {
             Variant::Fork => "fork",
             Variant::Thread => "thread",
             Variant::Pool(_) => "pool",
+            Variant::EventLoop => "event-loop",
         }
     }
 }
@@ -128,8 +138,9 @@ impl Service {
 /// `serve()`—listens on `endpoint`, says so on stderr, and serves `service`
 /// forever as `variant` does.
 ///
-/// Returns only on an error that stops the server (it cannot listen, or
-/// `accept` fails for a reason other than an interrupted call or an aborted connection).
+/// Returns only on an error that stops the server: it cannot listen, or
+/// `accept` fails for a reason other than an interrupted call, an aborted
+/// connection or a lack of descriptors (see [`accept`]).
 pub fn serve(variant: Variant, service: Service, endpoint: &Endpoint) -> io::Result<()> {
     sys::set_sigpipe(SigpipeDisposition::Ignore).map_err(io::Error::from)?;
     let listener = socket::listen(endpoint)?;
@@ -144,10 +155,23 @@ pub fn serve(variant: Variant, service: Service, endpoint: &Endpoint) -> io::Res
         Variant::Fork => fork::serve(&listener, &service, fork::Reaping::IgnoreSigchld),
         Variant::Thread => threads::per_connection(&listener, Arc::new(service)),
         Variant::Pool(workers) => threads::pool(&listener, Arc::new(service), workers),
+        Variant::EventLoop => event_loop::serve(&listener, &service),
     }
 }
 
-/// `accept()`, retried when a signal interrupts it or a client gave up before it was accepted.
+/// How long [`accept`] backs off when the server is out of descriptors.
+const OUT_OF_DESCRIPTORS_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// `accept()`, retried when a signal interrupts it or a client gave up
+/// before it was accepted, and after a pause of
+/// [`OUT_OF_DESCRIPTORS_PAUSE`] when the server is out of descriptors or
+/// kernel memory (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`): the client then
+/// stays in the backlog and the listener readable, so retrying at once
+/// would spin until another client leaves, and giving up would end the
+/// server.
+///
+/// # References
+/// - [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html): the errors
 fn accept(listener: &Socket) -> io::Result<Socket> {
     loop {
         match listener.accept() {
@@ -157,6 +181,14 @@ fn accept(listener: &Socket) -> io::Result<Socket> {
                     e.kind(),
                     io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
                 ) => {}
+            Err(e)
+                if matches!(
+                    Errno::from_raw(e.raw_os_error().unwrap_or(0)),
+                    Errno::EMFILE | Errno::ENFILE | Errno::ENOBUFS | Errno::ENOMEM
+                ) =>
+            {
+                std::thread::sleep(OUT_OF_DESCRIPTORS_PAUSE);
+            }
             Err(e) => return Err(e),
         }
     }
@@ -197,6 +229,7 @@ mod tests {
             "thread",
             "pool:1",
             "pool:16",
+            "event-loop",
         ] {
             let variant: Variant = text.parse().unwrap();
             assert_eq!(variant.to_string(), text);
@@ -207,11 +240,18 @@ mod tests {
     #[test]
     fn bad_variant_names_list_the_accepted_ones() {
         for text in [
-            "pool:0", "pool:", "pool:+3", "pool", "Thread", "forkwait", "",
+            "pool:0",
+            "pool:",
+            "pool:+3",
+            "pool",
+            "Thread",
+            "forkwait",
+            "event_loop",
+            "",
         ] {
             let err = text.parse::<Variant>().unwrap_err().to_string();
             assert!(
-                err.contains("fork-wait") && err.contains("pool:N"),
+                err.contains("fork-wait") && err.contains("pool:N") && err.contains("event-loop"),
                 "{text}: {err}"
             );
         }

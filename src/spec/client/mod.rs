@@ -1,8 +1,10 @@
 //! Properties of the `client` profile: the lecture's line client, checked
 //! against a server that this check runs in-process on 127.0.0.1 (see
 //! `session`): a plain echo, an adversarial one that splits its replies,
-//! a late one that replies only after the client's half-close, and one that
-//! closes first.
+//! a late one that replies only after the client's half-close, one that
+//! closes first and one that closes after half the replies; a server on
+//! `::1` and on the last address `localhost` has, for each spelling of
+//! `{host}`; and no server at all, where the client must report the error.
 //!
 //! Every session's verdict comes from what the client printed, how it
 //! ended, and what the check's server saw of it: a client that exits 0
@@ -14,14 +16,20 @@
 
 mod session;
 
-use std::sync::Arc;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
 
 use proptest::collection::vec;
 use proptest::prelude::*;
+use socket2::{Domain, Socket, Type};
 
-use self::session::{ServerBehaviour, Transcript};
+use self::session::{ServerBehaviour, Stdin, Transcript, Venue};
 use super::diff::same_bytes;
+use super::socket::ipv6_loopback;
 use super::{Ctx, Finding, Meta, Outcome, Profile, Property, References, Scope, Suite};
+use crate::reference::socket::lookup;
 use crate::target::process::describe_status;
 use crate::target::{CommandSpec, TargetError, UsageError};
 use crate::workload::socket::{concat, lines};
@@ -33,12 +41,17 @@ pub struct ClientCommand(pub CommandSpec);
 /// Checks that the session's stdout is `input`, byte for byte; a client
 /// that fell short says how it ended, or that it never connected.
 fn printed_everything(session: &Transcript, input: &[u8]) -> Outcome {
-    same_bytes(
+    printed(
+        session,
         "the client's stdout: every byte typed, echoed back in order",
         input,
-        &session.stdout,
     )
-    .map_err(|finding| {
+}
+
+/// Checks that the session's stdout is `expected` (`what` says what that
+/// is), as [`printed_everything`] does.
+fn printed(session: &Transcript, what: &str, expected: &[u8]) -> Outcome {
+    same_bytes(what, expected, &session.stdout).map_err(|finding| {
         let finding = match &session.exit {
             Ok(status) => finding.observed_then(&format!(
                 "; {}it exited: {}",
@@ -98,6 +111,96 @@ fn exited_cleanly(session: &Transcript, when: &str) -> Outcome {
     .map_err(|f| f.with_output(session.output.clone()))
 }
 
+/// Checks that a client that reached no server exited by itself with a
+/// non-zero status, having said something on stderr.
+fn reported_error(session: &Transcript, when: &str) -> Outcome {
+    let expected = format!("a non-zero exit status and a message on stderr {when}");
+    match &session.exit {
+        Ok(status) if status.code().is_some_and(|code| code != 0) => {
+            if session.output.is_empty() {
+                Err(Finding::violated(
+                    expected,
+                    format!("{}, and nothing on stderr", describe_status(*status)),
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        Ok(status) => Err(Finding::violated(expected, describe_status(*status))),
+        Err(threads) => Err(Finding::hung(
+            format!("the client to exit {when}"),
+            threads.clone(),
+        )),
+    }
+    .map_err(|f| f.with_output(session.output.clone()))
+}
+
+/// A socket bound to a free port of 127.0.0.1 that never listens, and its
+/// port: a connection there is refused, and no one else can take the port
+/// while the socket is held.
+fn refusing_port() -> Result<(Socket, u16), TargetError> {
+    let setup = |e| TargetError::setup("a port that refuses connections", e);
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(setup)?;
+    socket
+        .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+        .map_err(setup)?;
+    let port = socket.local_addr().map_err(setup)?.as_socket();
+    Ok((socket, port.map_or(0, |a| a.port())))
+}
+
+/// A name under `.invalid`, which RFC 6761 reserves never to resolve.
+const NO_SUCH_HOST: &str = "no-such-host.invalid";
+
+/// Checks, with the check's own lookup, that `host` does not resolve here
+/// and that the resolver says so within `bound`: otherwise no client could be
+/// judged by it.
+fn unresolvable(host: &'static str, bound: Duration) -> Result<(), TargetError> {
+    let (answer, answered) = mpsc::channel();
+    // A resolver that never answers keeps this thread, not the check.
+    std::thread::spawn(move || answer.send(lookup(host, 0)));
+    let setup =
+        |why: String| TargetError::setup(format!("looking up {host}"), io::Error::other(why));
+    match answered.recv_timeout(bound) {
+        Ok(Err(_)) => Ok(()),
+        Ok(Ok(found)) => Err(setup(format!(
+            "it resolves here (to {found:?}), though .invalid names never should"
+        ))),
+        Err(_) => Err(setup(format!(
+            "this machine's resolver gave no answer within {bound:?}"
+        ))),
+    }
+}
+
+/// The spellings of `{host}` a client must accept, each with the one address
+/// the check's server listens on: `127.0.0.1`; `::1` where this machine has
+/// IPv6 loopback; `localhost` on the last address getaddrinfo gives for it
+/// (of those this machine can bind), which only a client that tries each
+/// address in turn reaches when there are several.
+fn venues() -> Result<Vec<Venue>, TargetError> {
+    let ipv6 = ipv6_loopback();
+    let mut venues = vec![Venue::LOOPBACK];
+    if ipv6 {
+        venues.push(Venue {
+            host: "::1",
+            ip: IpAddr::V6(Ipv6Addr::LOCALHOST),
+        });
+    }
+    // An IPv6 address the machine cannot bind is one no client can reach either.
+    let localhost = lookup("localhost", 0)
+        .map_err(|e| TargetError::setup("looking up localhost", e))?
+        .into_iter()
+        .rfind(|addr| ipv6 || addr.is_ipv4())
+        .map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |addr| addr.ip());
+    venues.push(Venue {
+        host: "localhost",
+        ip: localhost,
+    });
+    Ok(venues)
+}
+
+/// What the client's stdin goes on with once the server has closed early.
+const AFTER_CLOSE: &[u8] = b"a line typed after the server left\nand one more\n";
+
 /// Sizes to cut replies at: tiny first pieces, so even short lines split.
 fn cuts() -> impl Strategy<Value = Vec<usize>> {
     vec(prop_oneof![1usize..=8, 9usize..=9000], 1..4)
@@ -107,7 +210,13 @@ fn echo_in_order(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     ctx.forall(lines(), |lines| {
         let input = concat(lines);
         printed_everything(
-            &client.session(ServerBehaviour::Plain, &input, false, ctx)?,
+            &client.session(
+                Venue::LOOPBACK,
+                ServerBehaviour::Plain,
+                &input,
+                Stdin::Closed,
+                ctx,
+            )?,
             &input,
         )
     })
@@ -117,7 +226,13 @@ fn echo_split_replies(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     ctx.forall((lines(), cuts()), |(lines, cuts)| {
         let input = concat(lines);
         printed_everything(
-            &client.session(ServerBehaviour::Split(cuts.clone()), &input, false, ctx)?,
+            &client.session(
+                Venue::LOOPBACK,
+                ServerBehaviour::Split(cuts.clone()),
+                &input,
+                Stdin::Closed,
+                ctx,
+            )?,
             &input,
         )
     })
@@ -128,9 +243,10 @@ fn echo_after_half_close(client: &ClientCommand, ctx: &Ctx) -> Outcome {
         let input = concat(lines);
         printed_everything(
             &client.session(
+                Venue::LOOPBACK,
                 ServerBehaviour::AfterHalfClose(cuts.clone()),
                 &input,
-                false,
+                Stdin::Closed,
                 ctx,
             )?,
             &input,
@@ -140,7 +256,13 @@ fn echo_after_half_close(client: &ClientCommand, ctx: &Ctx) -> Outcome {
 
 fn exit_after_stdin_eof(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     ctx.forall(lines(), |lines| {
-        let session = client.session(ServerBehaviour::Plain, &concat(lines), false, ctx)?;
+        let session = client.session(
+            Venue::LOOPBACK,
+            ServerBehaviour::Plain,
+            &concat(lines),
+            Stdin::Closed,
+            ctx,
+        )?;
         took_part(&session)?;
         exited_cleanly(&session, "once its stdin ended and the server closed")
     })
@@ -149,12 +271,94 @@ fn exit_after_stdin_eof(client: &ClientCommand, ctx: &Ctx) -> Outcome {
 fn exit_when_server_closes_first(client: &ClientCommand, ctx: &Ctx) -> Outcome {
     // Not randomized: the claim is about who closes first, not about the bytes.
     let input = b"the server closes after this line\n";
-    let session = client.session(ServerBehaviour::CloseAfterFirstLine, input, true, ctx)?;
+    let session = client.session(
+        Venue::LOOPBACK,
+        ServerBehaviour::CloseAfterFirstLine,
+        input,
+        Stdin::KeptOpen,
+        ctx,
+    )?;
     printed_everything(&session, input)?;
     exited_cleanly(
         &session,
         "when the server closed first, its stdin still open",
     )
+}
+
+fn error_refused(client: &ClientCommand, ctx: &Ctx) -> Outcome {
+    // Not randomized: the claim is about one refused connection.
+    let (held, port) = refusing_port()?;
+    let session = client.alone("127.0.0.1", port, ctx)?;
+    drop(held);
+    reported_error(&session, "when its connection is refused")
+}
+
+fn error_unknown_host(client: &ClientCommand, ctx: &Ctx) -> Outcome {
+    unresolvable(NO_SUCH_HOST, ctx.timeout)?;
+    // Should the client connect to something after all, it is refused too.
+    let (held, port) = refusing_port()?;
+    let session = client.alone(NO_SUCH_HOST, port, ctx)?;
+    drop(held);
+    reported_error(
+        &session,
+        &format!("when {{host}} ({NO_SUCH_HOST}) does not resolve"),
+    )
+}
+
+fn connect_host_spellings(client: &ClientCommand, ctx: &Ctx) -> Outcome {
+    // Not randomized: the claim is about the address, not the bytes. The
+    // server closes after the line, so no echo rule is needed to end the session.
+    for venue in venues()? {
+        let session = client.session(
+            venue,
+            ServerBehaviour::CloseAfterFirstLine,
+            b"one line\n",
+            Stdin::Closed,
+            ctx,
+        )?;
+        if !session.served.connected {
+            let ended = match &session.exit {
+                Ok(status) => format!("; it exited: {}", describe_status(*status)),
+                Err(_) => String::new(),
+            };
+            return Err(Finding::violated(
+                format!(
+                    "the client to connect, with {{host}} {} and the server on {} alone",
+                    venue.host, venue.ip
+                ),
+                format!("it never connected{ended}"),
+            )
+            .with_output(session.output));
+        }
+    }
+    Ok(())
+}
+
+fn exit_when_server_closes_early(client: &ClientCommand, ctx: &Ctx) -> Outcome {
+    let two_or_more = lines().prop_filter("two lines at least", |lines| lines.len() >= 2);
+    ctx.forall(two_or_more, |lines| {
+        let sent = concat(lines);
+        let answered = concat(&lines[..lines.len() / 2]).len();
+        let session = client.session(
+            Venue::LOOPBACK,
+            ServerBehaviour::CloseEarly {
+                answered,
+                sent: sent.len(),
+            },
+            &sent,
+            Stdin::ThenAfterClose(AFTER_CLOSE.to_vec()),
+            ctx,
+        )?;
+        printed(
+            &session,
+            "the client's stdout: the replies the server sent before it closed, in order",
+            &sent[..answered],
+        )?;
+        exited_cleanly(
+            &session,
+            "when the server closed after half the replies, its stdin going on",
+        )
+    })
 }
 
 const SOURCE_ECHO: &str = "Simple Example: Echo Server";
@@ -211,6 +415,46 @@ pub static PROPERTIES: &[Property<ClientCommand>] = &[
         },
         check: exit_when_server_closes_first,
     },
+    Property {
+        meta: Meta {
+            id: "client.eof.server-closes-early",
+            statement: "When the server answers half the lines and closes while the client's stdin goes on, the client prints the replies it got and exits with status 0: its next write fails (EPIPE), which must neither kill it (SIGPIPE) nor hang it.",
+            source: "beyond the lecture: send(2) (EPIPE), signal(7) (SIGPIPE), exit(3)",
+            profile: Profile::Client,
+            scope: Scope::All,
+        },
+        check: exit_when_server_closes_early,
+    },
+    Property {
+        meta: Meta {
+            id: "client.connect.host-spellings",
+            statement: "The client reaches the server with {host} as 127.0.0.1, ::1 or localhost, trying each address getaddrinfo gives in turn: the server listens on that one address (for localhost, the last one it has).",
+            source: "beyond the lecture: getaddrinfo(3), connect(2) (the lecture connects to the first address only)",
+            profile: Profile::Client,
+            scope: Scope::All,
+        },
+        check: connect_host_spellings,
+    },
+    Property {
+        meta: Meta {
+            id: "client.errors.refused",
+            statement: "When nothing listens at {host} {port}, the client exits by itself with a non-zero status and a message on stderr: it neither hangs, nor retries forever, nor exits 0.",
+            source: "beyond the lecture: connect(2) (ECONNREFUSED), exit(3)",
+            profile: Profile::Client,
+            scope: Scope::All,
+        },
+        check: error_refused,
+    },
+    Property {
+        meta: Meta {
+            id: "client.errors.unknown-host",
+            statement: "When {host} is a name that does not resolve (no-such-host.invalid), the client exits by itself with a non-zero status and a message on stderr.",
+            source: "beyond the lecture: getaddrinfo(3) (gai_strerror), exit(3)",
+            profile: Profile::Client,
+            scope: Scope::All,
+        },
+        check: error_unknown_host,
+    },
 ];
 
 /// The suite that checks `client`, labelled `label`, with its preflight.
@@ -227,7 +471,13 @@ fn suite(label: String, client: ClientCommand) -> Suite {
 /// with what it said. Anything else, even an exit 0 without connecting or
 /// a hang, is for the properties to judge.
 fn preflight(client: &ClientCommand, ctx: &Ctx) -> Result<(), TargetError> {
-    match client.session(ServerBehaviour::Plain, b"ipcspec preflight\n", false, ctx) {
+    match client.session(
+        Venue::LOOPBACK,
+        ServerBehaviour::Plain,
+        b"ipcspec preflight\n",
+        Stdin::Closed,
+        ctx,
+    ) {
         Ok(Transcript {
             exit: Ok(status),
             served,

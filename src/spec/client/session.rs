@@ -1,5 +1,8 @@
 //! One client session: the client under test, started with lines on its
-//! stdin, against a server this check runs in-process on 127.0.0.1.
+//! stdin, against a server this check runs in-process on one loopback
+//! address ([`Venue`]: 127.0.0.1 unless a property says otherwise), or, for
+//! the errors a client must report, against no server at all
+//! ([`ClientCommand::alone`]).
 //!
 //! The server is a plain echo, or an adversarial one that coalesces what has
 //! arrived, cuts each reply into pieces and hands over the next piece only
@@ -8,6 +11,18 @@
 //! one whole reply meets a split reply every time, not by luck of timing.
 //! The server counts what it accepted, read and echoed ([`Served`]), so a
 //! verdict can tell a client that never connected from one that did.
+//!
+//! A server that closes early ([`ServerBehaviour::CloseEarly`]) sends its
+//! FIN and then resets the connection, so the client's very next write
+//! fails with `EPIPE` (and raises `SIGPIPE` unless the client ignores it),
+//! while its reads still return every reply and then end-of-file. What the
+//! client's stdin holds after that ([`Stdin::ThenAfterClose`]) is fed only
+//! once the client has exited or gone still: a client that stops at the
+//! server's end-of-file never meets it, whatever the scheduling.
+//!
+//! A client run [`alone`](ClientCommand::alone) gets a line and end-of-file
+//! on stdin and a `{host}` and `{port}` where nothing accepts: its exit
+//! status and stderr are the verdict's material.
 //!
 //! Guarantees:
 //! - a session ends once the client closed its stdout and exited; it ends
@@ -21,12 +36,13 @@
 //!
 //! # References
 //! - [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html) (on a listening socket, it wakes `accept`)
+//! - [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html) (`SO_LINGER` with a zero timeout: `close` resets the connection)
 //! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html) (`/proc/net/tcp`: `rx_queue`)
 
 use std::io::{self, Read, Write};
-use std::net::Shutdown;
+use std::net::{IpAddr, Ipv4Addr, Shutdown};
 use std::process::{ChildStdin, ExitStatus};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -35,7 +51,7 @@ use nix::unistd::Pid;
 use socket2::Socket;
 
 use super::ClientCommand;
-use crate::spec::socket::Transport;
+use crate::spec::socket::Listening;
 use crate::spec::{Ctx, Finding};
 use crate::target::net::send_all;
 use crate::target::settle::{self, Bound, Gaps, Look, Shown, Stillness};
@@ -53,6 +69,43 @@ pub(super) enum ServerBehaviour {
     AfterHalfClose(Vec<usize>),
     /// Echo the first line, then close the connection.
     CloseAfterFirstLine,
+    /// Read `sent` bytes, echoing only the first `answered` of them, then
+    /// close the connection: a FIN, then a reset.
+    CloseEarly {
+        /// Bytes echoed back.
+        answered: usize,
+        /// Bytes read before closing: all the client is given before the close.
+        sent: usize,
+    },
+}
+
+/// Where the check's server listens, and the `{host}` that names it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Venue {
+    /// What `{host}` becomes.
+    pub host: &'static str,
+    /// The one address the server listens on.
+    pub ip: IpAddr,
+}
+
+impl Venue {
+    /// `127.0.0.1`, as itself.
+    pub const LOOPBACK: Venue = Venue {
+        host: "127.0.0.1",
+        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+    };
+}
+
+/// What the client's stdin holds after the session's input.
+#[derive(Clone, Debug)]
+pub(super) enum Stdin {
+    /// End-of-file.
+    Closed,
+    /// Nothing: it stays open until the session ends.
+    KeptOpen,
+    /// These bytes and end-of-file, fed once the check's server has closed
+    /// the connection and the client has exited or gone still.
+    ThenAfterClose(Vec<u8>),
 }
 
 /// What the check's server saw of the client.
@@ -64,6 +117,8 @@ pub(super) struct Served {
     pub received: usize,
     /// Bytes the server echoed back to it.
     pub echoed: usize,
+    /// Whether the server has closed its end of the connection.
+    pub closed: bool,
 }
 
 /// What one client session produced.
@@ -97,18 +152,19 @@ impl Drop for WakeOnDrop {
 }
 
 impl ClientCommand {
-    /// Runs the client against `server` with `input` on stdin (closed after it
-    /// unless `keep_stdin_open`); returns once the client closed its stdout and
-    /// exited, or a hang (see the module's guarantees).
+    /// Runs the client against `server`, listening at `venue`, with `input`
+    /// and then what `stdin` says on its stdin; returns once the client closed
+    /// its stdout and exited, or a hang (see the module's guarantees).
     pub(super) fn session(
         &self,
+        venue: Venue,
         server: ServerBehaviour,
         input: &[u8],
-        keep_stdin_open: bool,
+        stdin: Stdin,
         ctx: &Ctx,
     ) -> Result<Transcript, Finding> {
-        let setup = |e| TargetError::setup("the check's server", e);
-        let listening = Transport::Tcp4.listen().map_err(setup)?;
+        let setup = |e| TargetError::setup(format!("the check's server on {}", venue.ip), e);
+        let listening = Listening::tcp(venue.ip).map_err(setup)?;
         // accept(2) honours SO_RCVTIMEO: a live client that never connects cannot hold the server.
         listening
             .socket
@@ -120,7 +176,7 @@ impl ClientCommand {
             .as_socket()
             .map_or(0, |a| a.port())
             .to_string();
-        let mut config = TargetConfig::new(self.0.fill(&[("host", "127.0.0.1"), ("port", &port)]));
+        let mut config = TargetConfig::new(self.0.fill(&[("host", venue.host), ("port", &port)]));
         config.stdin = Stream::Piped;
         config.stdout = Stream::Piped;
         let mut target = Target::spawn(config)?;
@@ -130,23 +186,42 @@ impl ClientCommand {
         let (server_tid, server_is) = mpsc::channel();
         let server = {
             let served = served.clone();
-            std::thread::spawn(move || {
+            std::thread::spawn(move || -> io::Result<()> {
                 let _ = server_tid.send(nix::unistd::gettid());
                 let (conn, _) = listening.socket.accept()?;
                 tally(&served).connected = true;
                 conn.set_read_timeout(Some(timeout))?;
                 conn.set_write_timeout(Some(timeout))?;
-                serve(&Tallied { conn, served }, &server, timeout)
+                let conn = Tallied {
+                    conn,
+                    served: served.clone(),
+                };
+                serve(&conn, &server, timeout)?;
+                drop(conn);
+                tally(&served).closed = true;
+                Ok(())
             })
         };
         let input = input.to_vec();
+        let (later, after_close) = mpsc::channel::<()>();
+        let later = matches!(stdin, Stdin::ThenAfterClose(_)).then_some(later);
         let feeder = target.take_stdin().map(|mut pipe| {
             let tids = tids.clone();
             std::thread::spawn(move || -> Option<ChildStdin> {
                 let _ = tids.send(nix::unistd::gettid());
                 // A client that exits early breaks the pipe: its verdict comes from what it printed.
                 let _ = pipe.write_all(&input);
-                keep_stdin_open.then_some(pipe)
+                match stdin {
+                    Stdin::Closed => None,
+                    Stdin::KeptOpen => Some(pipe),
+                    Stdin::ThenAfterClose(rest) => {
+                        // The session ends without a word when the client never goes still.
+                        if after_close.recv().is_ok() {
+                            let _ = pipe.write_all(&rest);
+                        }
+                        None
+                    }
+                }
             })
         });
         let (tx, printed) = mpsc::channel();
@@ -173,7 +248,8 @@ impl ClientCommand {
         let helpers: Vec<Pid> = std::iter::once(server_tid)
             .chain(ours.iter().take(helpers))
             .collect();
-        let stdout = collect(&target, &printed, &helpers, ctx)?;
+        let closed = || tally(&served).closed;
+        let stdout = collect(&target, &printed, &helpers, (later, &closed), ctx)?;
         let exit = wait_exit(&mut target, &helpers, ctx);
         let output = target.final_output(Duration::from_millis(100));
         // Killing the client first ends a feeder still blocked writing to its stdin;
@@ -189,6 +265,34 @@ impl ClientCommand {
             exit,
             output,
             served,
+        })
+    }
+}
+
+/// The line a client run [`alone`](ClientCommand::alone) reads on stdin.
+const LONE_LINE: &[u8] = b"nobody will answer this line\n";
+
+impl ClientCommand {
+    /// Runs the client with `{host}` and `{port}` as given, where no server
+    /// of the check's listens, [`LONE_LINE`] and EOF on its stdin and its
+    /// stdout to /dev/null; returns once it exited, or a hang.
+    pub(super) fn alone(&self, host: &str, port: u16, ctx: &Ctx) -> Result<Transcript, Finding> {
+        let mut config =
+            TargetConfig::new(self.0.fill(&[("host", host), ("port", &port.to_string())]));
+        config.stdin = Stream::Piped;
+        config.stdout = Stream::Null;
+        let mut target = Target::spawn(config)?;
+        if let Some(mut pipe) = target.take_stdin() {
+            // One short line fits in the pipe: this neither blocks nor fails but on a client gone.
+            let _ = pipe.write_all(LONE_LINE);
+        }
+        let exit = wait_exit(&mut target, &[], ctx);
+        let output = target.final_output(Duration::from_millis(100));
+        Ok(Transcript {
+            stdout: Vec::new(),
+            exit,
+            output,
+            served: Served::default(),
         })
     }
 }
@@ -217,11 +321,14 @@ fn release<T>(wake: WakeOnDrop, server: &JoinHandle<T>, tid: Pid, bound: Duratio
 }
 
 /// What the client prints, until it closes its stdout; a hang when it stops
-/// making progress (see the module's guarantees).
+/// making progress (see the module's guarantees). The first time it goes
+/// still (or runs out the bound) once `closed` holds, it is no hang yet:
+/// `later`, given for [`Stdin::ThenAfterClose`], tells the feeder to go on.
 fn collect(
     target: &Target,
     printed: &Receiver<Vec<u8>>,
     helpers: &[Pid],
+    (mut later, closed): (Option<Sender<()>>, &dyn Fn() -> bool),
     ctx: &Ctx,
 ) -> Result<Vec<u8>, Finding> {
     let mut stdout = Vec::new();
@@ -232,6 +339,10 @@ fn collect(
         match settle::receive(printed, ctx.timeout, &mut stillness) {
             Ok(Some(bytes)) => stdout.extend_from_slice(&bytes),
             Ok(None) => return Ok(stdout),
+            Err(_) if later.is_some() && closed() => {
+                // No hang yet: the rest of stdin may wake the client.
+                let _ = later.take().map(|later| later.send(()));
+            }
             Err(evidence) => {
                 let awaited = format!(
                     "the client to print every reply and then close its stdout (it printed {} bytes)",
@@ -322,6 +433,24 @@ fn serve(conn: &Tallied, server: &ServerBehaviour, timeout: Duration) -> io::Res
                 }
             }
             reply_in_pieces(conn, &all, cuts, timeout)?;
+        }
+        ServerBehaviour::CloseEarly { answered, sent } => {
+            let mut got = 0;
+            while got < *sent {
+                let n = conn.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                let echo = n.min(answered.saturating_sub(got));
+                if echo > 0 {
+                    conn.send(&buf[..echo])?;
+                }
+                got += n;
+            }
+            conn.conn.shutdown(Shutdown::Write)?;
+            // Dropping the connection now resets it: the client's next write meets EPIPE.
+            conn.conn.set_linger(Some(Duration::ZERO))?;
+            return Ok(());
         }
         ServerBehaviour::CloseAfterFirstLine => {
             let mut line = Vec::new();

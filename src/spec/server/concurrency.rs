@@ -1,6 +1,7 @@
 //! Who gets served when: concurrent variants serve a second client while a
 //! first one idles; sequential and fork-wait make it wait; a pool of N makes
-//! client N+1 wait.
+//! client N+1 wait; an event loop serves others while one client sends a
+//! lot and never reads (its one thread must never block writing to it).
 //!
 //! "Not served" is decided by stillness ([`Instance::stillness`]): every
 //! thread of the server asleep waiting for input — settled, or idling (its
@@ -10,12 +11,15 @@
 //! out", which can only pass, never fail, a correct server.
 
 use super::conversation::Errand;
+use super::echo::{compare, ping};
 use super::harness::Verdicts;
+use super::resilience::more_than_buffers;
 use super::{with_instance, Server};
 use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
-use crate::target::connection::Client;
+use crate::target::connection::{Client, Gate, Patience};
 use crate::target::server::Instance;
+use crate::workload::server::Payload;
 
 /// Waits until the server has done all it will do without new input
 /// (stillness, or at most `ctx.timeout`), then counts the `waiting` clients
@@ -134,5 +138,71 @@ pub fn pool_bounded(server: &Server, ctx: &Ctx) -> Outcome {
         }
         drop(busy);
         served_in_turn(server, instance, &waiting, ctx, &errands)
+    })
+}
+
+/// `server.event-loop.never-reading-client`.
+pub fn never_reading_client(server: &Server, ctx: &Ctx) -> Outcome {
+    // More than every buffer between the hog and the server holds, so the
+    // server must stop writing to it (and, if it buffers, stop reading it).
+    let bytes = Payload::text(more_than_buffers(), ctx.seed).bytes();
+    with_instance(server, ctx, |instance| {
+        let before = instance.connect(ctx)?;
+        ping(
+            instance,
+            &before,
+            ctx,
+            "a client connected before",
+            b"first here",
+        )?;
+        let hog = instance.connect(ctx)?;
+        let instance = &*instance;
+        let stalled = Gate::default();
+        let patience = Patience::on(instance, ctx.timeout * 2);
+        let deadline = patience.deadline;
+        std::thread::scope(|scope| {
+            let hog_reply = scope.spawn(|| hog.exchange_after_stall(&bytes, patience, &stalled, 2));
+            // The hog has stopped writing (its buffers are full) or sent everything, unread.
+            stalled.wait_for(1, deadline);
+            let others = ping(
+                instance,
+                &before,
+                ctx,
+                "a client connected before, while another never reads",
+                b"still served?",
+            )
+            .and_then(|()| {
+                let after = instance.dial(ctx.timeout).map_err(|e| {
+                    Finding::violated(
+                        "a new client connects while another never reads",
+                        format!("connect failed: {e}"),
+                    )
+                })?;
+                ping(
+                    instance,
+                    &after,
+                    ctx,
+                    "a new client, while another never reads",
+                    b"accepted?",
+                )
+            });
+            // The hog now reads, whatever the others saw.
+            stalled.arrive();
+            let reply = hog_reply.join().map_err(|_| {
+                Finding::violated("the never-reading client's thread ends", "it panicked")
+            })?;
+            others?;
+            if reply.end.waited_in_vain() && reply.bytes.is_empty() {
+                return Err(instance.hung_after(
+                    "the echo to a client that read only after sending a lot",
+                    &reply.end,
+                ));
+            }
+            compare(
+                "the echo to a client that read only after sending a lot",
+                &bytes,
+                &reply,
+            )
+        })
     })
 }

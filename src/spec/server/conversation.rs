@@ -8,7 +8,8 @@
 //! - [`Protocol::engage`]: the server takes up a client, which then stays
 //!   connected and idle (the server waits to read from it);
 //! - [`Protocol::send_errand`] and [`Protocol::answered`]: a whole request
-//!   sent by a client that may have to wait its turn, and the check of its
+//!   sent by a client that may have to wait its turn (or, from
+//!   [`Protocol::errand`], sent a byte at a time), and the check of its
 //!   answer once the turn has come;
 //! - [`Protocol::once`]: one whole exchange on a fresh connection;
 //! - [`Protocol::at_once`]: many clients, each exchanging its own request.
@@ -82,30 +83,32 @@ impl Protocol {
         }
     }
 
-    /// Sends a whole request on `client`, tagged `tag` so that no two
-    /// clients' answers are alike; its answer may have to wait its turn.
+    /// A whole request tagged `tag`, so that no two clients' answers are
+    /// alike: the bytes to send, and the errand they make.
+    pub(super) fn errand(&self, ctx: &Ctx, tag: &[u8]) -> Result<(Vec<u8>, Errand), Finding> {
+        match self {
+            Protocol::Echo => Ok((tag.to_vec(), Errand::Echo(tag.to_vec()))),
+            Protocol::Http(site) => {
+                let file = pick(site, ctx, key(tag))?;
+                let request = Request::get(&file.url);
+                Ok((request.bytes(), Errand::Http(request, file)))
+            }
+        }
+    }
+
+    /// Sends a whole request on `client`, tagged `tag` (see
+    /// [`Protocol::errand`]); its answer may have to wait its turn.
     pub(super) fn send_errand(
         &self,
         client: &Client,
         ctx: &Ctx,
         tag: &[u8],
     ) -> Result<Errand, Finding> {
-        match self {
-            Protocol::Echo => {
-                client
-                    .send(tag)
-                    .map_err(|e| Finding::violated("a waiting client can send", e.to_string()))?;
-                Ok(Errand::Echo(tag.to_vec()))
-            }
-            Protocol::Http(site) => {
-                let file = pick(site, ctx, key(tag))?;
-                let request = Request::get(&file.url);
-                client.send(&request.bytes()).map_err(|e| {
-                    Finding::violated("a waiting client can send its request", e.to_string())
-                })?;
-                Ok(Errand::Http(request, file))
-            }
-        }
+        let (bytes, errand) = self.errand(ctx, tag)?;
+        client.send(&bytes).map_err(|e| {
+            Finding::violated("a waiting client can send its request", e.to_string())
+        })?;
+        Ok(errand)
     }
 
     /// What a server's answer is called in findings.

@@ -1,6 +1,7 @@
 //! Properties of the `server` profile: a program in any language, started
 //! as a command with `{port}` or `{socket}`, is checked black-box to be the
-//! echo-server variant it claims (sequential, fork-wait, fork, thread, pool:N).
+//! echo-server variant it claims (sequential, fork-wait, fork, thread, pool:N,
+//! event-loop).
 //!
 //! Each property starts its own instance of the server (so baselines are
 //! fresh) and kills it, with everything it spawned, when it ends. Verdicts
@@ -11,14 +12,18 @@ mod concurrency;
 mod conversation;
 mod echo;
 pub(super) mod harness;
+mod hostile;
 mod leaks;
 mod process;
 mod resilience;
 mod shape;
+mod signals;
+mod startup;
 
 pub use conversation::Protocol;
+pub use hostile::IDLE_CLIENTS;
 pub use resilience::{CLIENTS_AT_ONCE, CONNECTIONS_IN_SEQUENCE};
-pub use shape::{POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
+pub use shape::{EVENT_LOOP_CLIENTS, POOL_CLIENTS_PER_WORKER, THREAD_CLIENTS};
 
 use std::sync::Arc;
 
@@ -56,7 +61,11 @@ const V1: &str = "Sockets in concept";
 const CONCURRENT: &str = "Concurrent Server";
 const POOL: &str = "Thread Pool";
 const FORK_KINDS: &[&str] = &["fork", "fork-wait"];
-const CONCURRENT_KINDS: &[&str] = &["fork", "thread", "pool"];
+const CONCURRENT_KINDS: &[&str] = &["fork", "thread", "pool", "event-loop"];
+/// The concurrent variants that serve each client on a worker of its own
+/// (a child process or a thread); an event loop has none to block.
+const WORKER_KINDS: &[&str] = &["fork", "thread", "pool"];
+const EVENT_LOOP: &str = "beyond the lecture: poll(2), epoll(7), select(2)";
 const SERIAL_KINDS: &[&str] = &["sequential", "fork-wait"];
 
 const fn meta(
@@ -115,6 +124,15 @@ pub static PROPERTIES: &[Property<Server>] = &[
     },
     Property {
         meta: meta(
+            "server.shape.event-loop-one-thread",
+            "With 8 clients connected and served, one thread of the server process waits on the listening socket and on every connection at once, with no child process and no thread made for a client.",
+            EVENT_LOOP,
+            Scope::Only(&["event-loop"]),
+        ),
+        check: shape::event_loop_one_thread,
+    },
+    Property {
+        meta: meta(
             "server.echo.byte-exact",
             "Every byte a client sends comes back to it, in order, none lost or duplicated, NUL bytes included.",
             ECHO,
@@ -169,8 +187,17 @@ pub static PROPERTIES: &[Property<Server>] = &[
     },
     Property {
         meta: meta(
+            "server.event-loop.never-reading-client",
+            "A client that sends a lot and never reads stalls neither other clients nor accept, and once it reads it gets every byte it sent, in order: writes are non-blocking and buffered per connection.",
+            EVENT_LOOP,
+            Scope::Only(&["event-loop"]),
+        ),
+        check: concurrency::never_reading_client,
+    },
+    Property {
+        meta: meta(
             "server.process.connection-owner",
-            "A connection is waited on by a thread of a child process in fork variants and of the server process itself otherwise, for thread and pool by a thread that does not also wait for new connections.",
+            "A connection is waited on by a thread of a child process in fork variants and of the server process itself otherwise, for thread and pool by a thread that does not also wait for new connections, for event-loop by the thread that does.",
             CONCURRENT,
             Scope::All,
         ),
@@ -205,6 +232,15 @@ pub static PROPERTIES: &[Property<Server>] = &[
     },
     Property {
         meta: meta(
+            "server.signals.sigchld-reaps",
+            "A fork server whose children all exit at the same instant keeps accepting (a SIGCHLD handler that interrupts accept is restarted or retried) and leaves no zombie (a handler reaps every child that exited, not one per signal).",
+            "beyond the lecture: signal(7), sigaction(2) SA_RESTART, waitpid(2) WNOHANG",
+            Scope::Only(&["fork"]),
+        ),
+        check: signals::sigchld_reaps,
+    },
+    Property {
+        meta: meta(
             "server.resilience.reset-client",
             "A client that resets its connection (RST) while the server waits to read from it neither kills nor wedges the server: it keeps serving other clients.",
             "beyond the lecture: tcp(7), socket(7) SO_LINGER",
@@ -233,7 +269,7 @@ pub static PROPERTIES: &[Property<Server>] = &[
     Property {
         meta: meta(
             "server.resilience.many-at-once",
-            "Thirty-two clients connecting at once are all served: by fork and thread at the same time, each while the others stay connected; by the other variants in turn.",
+            "Thirty-two clients connecting at once are all served: by fork, thread and event-loop at the same time, each while the others stay connected; by the other variants in turn.",
             CONCURRENT,
             Scope::All,
         ),
@@ -248,10 +284,71 @@ pub static PROPERTIES: &[Property<Server>] = &[
         ),
         check: resilience::idle_blocked,
     },
+    Property {
+        meta: meta(
+            "server.startup.restart-on-same-port",
+            "A server stopped while a client was connected, started again at once on the same TCP port (its connections there in TIME_WAIT), listens and serves.",
+            "beyond the lecture: socket(7) SO_REUSEADDR, tcp(7) TIME_WAIT",
+            Scope::All,
+        ),
+        check: startup::restart_on_same_port,
+    },
+    Property {
+        meta: meta(
+            "server.startup.port-in-use",
+            "A server given a TCP port that another process listens on exits with a non-zero status and a message on stderr, instead of hanging or serving elsewhere.",
+            "beyond the lecture: bind(2) EADDRINUSE",
+            Scope::All,
+        ),
+        check: startup::port_in_use,
+    },
+    Property {
+        meta: meta(
+            "server.hostile.slow-client",
+            "A client that sends its request one byte at a time, pausing, and is slow to read its answer does not hold up other clients: each of them is served completely while the slow one is still mid-request.",
+            "beyond the lecture: recv(2) returns what has arrived (Concurrent Server)",
+            Scope::Only(CONCURRENT_KINDS),
+        ),
+        check: hostile::slow_client,
+    },
+    Property {
+        meta: meta(
+            "server.hostile.many-idle",
+            "Two hundred clients that connect and stay idle are all held open at once, and then each is served: by fork and thread while all stay connected, by a pool in turn, as its workers free up.",
+            "beyond the lecture: listen(2) backlog (Concurrent Server, Thread Pool)",
+            Scope::Only(CONCURRENT_KINDS),
+        ),
+        check: hostile::many_idle,
+    },
+    Property {
+        meta: meta(
+            "server.hostile.never-reading-client",
+            "A client that sends more than the buffers hold and never reads its echo blocks at most the worker serving it: a client already connected and a new one are still served.",
+            "beyond the lecture: send(2) blocks on full buffers (Concurrent Server, Thread Pool)",
+            Scope::Only(WORKER_KINDS),
+        ),
+        check: hostile::never_reading_client,
+    },
+    Property {
+        meta: meta(
+            "server.hostile.emfile",
+            "Out of file descriptors (its RLIMIT_NOFILE lowered by the check, and more clients connecting than it can accept), the server neither exits nor spins, and it serves a new client once those clients leave.",
+            "beyond the lecture: accept(2) EMFILE, prlimit(2) RLIMIT_NOFILE",
+            Scope::Only(CONCURRENT_KINDS),
+        ),
+        check: hostile::emfile,
+    },
+];
+
+/// The start-up rules, about a TCP port: not applicable to a server that
+/// listens on a Unix socket path.
+const TCP_ONLY: &[&str] = &[
+    "server.startup.restart-on-same-port",
+    "server.startup.port-in-use",
 ];
 
 /// The rules of the echo profile alone: the byte stream echoed back, EOF
-/// after a half-close, and leaving mid-echo. Every other server property is
+/// after a half-close, leaving mid-echo, and never reading it. Every other server property is
 /// a rule of the server model, checked over any [`Protocol`] ([`model`]).
 const ECHO_ONLY: &[&str] = &[
     "server.echo.byte-exact",
@@ -259,6 +356,8 @@ const ECHO_ONLY: &[&str] = &[
     "server.eof.after-half-close",
     "server.isolation.concurrent-clients",
     "server.resilience.leaves-mid-echo",
+    "server.hostile.never-reading-client",
+    "server.event-loop.never-reading-client",
 ];
 
 /// The server-model properties, in catalog order: shape, process model,
@@ -271,7 +370,14 @@ pub fn model() -> impl Iterator<Item = &'static Property<Server>> {
 }
 
 /// The variants the references come in, as `serve --variant` spells them.
-pub const REFERENCE_VARIANTS: &[&str] = &["sequential", "fork-wait", "fork", "thread", "pool:4"];
+pub const REFERENCE_VARIANTS: &[&str] = &[
+    "sequential",
+    "fork-wait",
+    "fork",
+    "thread",
+    "pool:4",
+    "event-loop",
+];
 
 /// Starts the server once (on its generated document root, over HTTP) and
 /// waits until it listens: a server that cannot run at all is refused in
@@ -382,6 +488,8 @@ pub(crate) fn server_suite(
     }
     let label = command.display();
     let kind = variant.kind();
+    // `Instance::launch` prefers the socket when both are given.
+    let unix = command.uses("socket");
     let server = Arc::new(Server {
         command,
         variant,
@@ -397,11 +505,23 @@ pub(crate) fn server_suite(
         server,
     )
     .with_preflight(move |ctx| preflight(&started, ctx));
+    let suite = if unix {
+        TCP_ONLY.iter().fold(suite, |suite, id| {
+            suite.not_applicable(id, "it listens on a Unix socket path, which has no port to be taken or left in TIME_WAIT")
+        })
+    } else {
+        suite
+    };
     Ok(match variant {
-        Variant::Pool(1) => suite.not_applicable(
+        Variant::Pool(1) => [
             "server.concurrency.serves-while-busy",
-            "a pool of one worker serves one client at a time",
-        ),
+            "server.hostile.slow-client",
+            "server.hostile.never-reading-client",
+        ]
+        .into_iter()
+        .fold(suite, |suite, id| {
+            suite.not_applicable(id, "a pool of one worker serves one client at a time")
+        }),
         _ => suite,
     })
 }
@@ -448,8 +568,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_echo_only_rule_is_a_server_property() {
-        for id in ECHO_ONLY {
+    fn every_echo_only_and_tcp_only_rule_is_a_server_property() {
+        for id in ECHO_ONLY.iter().chain(TCP_ONLY) {
             assert!(PROPERTIES.iter().any(|p| p.meta.id == *id), "{id}");
         }
     }

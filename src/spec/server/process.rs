@@ -3,6 +3,11 @@
 //! waits on it ([`observe::waits_on`]: in `read`, or in `poll`, `select`,
 //! `epoll_wait` with it in the set).
 //!
+//! The owner a variant needs: a thread of a child process (fork variants);
+//! a thread of the server process (sequential); one that does not also
+//! wait for new connections (thread, pool); the one that does (event-loop:
+//! one thread waits on the listener and on every connection).
+//!
 //! Every claim here needs its evidence: a connection counts as served by a
 //! thread only when that thread is seen asleep waiting on it, never because
 //! no other thread was seen reading it.
@@ -79,6 +84,10 @@ fn owner(instance: &Instance, served: &Served, kind: &str) -> Option<ThreadState
         .find(|(thread, fds)| match kind {
             "fork" | "fork-wait" => children.contains(&thread.pid),
             "sequential" => thread.pid == *main,
+            // One thread waits for every connection and for new ones.
+            "event-loop" => {
+                thread.pid == *main && fds.iter().any(|fd| listeners.contains(&(*main, *fd)))
+            }
             // A thread that also waits for new connections is the accepting one.
             _ => thread.pid == *main && !fds.iter().any(|fd| listeners.contains(&(*main, *fd))),
         })
@@ -92,6 +101,9 @@ fn required(kind: &str, main: Pid) -> String {
             format!("the connection waited on by a thread of a child process of the server process {main}")
         }
         "sequential" => format!("the connection waited on by a thread of the server process {main} itself"),
+        "event-loop" => format!(
+            "the connection waited on by the thread of the server process {main} that also waits for new connections"
+        ),
         _ => format!(
             "the connection waited on by a thread of the server process {main} that does not also wait for new connections"
         ),

@@ -9,8 +9,10 @@
 //! is that the server keeps serving, and the child's client was gone anyway.
 //!
 //! Idle CPU is a measurement — CPU ticks of every target process across a
-//! fixed window — not a verdict by waiting: a busy-polling server burns most
-//! of a core in any window, a blocked one burns none.
+//! fixed window, and whether a thread ran in it without once waiting — not
+//! a verdict by waiting: a busy-polling server burns most of a core in any
+//! window, and on a loaded machine, where it gets less, it still never
+//! waits; a blocked one does neither.
 //!
 //! # References
 //! - [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html): `SO_LINGER` with a zero timeout resets the connection
@@ -99,7 +101,7 @@ pub fn reset_client(server: &Server, ctx: &Ctx) -> Outcome {
 /// up to 32 MiB here), so a fixed figure can fall short: the flood would
 /// then end while the server still reads, and the client would leave while
 /// the server waits to read, which is `reset-client`'s case, not this one.
-fn more_than_buffers() -> usize {
+pub(super) fn more_than_buffers() -> usize {
     let most = |sysctl: &str, default: usize| {
         std::fs::read_to_string(format!("/proc/sys/net/ipv4/{sysctl}"))
             .ok()
@@ -115,7 +117,7 @@ fn more_than_buffers() -> usize {
 /// more of the client's bytes waiting. Or until [`more_than_buffers`] went
 /// out (a server that drops or discards never stops taking them), or
 /// `bound` passes.
-fn stall(instance: &Instance, client: &Client, bound: Duration) {
+pub(super) fn stall(instance: &Instance, client: &Client, bound: Duration) {
     let most = more_than_buffers();
     let mut sent = 0;
     let mut last = None;
@@ -234,7 +236,7 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
     // A thread or process per connection serves them all at the same time;
     // the other variants serve them in turn.
     let reading = match server.variant.kind() {
-        "fork" | "thread" => Reading::Held,
+        "fork" | "thread" | "event-loop" => Reading::Held,
         _ => Reading::Along,
     };
     with_instance(server, ctx, |instance| {
@@ -262,8 +264,12 @@ const IDLE_SHARE: f64 = 0.1;
 /// window to end early: asleep in calls that only an outside event ends, or
 /// woken from its timed waits without doing anything.
 const QUIET: Duration = Duration::from_millis(100);
+/// The most a thread of an idle server may run across the window without
+/// once waiting: a spinning thread runs and never waits, and even on a
+/// loaded machine it gets more than this; one that backs off waits at every turn.
+const SPIN_RUN: Duration = Duration::from_millis(5);
 
-/// How a look at an idle server's CPU ended.
+/// How a look at an idle server's CPU ended before the window did.
 enum Idled {
     /// Seen still and using no CPU for [`QUIET`]: the rest of the window can only be the same.
     Quiet,
@@ -281,12 +287,23 @@ struct StillStreak {
     sleepers: Vec<(Pid, u64)>,
 }
 
+/// Each thread of `pids`: how long it has run and how often it waited
+/// ([`observe::run_and_waits`]).
+fn runs(pids: &[Pid]) -> Vec<((Pid, Pid), (u64, u64))> {
+    pids.iter()
+        .flat_map(|&p| observe::tids(p).into_iter().map(move |t| (p, t)))
+        .filter_map(|(p, t)| Some(((p, t), observe::run_and_waits(p, t)?)))
+        .collect()
+}
+
 /// Whether the server stays within [`IDLE_SHARE`] of a core across
-/// [`WINDOW`]. Decided as soon as the evidence is clear: CPU time only
-/// grows, so a server over the window's budget fails at once; one seen
-/// still and using no CPU for [`QUIET`] passes (its threads wait for an
-/// event no one sends); otherwise the window decides.
-fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
+/// [`WINDOW`] with none of its threads running [`SPIN_RUN`] or more in it
+/// without once waiting; `when` says what the server was left with.
+/// Decided as soon as the evidence is clear: CPU time only grows, so a
+/// server over the window's budget fails at once; one seen still and using
+/// no CPU for [`QUIET`] passes (its threads wait for an event no one sends);
+/// otherwise the window decides.
+pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
     let ticks_per_second = procfs::ticks_per_second() as f64;
     let budget = (ticks_per_second * WINDOW.as_secs_f64() * IDLE_SHARE).ceil() as u64;
     let pids = instance.processes();
@@ -296,7 +313,7 @@ fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
             .map(|s| s.cpu_ticks)
             .sum()
     };
-    let start = (Instant::now(), ticks());
+    let start = (Instant::now(), ticks(), runs(&pids));
     let mut streak: Option<StillStreak> = None;
     let decided = settle::wait(WINDOW, &mut Bound(Shown::Nothing, Gaps::BackingOff), || {
         let now = (Instant::now(), ticks());
@@ -327,24 +344,37 @@ fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
         }
         Look::Waiting
     });
-    let used = match decided {
+    let (used, spinning) = match decided {
         Ok(Idled::Quiet) => return Ok(()),
-        Ok(Idled::Spent(used)) => used,
-        Err(_) => ticks().saturating_sub(start.1),
+        Ok(Idled::Spent(used)) => (used, None),
+        Err(_) => {
+            let spinning = runs(&pids).into_iter().find_map(|(thread, (ran, waits))| {
+                let (_, (ran_before, waits_before)) = start.2.iter().find(|(t, _)| *t == thread)?;
+                let ran = Duration::from_nanos(ran.saturating_sub(*ran_before));
+                (ran >= SPIN_RUN && waits == *waits_before).then_some((thread.1, ran))
+            });
+            (ticks().saturating_sub(start.1), spinning)
+        }
     };
-    if used <= budget {
+    if used <= budget && spinning.is_none() {
         return Ok(());
     }
     let over = start.0.elapsed();
     let share = used as f64 / (ticks_per_second * over.as_secs_f64()) * 100.0;
+    let never_waited = spinning.map_or(String::new(), |(tid, ran)| {
+        format!(
+            "; thread {tid} ran {} ms of it without once waiting",
+            ran.as_millis()
+        )
+    });
     let finding = Finding::violated(
         format!(
-            "{when}: at most {:.0}% of a core over {} ms (asleep in blocking calls)",
+            "{when}: at most {:.0}% of a core over {} ms, every thread asleep in blocking calls",
             IDLE_SHARE * 100.0,
             WINDOW.as_millis()
         ),
         format!(
-            "{share:.0}% of a core over {} ms: busy polling",
+            "{share:.0}% of a core over {} ms{never_waited}: busy polling",
             over.as_millis()
         ),
     );

@@ -14,6 +14,12 @@
 //!   exactly N threads are workers, and no thread exists that did not exist
 //!   before the first client (counted once the idle server is still): the
 //!   workers are made up front, a fixed number of them.
+//! - `event-loop`: with [`EVENT_LOOP_CLIENTS`] clients connected and each
+//!   served, one thread of the server process waits, in one `poll`,
+//!   `select` or `epoll_wait`, on the listening socket and on every
+//!   connection; the server has no child process, and no thread appeared
+//!   since before the first client (a thread pool or a thread per
+//!   connection running its own loop is not one event loop).
 //!
 //! Each check waits for its condition until the server is still (or the
 //! bound passes), then one last look decides.
@@ -319,6 +325,114 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
                 before.len()
             ),
             observed,
+        );
+        Err(finding.with_threads(&observe::threads(&instance.processes())))
+    })
+}
+
+/// Clients connected at once for the event-loop check.
+pub const EVENT_LOOP_CLIENTS: usize = 8;
+
+/// `server.shape.event-loop-one-thread`.
+pub fn event_loop_one_thread(server: &Server, ctx: &Ctx) -> Outcome {
+    with_instance(server, ctx, |instance| {
+        // Start-up work (an executor's threads, say) ends when the server is still; at most a second.
+        let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
+        let before = thread_ids(instance);
+        // The first client alone, so that its connection and the listener are found over Unix too.
+        let first = served(server, instance, ctx)?;
+        let mut clients = Vec::with_capacity(EVENT_LOOP_CLIENTS - 1);
+        for i in 1..EVENT_LOOP_CLIENTS {
+            let client = instance.connect(ctx)?;
+            server.protocol.engage(
+                instance,
+                &client,
+                ctx,
+                &format!(
+                    "client {} of {EVENT_LOOP_CLIENTS}, the ones before it connected and idle",
+                    i + 1
+                ),
+                format!("client {i} of {EVENT_LOOP_CLIENTS}").as_bytes(),
+            )?;
+            clients.push(client);
+        }
+        let main = first.main;
+        let look = || {
+            let mut found = connections(instance, &clients);
+            found.push(first.sockets.connection);
+            found.sort_unstable();
+            found.dedup();
+            let listening = instance.holders(first.sockets.listening);
+            // The threads of the server process that wait for new
+            // connections, each with how many connections it waits on too.
+            let loops: Vec<(String, usize)> = waiters(&listening)
+                .into_iter()
+                .filter(|(thread, _)| thread.pid == main)
+                .map(|(thread, fds)| {
+                    let on = found
+                        .iter()
+                        .filter(|&&c| {
+                            instance
+                                .holders(c)
+                                .iter()
+                                .any(|(pid, fd)| *pid == main && fds.contains(fd))
+                        })
+                        .count();
+                    (thread.to_string(), on)
+                })
+                .collect();
+            let children = observe::descendants(main);
+            let new: Vec<Pid> = thread_ids(instance).difference(&before).copied().collect();
+            (found, loops, children, new)
+        };
+        let one_thread = || {
+            let (found, loops, children, new) = look();
+            let all = found.len() == EVENT_LOOP_CLIENTS
+                && loops.iter().any(|(_, on)| *on == EVENT_LOOP_CLIENTS);
+            (all && children.is_empty() && new.is_empty()).then_some(())
+        };
+        if instance.wait_for(ctx.timeout, one_thread).is_some() {
+            return Ok(());
+        }
+        let (found, loops, children, new) = look();
+        let mut seen = Vec::new();
+        if loops.is_empty() {
+            seen.push(format!(
+                "no thread of the server process {main} waits on the listening socket"
+            ));
+        }
+        for (thread, on) in &loops {
+            seen.push(format!(
+                "{thread} waits on the listening socket and on {on} of the {} connections",
+                found.len()
+            ));
+        }
+        if !children.is_empty() {
+            seen.push(format!(
+                "child processes {}",
+                children
+                    .iter()
+                    .map(Pid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        if !new.is_empty() {
+            seen.push(format!(
+                "{} threads appeared once clients came (tids {})",
+                new.len(),
+                new.iter()
+                    .map(Pid::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        seen.push(Waits::of(instance, &found).summary());
+        let finding = Finding::violated(
+            format!(
+                "one thread of the server process {main} waiting on the listening socket and on all {EVENT_LOOP_CLIENTS} connections, no child process, no thread made for a client"
+            ),
+            seen.join("; "),
         );
         Err(finding.with_threads(&observe::threads(&instance.processes())))
     })

@@ -230,6 +230,6 @@ pub fn reference_suites() -> Vec<Suite> {
 }
 
 /// Whether `::1` can be bound here.
-fn ipv6_loopback() -> bool {
+pub(crate) fn ipv6_loopback() -> bool {
     std::net::TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, 0)).is_ok()
 }

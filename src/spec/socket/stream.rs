@@ -129,16 +129,33 @@ impl Transport {
             Transport::Socketpair => {
                 return Err(io::Error::other("a socketpair has no listener"));
             }
-            Transport::Tcp4 => (Domain::IPV4, loopback(Ipv4Addr::LOCALHOST.into()), None),
-            Transport::Tcp6 => (Domain::IPV6, loopback(Ipv6Addr::LOCALHOST.into()), None),
+            Transport::Tcp4 => return Listening::tcp(Ipv4Addr::LOCALHOST.into()),
+            Transport::Tcp6 => return Listening::tcp(Ipv6Addr::LOCALHOST.into()),
             Transport::Unix => {
                 let dir = tempfile::tempdir()?;
                 let addr = SockAddr::unix(dir.path().join("s"))?;
                 (Domain::UNIX, addr, Some(dir))
             }
         };
+        Listening::bound(domain, &addr, dir)
+    }
+}
+
+impl Listening {
+    /// A fresh listening TCP socket on a free port of `ip` alone: bound to
+    /// `::1`, it takes no IPv4 connection.
+    pub fn tcp(ip: IpAddr) -> io::Result<Listening> {
+        let addr = SocketAddr::new(ip, 0);
+        Listening::bound(Domain::for_address(addr), &addr.into(), None)
+    }
+
+    fn bound(
+        domain: Domain,
+        addr: &SockAddr,
+        dir: Option<tempfile::TempDir>,
+    ) -> io::Result<Listening> {
         let socket = Socket::new(domain, Type::STREAM, None)?;
-        socket.bind(&addr)?;
+        socket.bind(addr)?;
         socket.listen(128)?;
         let addr = socket.local_addr()?;
         Ok(Listening {
@@ -147,10 +164,6 @@ impl Transport {
             _dir: dir,
         })
     }
-}
-
-fn loopback(ip: IpAddr) -> SockAddr {
-    SocketAddr::new(ip, 0).into()
 }
 
 /// `socket` with every blocking call bounded by `timeout`.

@@ -30,12 +30,14 @@ pub fn killers() -> Vec<Killer> {
             kills: &["http.get.exact-body"],
         },
         Killer {
+            // A request sent a byte at a time is the split request at its
+            // most: its first byte is all the first read returns.
             name: "http/parses-the-first-read-only",
             subject: http(
                 "thread",
                 &["fixtures/http/http_first_read.c", "{port}", "{dir}"],
             ),
-            kills: &["http.request.split"],
+            kills: &["http.request.split", "server.hostile.slow-client"],
         },
         Killer {
             name: "http/joins-the-url-to-the-root",
@@ -102,7 +104,8 @@ pub fn killers() -> Vec<Killer> {
             // version, so as HTTP/0.9 would: an HTML error page with no
             // status line (BaseHTTPRequestHandler.parse_request). And it
             // follows symlinks out of its directory, as its documentation
-            // warns: the link to the secret serves the secret.
+            // warns: the link to the secret serves the secret. Out of
+            // descriptors, socketserver retries accept at once: it spins.
             name: "http/python-http-server",
             subject: http(
                 "thread",
@@ -117,7 +120,11 @@ pub fn killers() -> Vec<Killer> {
                     "{dir}",
                 ],
             ),
-            kills: &["http.request.malformed", "http.path.no-traversal"],
+            kills: &[
+                "http.request.malformed",
+                "http.path.no-traversal",
+                "server.hostile.emfile",
+            ],
         },
         Killer {
             // busybox httpd forks a child per connection and ignores

@@ -96,7 +96,7 @@ fn a_plugged_in_pipe_runs_the_whole_suite() {
         "every property applies to every pipe"
     );
 
-    let report = suite.run(&Ctx::default(), &Selection::default(), None, |_| {});
+    let report = suite.run(&Ctx::default(), &Selection::default(), None);
 
     for result in &report.results {
         match (result.meta.id, result.verdict.name()) {

@@ -76,7 +76,6 @@ fn the_replay_line_reproduces_the_same_counterexample() {
         &ctx,
         &Selection::default(),
         Some("ipcspec check relay -- ./demo"),
-        |_| {},
     );
     let mut text = Vec::new();
     report::render(std::slice::from_ref(&first), Format::Human, &mut text).unwrap();
@@ -97,7 +96,6 @@ fn the_replay_line_reproduces_the_same_counterexample() {
         },
         &Selection { only: vec![only] },
         None,
-        |_| {},
     );
     assert_eq!(
         replayed.results.len(),
@@ -115,7 +113,6 @@ fn the_replay_line_reproduces_the_same_counterexample() {
         },
         &Selection::default(),
         None,
-        |_| {},
     );
     assert_ne!(counterexample(&other), counterexample(&first));
 }

@@ -88,7 +88,7 @@ fn hrefs(page: &str) -> BTreeSet<String> {
 
 #[rstest]
 fn http_get_and_head_serve_every_file_byte_exact(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
     #[values("tcp4", "unix")] transport: &str,
 ) {
     let site = site();
@@ -128,7 +128,7 @@ fn http_get_and_head_serve_every_file_byte_exact(
 
 #[rstest]
 fn http_directories_redirect_then_serve_their_index_or_a_listing(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
     #[values("tcp4", "unix")] transport: &str,
 ) {
     let site = site();
@@ -163,7 +163,7 @@ fn http_directories_redirect_then_serve_their_index_or_a_listing(
 
 #[rstest]
 fn http_errors_get_their_status_and_the_server_keeps_serving(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
 ) {
     let site = site();
     let server = site.serve(variant, "tcp4");
@@ -200,7 +200,7 @@ fn http_errors_get_their_status_and_the_server_keeps_serving(
 
 #[rstest]
 fn http_nothing_outside_the_root_is_ever_served(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
 ) {
     let site = site();
     let server = site.serve(variant, "tcp4");
@@ -241,7 +241,7 @@ fn http_nothing_outside_the_root_is_ever_served(
 
 #[rstest]
 fn http_a_request_in_pieces_is_served_as_one_sent_whole(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
     #[values("tcp4", "unix")] transport: &str,
 ) {
     let site = site();
@@ -259,7 +259,7 @@ fn http_a_request_in_pieces_is_served_as_one_sent_whole(
 
 #[rstest]
 fn http_a_slow_reader_gets_a_large_file_whole(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
     #[values("tcp4", "unix")] transport: &str,
 ) {
     let site = site();
@@ -284,7 +284,7 @@ fn http_a_slow_reader_gets_a_large_file_whole(
 
 #[rstest]
 fn http_a_client_that_leaves_ends_only_its_connection(
-    #[values("sequential", "fork-wait", "fork", "thread", "pool:2")] variant: &str,
+    #[values("sequential", "fork-wait", "fork", "thread", "pool:2", "event-loop")] variant: &str,
 ) {
     let site = site();
     std::fs::write(site.root().join("big.bin"), binary_payload(32 << 20)).unwrap();
