@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::record::fingerprint;
 use crate::report::weights::toml_error;
 use crate::spec::Profile;
 
@@ -36,6 +37,9 @@ pub struct Submission {
     pub build: Option<String>,
     /// The program and its arguments, with the check's `{placeholders}`.
     pub run: Vec<String>,
+    /// A fingerprint of the entry as written (its `dir` relative to the
+    /// manifest), the same on every machine: see [`super::record`].
+    pub key: String,
 }
 
 /// A parsed, validated manifest.
@@ -43,6 +47,8 @@ pub struct Submission {
 pub struct Manifest {
     /// The submissions, in file order.
     pub submissions: Vec<Submission>,
+    /// A fingerprint of every entry, in order.
+    pub key: String,
 }
 
 /// Why a manifest was refused. Each message is one line naming the file.
@@ -74,7 +80,7 @@ struct RawManifest {
     submission: Vec<RawSubmission>,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSubmission {
     name: String,
@@ -85,7 +91,7 @@ struct RawSubmission {
     run: Run,
 }
 
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Run {
     Argv(Vec<String>),
@@ -125,11 +131,16 @@ impl Manifest {
             }
             submissions.push(submission);
         }
-        Ok(Manifest { submissions })
+        let keys: Vec<&str> = submissions.iter().map(|s| s.key.as_str()).collect();
+        Ok(Manifest {
+            key: fingerprint(&keys.join(" ")),
+            submissions,
+        })
     }
 }
 
 fn validate(raw: RawSubmission, base: &Path) -> Result<Submission, String> {
+    let key = fingerprint(&format!("{raw:?}"));
     let name_ok = !raw.name.is_empty()
         && !raw.name.starts_with('.')
         && raw
@@ -176,6 +187,7 @@ fn validate(raw: RawSubmission, base: &Path) -> Result<Submission, String> {
         dir: base.join(raw.dir.unwrap_or_default()),
         build: raw.build,
         run,
+        key,
     })
 }
 

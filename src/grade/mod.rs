@@ -9,10 +9,19 @@
 //! checker that could not run the program, or a checker that overran its
 //! bound is a *result* (score 0 with the reason), never an error of the
 //! grading itself. Reports land in `OUT/NAME/`: `report.txt`, `report.json`,
-//! `junit.xml`, `results.json` (Gradescope), `report.md`, and `build.log`.
+//! `junit.xml`, `results.json` (Gradescope), `report.md`, `build.log` and
+//! `stderr.txt` (each log at most [`bounded::LOG_BYTES`]), then, last,
+//! `grade.json` ([`record`]), which lets `--resume` skip what is finished.
+//!
+//! Only the grader writes there: a submission's build and check run in its
+//! own folder, which the command line refuses to have inside `OUT` or around
+//! it. What a submission prints reaches a report only quoted and bounded
+//! ([`crate::report::quote`]).
 
 pub mod bounded;
 pub mod manifest;
+pub mod merge;
+pub mod record;
 pub mod summary;
 
 use std::fs::File;
@@ -23,12 +32,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use manifest::{Manifest, ManifestError, Submission};
 
-use crate::report::Weights;
+use crate::report::{quote, Weights};
 use crate::spec::{self, Selection};
+use bounded::Streams;
 
 /// Grade only every N-th submission starting at the K-th (1-based), so a CI
 /// matrix of N machines shares the work: `--shard K/N`.
@@ -83,10 +93,28 @@ pub struct Options {
     pub build_timeout: Duration,
     /// The bound on one submission's whole check.
     pub check_timeout: Duration,
+    /// Keep the rows of submissions already finished with the same entry and options.
+    pub resume: bool,
+}
+
+impl Options {
+    /// The fingerprint of the options that change a grade: the check's
+    /// arguments, the points, the bounds and this version of ipcspec (not
+    /// the jobs, the output folder or the shard).
+    pub fn key(&self) -> String {
+        record::fingerprint(&format!(
+            "{} {:?} {:?} {:?} {:?}",
+            env!("CARGO_PKG_VERSION"),
+            self.check_args,
+            self.weights,
+            self.build_timeout,
+            self.check_timeout
+        ))
+    }
 }
 
 /// How grading one submission ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Status {
     /// Every property checked held.
@@ -115,12 +143,12 @@ impl Status {
 }
 
 /// One submission's grade.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Graded {
     /// The submission's name.
     pub name: String,
     /// Its profile.
-    pub profile: &'static str,
+    pub profile: String,
     /// Its claimed variant.
     pub variant: Option<String>,
     /// How grading ended.
@@ -143,7 +171,8 @@ pub struct Graded {
 
 /// Grades `submissions` with at most `options.jobs` at once, calling
 /// `started` as each starts and `done` as each finishes; returns the grades
-/// in the submissions' order.
+/// in the submissions' order. After [`bounded::stop_all`], what ends was
+/// cut short: it is neither passed to `done` nor returned.
 pub fn grade_all(
     submissions: &[Submission],
     options: &Options,
@@ -161,6 +190,9 @@ pub fn grade_all(
                 };
                 started(submission);
                 let grade = grade(submission, options);
+                if bounded::stopping() {
+                    break; // cut short: neither a result nor progress
+                }
                 done(&grade);
                 graded.lock().unwrap_or_else(|e| e.into_inner())[index] = Some(grade);
             });
@@ -174,13 +206,42 @@ pub fn grade_all(
         .collect()
 }
 
-/// Builds and checks one submission.
+/// Builds and checks one submission, and records its row in its folder;
+/// with [`Options::resume`], gives the recorded row instead if it was made
+/// from the same manifest entry and options.
 pub fn grade(submission: &Submission, options: &Options) -> Graded {
-    let started = Instant::now();
     let out = options.out.join(&submission.name);
+    let key = record::fingerprint(&format!("{} {}", submission.key, options.key()));
+    if options.resume {
+        if let Some(graded) = record::finished(&out, &key) {
+            return graded;
+        }
+    }
+    // Until it is graded again, the folder holds no finished submission.
+    let _ = std::fs::remove_file(out.join(record::GRADE_FILE));
+    let graded = grade_afresh(submission, options, &out);
+    if bounded::stopping() {
+        return graded;
+    }
+    let saved = record::save(
+        &out.join(record::GRADE_FILE),
+        &record::GradeRecord {
+            key,
+            graded: graded.clone(),
+        },
+    );
+    if let Err(e) = saved {
+        // Graded all the same; only a resumed run will grade it again.
+        eprintln!("ipcspec: cannot record {}: {e}", submission.name);
+    }
+    graded
+}
+
+fn grade_afresh(submission: &Submission, options: &Options, out: &Path) -> Graded {
+    let started = Instant::now();
     let mut graded = Graded {
         name: submission.name.clone(),
-        profile: submission.profile.name(),
+        profile: submission.profile.name().to_string(),
         variant: submission.variant.clone(),
         status: Status::Error,
         passed: 0,
@@ -191,10 +252,10 @@ pub fn grade(submission: &Submission, options: &Options) -> Graded {
         note: None,
         seconds: 0.0,
     };
-    let result = std::fs::create_dir_all(&out)
+    let result = std::fs::create_dir_all(out)
         .map_err(|e| Stop::from(format!("cannot create {}: {e}", out.display())))
-        .and_then(|()| build(submission, &out, options))
-        .and_then(|()| check(submission, &out, options, &mut graded));
+        .and_then(|()| build(submission, out, options))
+        .and_then(|()| check(submission, out, options, &mut graded));
     if let Err(Stop(status, note)) = result {
         graded.status = status;
         graded.note = Some(note.clone());
@@ -228,23 +289,18 @@ fn build(submission: &Submission, out: &Path, options: &Options) -> Result<(), S
         return Ok(());
     };
     let log_path = out.join("build.log");
-    let log = File::create(&log_path)
-        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-    let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let mut command = Command::new("sh");
     command
         .args(["-c", script])
         .current_dir(&submission.dir)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log2);
+        .stdin(Stdio::null());
     let failed = |why: String| {
         let tail = telling_line(&log_path)
             .map(|l| format!(": {l}"))
             .unwrap_or_default();
         Stop(Status::BuildFailed, format!("build failed ({why}){tail}"))
     };
-    match bounded::run(command, options.build_timeout) {
+    match bounded::run_logged(command, options.build_timeout, &log_path, Streams::Both) {
         Err(e) => Err(Stop(Status::BuildFailed, format!("cannot run sh: {e}"))),
         Ok(None) => Err(failed(format!(
             "overran {:.0} s",
@@ -289,9 +345,14 @@ fn check(
     command
         .current_dir(&submission.dir)
         .stdin(Stdio::null())
-        .stdout(create("report.json")?)
-        .stderr(create("stderr.txt")?);
-    let status = match bounded::run(command, options.check_timeout) {
+        .stdout(create("report.json")?);
+    let checked = bounded::run_logged(
+        command,
+        options.check_timeout,
+        &file("stderr.txt"),
+        Streams::Stderr,
+    );
+    let status = match checked {
         Err(e) => return Err(format!("cannot run {}: {e}", options.bin.display()).into()),
         Ok(None) => {
             return Err(Stop(
@@ -376,7 +437,8 @@ fn possible_points(submission: &Submission, options: &Options) -> f64 {
 
 /// The line of a log that best says what went wrong: the first that
 /// mentions an error (a compiler's first error, `ipcspec: ...`, clap's
-/// `error: ...`), else the last non-blank one; trimmed to a readable length.
+/// `error: ...`), else the last non-blank one; trimmed to a readable length,
+/// control characters escaped (the build prints what the submission says).
 fn telling_line(path: &Path) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
@@ -384,7 +446,9 @@ fn telling_line(path: &Path) -> Option<String> {
         .clone()
         .find(|l| l.to_lowercase().contains("error") || l.starts_with("ipcspec:"))
         .or_else(|| lines.next_back())?;
-    Some(line.chars().take(200).collect())
+    Some(quote::neutralised(
+        &line.chars().take(200).collect::<String>(),
+    ))
 }
 
 #[cfg(test)]

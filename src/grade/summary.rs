@@ -25,7 +25,7 @@ const COLUMNS: [&str; 10] = [
 fn row(g: &Graded) -> [String; 10] {
     [
         g.name.clone(),
-        g.profile.to_string(),
+        g.profile.clone(),
         g.variant.clone().unwrap_or_default(),
         g.status.name().to_string(),
         g.passed.to_string(),
@@ -144,7 +144,7 @@ mod tests {
     ) -> Graded {
         Graded {
             name: name.into(),
-            profile: "server",
+            profile: "server".into(),
             variant: Some("fork".into()),
             status,
             passed: 3,

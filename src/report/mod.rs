@@ -10,6 +10,7 @@ pub mod human;
 mod json;
 mod junit;
 mod markdown;
+pub mod quote;
 pub mod weights;
 
 use std::io::{self, Write};

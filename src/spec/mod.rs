@@ -378,8 +378,47 @@ impl Verdict {
     }
 }
 
+impl Verdict {
+    /// The verdict with every text in it quoted ([`crate::report::quote`]):
+    /// any of them may carry what the target printed.
+    fn quoted(self) -> Verdict {
+        use crate::report::quote::quoted;
+        match self {
+            Verdict::Fail(f) => Verdict::Fail(f.quoted()),
+            Verdict::Hang(f) => Verdict::Hang(f.quoted()),
+            Verdict::Skip { reason } => Verdict::Skip {
+                reason: quoted(&reason),
+            },
+            Verdict::Error { message } => Verdict::Error {
+                message: quoted(&message),
+            },
+            Verdict::Pass => Verdict::Pass,
+        }
+    }
+}
+
+impl Failure {
+    fn quoted(self) -> Failure {
+        use crate::report::quote::quoted;
+        Failure {
+            expected: quoted(&self.expected),
+            observed: quoted(&self.observed),
+            counterexample: self.counterexample.as_deref().map(quoted),
+            threads: self.threads.as_deref().map(quoted),
+            output: self.output.iter().map(|line| quoted(line)).collect(),
+        }
+    }
+}
+
+/// Every verdict a check reaches is [quoted](Verdict::quoted) on its way out.
 impl From<Outcome> for Verdict {
     fn from(outcome: Outcome) -> Verdict {
+        Verdict::unquoted(outcome).quoted()
+    }
+}
+
+impl Verdict {
+    fn unquoted(outcome: Outcome) -> Verdict {
         match outcome {
             Ok(()) => Verdict::Pass,
             Err(Finding::Violated(f)) => Verdict::Fail(f),

@@ -36,6 +36,7 @@ use nix::unistd::Pid;
 
 use super::settle::{self, Bound, Gaps, Look, Shown};
 use super::{observe, CommandSpec, TargetError};
+use crate::report::quote;
 
 /// Resource limits for a target and everything it spawns.
 #[derive(Clone, Copy, Debug)]
@@ -142,7 +143,9 @@ impl TargetConfig {
     }
 }
 
+/// How many of a target's last output lines a failure shows.
 const TAIL_LINES: usize = 40;
+/// How many bytes of each of those lines are kept.
 const TAIL_LINE_BYTES: usize = 300;
 
 /// The last lines a target printed, shared with the threads that drain it.
@@ -173,28 +176,56 @@ impl Tail {
             .wait_timeout_while(guard, bound, |s| s.open_streams > 0);
     }
 
-    /// Drains `stream` line by line on a detached thread until it closes.
+    /// Drains `stream` line by line on a detached thread until it closes,
+    /// keeping at most [`TAIL_LINE_BYTES`] of each line however long it is
+    /// (a target may print megabytes without a newline), control characters
+    /// escaped ([`quote::neutralised`]).
     fn drain(&self, stream: impl Read + Send + 'static, label: &'static str) {
         self.state().open_streams += 1;
         let tail = self.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stream);
-            let mut line = Vec::new();
-            while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-                let text = String::from_utf8_lossy(&line[..line.len().min(TAIL_LINE_BYTES)]);
-                let mut state = tail.state();
-                if state.lines.len() == TAIL_LINES {
-                    state.lines.pop_front();
+            let (mut line, mut omitted) = (Vec::new(), 0);
+            loop {
+                let buf = match reader.fill_buf() {
+                    Ok([]) => break,
+                    Ok(buf) => buf,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                let end = buf.iter().position(|&b| b == b'\n');
+                let chunk = &buf[..end.unwrap_or(buf.len())];
+                let room = TAIL_LINE_BYTES.saturating_sub(line.len());
+                line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                omitted += chunk.len().saturating_sub(room);
+                let used = end.map_or(buf.len(), |at| at + 1);
+                reader.consume(used);
+                if end.is_some() {
+                    tail.push(label, &line, omitted);
+                    (line, omitted) = (Vec::new(), 0);
                 }
-                state
-                    .lines
-                    .push_back(format!("{label}: {}", text.trim_end()));
-                drop(state);
-                line.clear();
+            }
+            if !line.is_empty() || omitted > 0 {
+                tail.push(label, &line, omitted);
             }
             tail.state().open_streams -= 1;
             tail.0 .1.notify_all();
         });
+    }
+
+    /// Keeps one line (of which `omitted` bytes were dropped), forgetting the oldest beyond [`TAIL_LINES`].
+    fn push(&self, label: &str, line: &[u8], omitted: usize) {
+        let text = quote::neutralised(String::from_utf8_lossy(line).trim_end());
+        let cut = if omitted > 0 {
+            format!(" {}", quote::omitted(omitted))
+        } else {
+            String::new()
+        };
+        let mut state = self.state();
+        if state.lines.len() == TAIL_LINES {
+            state.lines.pop_front();
+        }
+        state.lines.push_back(format!("{label}: {text}{cut}"));
     }
 }
 

@@ -231,3 +231,199 @@ fn shards_split_the_manifest_between_machines() {
     assert_eq!(first, ["correct", "exits-3", "no-program", "exec-cat"]);
     assert_eq!(second, ["swaps-bytes", "no-compile", "no-folder"]);
 }
+
+/// Runs `ipcspec grade MANIFEST --out OUT` with `extra` arguments.
+fn run_grade(manifest: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    Command::cargo_bin("ipcspec")
+        .unwrap()
+        .arg("grade")
+        .arg(manifest)
+        .arg("--out")
+        .arg(out)
+        .args(["--cases", "4", "--seed", "7"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn summary(out: &Path) -> String {
+    std::fs::read_to_string(out.join("summary.csv")).unwrap()
+}
+
+/// `grade merge SHARDS... --out OUT`, expected to refuse: its one line.
+fn merge_refusal(shards: &[&Path], out: &Path) -> String {
+    let output = Command::cargo_bin("ipcspec")
+        .unwrap()
+        .args(["grade", "merge"])
+        .args(shards)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn merged_shards_give_the_unsharded_summary_and_misfits_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path());
+    let only = ["--only", "exit"];
+    let whole = dir.path().join("whole");
+    assert!(run_grade(&manifest, &whole, &only).status.success());
+    let shards: Vec<_> = (1..=3)
+        .map(|k| {
+            let out = dir.path().join(format!("shard-{k}"));
+            let shard = format!("{k}/3");
+            let output = run_grade(&manifest, &out, &["--only", "exit", "--shard", &shard]);
+            assert!(output.status.success());
+            out
+        })
+        .collect();
+    let merged = dir.path().join("merged");
+    let output = Command::cargo_bin("ipcspec")
+        .unwrap()
+        .args(["grade", "merge"])
+        .args(&shards)
+        .arg("--out")
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(summary(&merged), summary(&whole));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("7 submissions: "));
+    for name in ["correct", "no-compile", "exec-cat"] {
+        assert!(merged.join(name).join("report.txt").is_file(), "{name}");
+    }
+
+    let [one, two, three] = [&shards[0], &shards[1], &shards[2]].map(PathBuf::as_path);
+    let refused = dir.path().join("refused");
+    assert!(merge_refusal(&[one, one, two], &refused).contains("are both shard 1/3"));
+    assert!(merge_refusal(&[one, two], &refused).contains("shard 3/3 is missing"));
+    let other = dir.path().join("other");
+    let output = run_grade(&manifest, &other, &["--only", "eof", "--shard", "1/3"]);
+    assert!(output.status.success());
+    assert!(merge_refusal(&[&other, two, three], &refused).contains("not shares of one run"));
+    assert!(
+        merge_refusal(&[one, two, dir.path()], &refused).contains("not the folder of a finished")
+    );
+    std::fs::remove_file(three.join("exits-3/grade.json")).unwrap();
+    assert!(merge_refusal(&[one, two, three], &refused).contains("exits-3 has no finished grade"));
+}
+
+#[test]
+fn resume_grades_only_what_an_interrupted_run_left_unfinished() {
+    use std::io::BufRead;
+
+    let dir = tempfile::tempdir().unwrap();
+    let subs = dir.path().join("subs");
+    std::fs::create_dir(&subs).unwrap();
+    for program in ["cat-pipe-cat.sh", "exits-3.sh"] {
+        std::fs::copy(fixtures().join(program), subs.join(program)).unwrap();
+    }
+    let builds = dir.path().join("builds.txt");
+    let names: Vec<String> = (1..=6).map(|i| format!("r{i}")).collect();
+    let mut text = String::new();
+    for (i, name) in names.iter().enumerate() {
+        let program = ["cat-pipe-cat.sh", "exits-3.sh"][i % 2];
+        text += &format!(
+            "[[submission]]\nname = \"{name}\"\nprofile = \"relay\"\ndir = \"subs\"\nbuild = \"echo {name} >> {}\"\nrun = \"./{program}\"\n\n",
+            builds.display()
+        );
+    }
+    let manifest = dir.path().join("grade.toml");
+    std::fs::write(&manifest, text).unwrap();
+    let out = dir.path().join("out");
+    let only = ["--only", "relay.exit", "--jobs", "1"];
+
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ipcspec"))
+        .arg("grade")
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)
+        .args(["--cases", "4", "--seed", "7"])
+        .args(only)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut said = String::new();
+    while !said.contains("[1/6]") {
+        assert!(stderr.read_line(&mut said).unwrap() > 0, "{said}");
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    said += &rest;
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{said}");
+    let finished: Vec<&String> = names
+        .iter()
+        .filter(|n| said.contains(&format!("] {n}: ")))
+        .collect();
+    assert!(
+        !finished.is_empty() && finished.len() < names.len(),
+        "{said}"
+    );
+
+    let resumed = run_grade(&manifest, &out, &[&only[..], &["--resume"]].concat());
+    assert!(resumed.status.success(), "{resumed:?}");
+    let built = std::fs::read_to_string(&builds).unwrap();
+    for name in &names {
+        let times = built.lines().filter(|l| l == name).count();
+        if finished.contains(&name) {
+            assert_eq!(
+                times, 1,
+                "{name} finished before the interruption: not rebuilt"
+            );
+        } else {
+            assert!(times >= 1, "{name} graded");
+        }
+    }
+    let whole = dir.path().join("whole");
+    assert!(run_grade(&manifest, &whole, &only).status.success());
+    assert_eq!(summary(&out), summary(&whole));
+}
+
+#[test]
+fn grade_refuses_reports_inside_a_submission_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = manifest(dir.path());
+    let output = run_grade(&manifest, &fixtures().join("grades"), &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("must not contain one another"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1);
+    let _ = std::fs::remove_dir(fixtures().join("grades"));
+}
+
+#[test]
+fn a_flooding_build_leaves_a_bounded_log_and_a_quoted_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("grade.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[[submission]]\nname = \"flood\"\nprofile = \"relay\"\ndir = \"{}\"\nbuild = \"head -c 10000000 /dev/zero | tr '\\\\\\\\0' x; printf '\\\\n\\\\033[31merror: forged\\\\n'; exit 1\"\nrun = \"./relay\"\n",
+            fixtures().display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    assert!(run_grade(&manifest, &out, &[]).status.success());
+    let log = std::fs::read(out.join("flood/build.log")).unwrap();
+    assert!(log.len() < 70 * 1024, "{} bytes", log.len());
+    assert!(String::from_utf8_lossy(&log).contains("bytes omitted"));
+    let csv = summary(&out);
+    assert!(
+        csv.contains("build-failed") && csv.contains("\\u{1b}[31merror: forged"),
+        "{csv}"
+    );
+    assert!(!csv.contains('\x1b'));
+}

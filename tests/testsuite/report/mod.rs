@@ -1,4 +1,5 @@
 //! Reports: every format, and the replay line.
 
 mod formats;
+mod quoting;
 mod replay;
