@@ -100,33 +100,41 @@ fn check_client_reports_a_missing_program_in_one_line() {
         .stderr(predicates::str::contains("command not found"));
 }
 
+/// `ipcspec check client OPTIONS -- FIXTURE {host} {port}` on the C client
+/// `fixture`, bounded to a minute.
+fn check_fixture(fixture: &str, options: &[&str]) -> assert_cmd::assert::Assert {
+    assert_cmd::Command::cargo_bin("ipcspec")
+        .expect("the ipcspec binary is built")
+        .args(["check", "client"])
+        .args(options)
+        .arg("--")
+        .arg(built("clients", fixture))
+        .args(["{host}", "{port}"])
+        .timeout(Duration::from_secs(60))
+        .assert()
+}
+
 #[test]
 fn check_client_fails_the_lecture_client_with_a_replay_line() {
-    assert_cmd::Command::cargo_bin("ipcspec")
-        .unwrap()
-        .args([
-            "check",
-            "client",
+    check_fixture(
+        "lecture_client",
+        &[
             "--timeout",
             "2",
             "--cases",
             "2",
             "--only",
             "when-server-closes-first",
-            "--",
-        ])
-        .arg(built("clients", "lecture_client"))
-        .args(["{host}", "{port}"])
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .code(1)
-        .stdout(predicates::str::contains(
-            "client.exit.when-server-closes-first",
-        ))
-        .stdout(predicates::str::contains("in read(fd 0)"))
-        .stdout(predicates::str::contains(
-            "--only 'client.exit.when-server-closes-first' --seed 465944256 -- ",
-        ));
+        ],
+    )
+    .code(1)
+    .stdout(predicates::str::contains(
+        "client.exit.when-server-closes-first",
+    ))
+    .stdout(predicates::str::contains("in read(fd 0)"))
+    .stdout(predicates::str::contains(
+        "--only 'client.exit.when-server-closes-first' --seed 465944256 -- ",
+    ));
 }
 
 #[test]
@@ -153,49 +161,32 @@ fn check_client_refuses_a_client_that_exits_at_once_quoting_what_it_said() {
 
 #[test]
 fn client_eof_server_closes_early_names_sigpipe() {
-    assert_cmd::Command::cargo_bin("ipcspec")
-        .unwrap()
-        .args([
-            "check",
-            "client",
+    check_fixture(
+        "sigpipe_client",
+        &[
             "--timeout",
             "2",
             "--cases",
             "2",
             "--only",
             "server-closes-early",
-            "--",
-        ])
-        .arg(built("clients", "sigpipe_client"))
-        .args(["{host}", "{port}"])
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .code(1)
-        .stdout(predicates::str::contains("client.eof.server-closes-early"))
-        .stdout(predicates::str::contains("killed by SIGPIPE"));
+        ],
+    )
+    .code(1)
+    .stdout(predicates::str::contains("client.eof.server-closes-early"))
+    .stdout(predicates::str::contains("killed by SIGPIPE"));
 }
 
 #[test]
 fn client_errors_refused_bounds_a_client_that_retries_forever() {
     let started = std::time::Instant::now();
-    assert_cmd::Command::cargo_bin("ipcspec")
-        .unwrap()
-        .args([
-            "check",
-            "client",
-            "--timeout",
-            "1",
-            "--only",
-            "client.errors.refused",
-            "--",
-        ])
-        .arg(built("clients", "retry_forever_client"))
-        .args(["{host}", "{port}"])
-        .timeout(Duration::from_secs(60))
-        .assert()
-        .code(1)
-        .stdout(predicates::str::contains("HANG  client.errors.refused"))
-        .stdout(predicates::str::contains("nanosleep"));
+    check_fixture(
+        "retry_forever_client",
+        &["--timeout", "1", "--only", "client.errors.refused"],
+    )
+    .code(1)
+    .stdout(predicates::str::contains("HANG  client.errors.refused"))
+    .stdout(predicates::str::contains("nanosleep"));
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "a hang within the bound, not a wait for ever: {:?}",
