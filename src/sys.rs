@@ -7,6 +7,7 @@
 //! descriptors no forked child may copy (a check that waits for EOF on its
 //! own pipe) holds it shared through [`no_fork`].
 
+use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -150,37 +151,246 @@ pub fn become_subreaper() -> nix::Result<()> {
     nix::sys::prctl::set_child_subreaper(true)
 }
 
+/// What a target's process does between its fork and its exec, all of it
+/// prepared before the fork: no step allocates.
+pub struct ChildSetup {
+    /// Limits to set, soft = hard.
+    pub limits: Vec<(Resource, u64)>,
+    /// The `cgroup.procs` files of the cgroups to join.
+    pub cgroups: Vec<OwnedFd>,
+    /// The sandbox to enter, last, if any.
+    pub confinement: Option<Confinement>,
+}
+
+/// A target's sandbox, as [`ChildSetup`] enters it: an unprivileged user
+/// with no supplementary groups and no way to gain privileges by exec and,
+/// with `mounts`, a mount namespace and an IPC namespace of its own. The
+/// network namespace is the checker's own ([`enter_private_network`]),
+/// entered before any target starts.
+pub struct Confinement {
+    /// The filesystem the target sees, if it gets a mount namespace.
+    pub mounts: Option<MountPlan>,
+    /// The user and group to become.
+    pub uid: u32,
+    /// See `uid`.
+    pub gid: u32,
+}
+
+/// The filesystem of a confined target: the hidden directories empty,
+/// everything but its scratch directory read-only.
+pub struct MountPlan {
+    /// Directories to cover with an empty tmpfs, none inside another.
+    pub hidden: Vec<CString>,
+    /// Directories inside hidden ones that must stay visible where they are.
+    pub revealed: Vec<Reveal>,
+    /// The one mount left writable (the scratch tmpfs).
+    pub writable: CString,
+}
+
+/// A directory shown again inside a hidden one, where it is.
+pub struct Reveal {
+    /// The directories to create inside the hiding tmpfs, outermost first,
+    /// the last of them the directory itself.
+    pub path: Vec<CString>,
+    /// The directory, opened before it was hidden.
+    opened: Option<OwnedFd>,
+}
+
+impl Reveal {
+    /// Shows the last of `path` again, creating the ones before it.
+    pub fn new(path: Vec<CString>) -> Reveal {
+        Reveal { path, opened: None }
+    }
+}
+
 /// `spawn_limited()`—spawns `command` under the fork lock, its child
-/// setting each of `limits` (soft = hard) between fork and exec and, if
-/// given, joining the cgroup whose `cgroup.procs` file is open as
-/// `cgroup_procs`.
+/// joining the cgroups, setting the limits and entering the confinement
+/// of `setup` between fork and exec.
 ///
 /// # References
 /// - [setrlimit(2)](https://man7.org/linux/man-pages/man2/setrlimit.2.html)
 /// - [cgroups(7), "cgroup.procs"](https://man7.org/linux/man-pages/man7/cgroups.7.html)
-pub fn spawn_limited(
-    command: &mut Command,
-    limits: Vec<(Resource, u64)>,
-    cgroup_procs: Option<OwnedFd>,
-) -> io::Result<Child> {
+/// - [unshare(2)](https://man7.org/linux/man-pages/man2/unshare.2.html), [mount(2)](https://man7.org/linux/man-pages/man2/mount.2.html), [mount_setattr(2)](https://man7.org/linux/man-pages/man2/mount_setattr.2.html)
+/// - [setresuid(2)](https://man7.org/linux/man-pages/man2/setresuid.2.html), [prctl(2) `PR_SET_NO_NEW_PRIVS`](https://man7.org/linux/man-pages/man2/prctl.2.html)
+pub fn spawn_limited(command: &mut Command, setup: ChildSetup) -> io::Result<Child> {
+    let mut setup = setup;
     let hook = move || -> io::Result<()> {
-        if let Some(fd) = &cgroup_procs {
+        for fd in &setup.cgroups {
             // Writing "0" moves the writing process into the cgroup.
             nix::unistd::write(fd, b"0")?;
         }
-        for &(resource, value) in &limits {
+        for &(resource, value) in &setup.limits {
             nix::sys::resource::setrlimit(resource, value, value)?;
+        }
+        if let Some(confinement) = &mut setup.confinement {
+            confine(confinement)?;
         }
         Ok(())
     };
-    // SAFETY: the hook runs in the forked child before exec; it only calls
-    // write(2) and setrlimit(2), both async-signal-safe, on data captured
-    // before the fork, and allocates nothing.
+    // SAFETY: the hook runs in the forked child before exec; it only makes
+    // system calls (write(2), setrlimit(2), and those of `confine`, each a
+    // plain system call, async-signal-safe) on data prepared before the
+    // fork, and allocates nothing (`CStr` paths go to the kernel as they are).
     unsafe { command.pre_exec(hook) };
     // A hook makes the standard library fork rather than spawn: the child
     // holds copies of every descriptor until its exec.
     let _forking = forking();
     command.spawn()
+}
+
+/// Enters `c` in a forked child: see [`Confinement`].
+fn confine(c: &mut Confinement) -> io::Result<()> {
+    if let Some(plan) = &mut c.mounts {
+        mount_as_planned(plan)?;
+    }
+    nix::unistd::setgroups(&[])?;
+    let gid = nix::unistd::Gid::from_raw(c.gid);
+    nix::unistd::setresgid(gid, gid, gid)?;
+    let uid = nix::unistd::Uid::from_raw(c.uid);
+    nix::unistd::setresuid(uid, uid, uid)?;
+    nix::sys::prctl::set_no_new_privs()?;
+    Ok(())
+}
+
+/// Gives a forked child the filesystem `plan` describes, in mount and IPC
+/// namespaces of its own.
+fn mount_as_planned(plan: &mut MountPlan) -> io::Result<()> {
+    use nix::fcntl::OFlag;
+    use nix::mount::{mount, MsFlags};
+    use nix::sched::{unshare, CloneFlags};
+    use nix::sys::stat::Mode;
+    const NONE: Option<&CStr> = None;
+    unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC)?;
+    // What this namespace mounts stays in it.
+    mount(
+        NONE,
+        c"/",
+        NONE,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        NONE,
+    )?;
+    // Opened here, in the new namespace: a mount of another cannot be bound.
+    for reveal in &mut plan.revealed {
+        if let Some(dir) = reveal.path.last() {
+            let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+            reveal.opened = Some(nix::fcntl::open(dir.as_c_str(), flags, Mode::empty())?);
+        }
+    }
+    for dir in &plan.hidden {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        let options = Some(c"size=64k,mode=755");
+        mount(
+            Some(c"tmpfs"),
+            dir.as_c_str(),
+            Some(c"tmpfs"),
+            flags,
+            options,
+        )?;
+    }
+    for reveal in &plan.revealed {
+        for dir in &reveal.path {
+            match nix::unistd::mkdir(dir.as_c_str(), Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let (Some(place), Some(opened)) = (reveal.path.last(), &reveal.opened) {
+            let mut buffer = [0; 32];
+            let source = descriptor_path(opened.as_raw_fd(), &mut buffer);
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(Some(source), place.as_c_str(), NONE, flags, NONE)?;
+        }
+    }
+    set_mount_read_only(c"/", true, true)?;
+    set_mount_read_only(&plan.writable, false, false)?;
+    Ok(())
+}
+
+/// `/proc/self/fd/FD`, written into `buffer` without allocating: a path
+/// that reaches the descriptor's file even where a mount covers its own path.
+fn descriptor_path(fd: std::os::fd::RawFd, buffer: &mut [u8; 32]) -> &CStr {
+    const PREFIX: &[u8] = b"/proc/self/fd/";
+    buffer[..PREFIX.len()].copy_from_slice(PREFIX);
+    let mut digits = [0u8; 10];
+    let mut count = 0;
+    let mut rest = fd.unsigned_abs();
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for (slot, digit) in buffer[PREFIX.len()..]
+        .iter_mut()
+        .zip(digits[..count].iter().rev())
+    {
+        *slot = *digit;
+    }
+    buffer[PREFIX.len() + count] = 0;
+    CStr::from_bytes_until_nul(&buffer[..]).unwrap_or(c"/")
+}
+
+/// Makes the mount at `path` (and, if `recursive`, every mount below it)
+/// read-only or writable.
+///
+/// # References
+/// - [mount_setattr(2)](https://man7.org/linux/man-pages/man2/mount_setattr.2.html)
+fn set_mount_read_only(path: &CStr, read_only: bool, recursive: bool) -> nix::Result<()> {
+    let (set, clear) = if read_only {
+        (libc::MOUNT_ATTR_RDONLY, 0)
+    } else {
+        (0, libc::MOUNT_ATTR_RDONLY)
+    };
+    let attr = libc::mount_attr {
+        attr_set: set,
+        attr_clr: clear,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    let flags = if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: `path` is a NUL-terminated string and `attr` a `mount_attr`,
+    // both alive for the call, whose size is passed with it; the kernel only reads them.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    Errno::result(rc).map(drop)
+}
+
+/// `enter_private_network()`—moves this process into a new network
+/// namespace in which only the loopback interface exists, up. Threads
+/// started afterwards, and children, are in it too; threads already
+/// running are not, so call it while the process has one thread.
+///
+/// # References
+/// - [network_namespaces(7)](https://man7.org/linux/man-pages/man7/network_namespaces.7.html), [netdevice(7) `SIOCSIFFLAGS`](https://man7.org/linux/man-pages/man7/netdevice.7.html)
+pub fn enter_private_network() -> io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+    let socket = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: `ifreq` is plain old data; all-zero is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (slot, byte) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *slot = *byte as libc::c_char;
+    }
+    request.ifr_ifru.ifru_flags = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    // SAFETY: the socket is open, and SIOCSIFFLAGS reads one `ifreq`
+    // through the pointer, which points at `request`.
+    let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    Errno::result(rc)?;
+    Ok(())
 }
 
 static SIGPIPE_IGNORED_AT_EXEC: std::sync::atomic::AtomicBool =

@@ -16,7 +16,7 @@ use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Subcommand, ValueEn
 
 use ipcspec::report::{self, ExitCode, Format, Report, Weights};
 use ipcspec::spec::{self, Ctx, Profile, References, Selection, Step, Suite};
-use ipcspec::target::{process, CommandSpec, TargetError};
+use ipcspec::target::{process, sandbox, CommandSpec, TargetError};
 
 use super::live::Live;
 use super::progress;
@@ -123,6 +123,15 @@ impl Subcommand for CheckCommand {
     }
 }
 
+/// Enters the sandbox `check` asks for; before any other thread starts
+/// (see [`sandbox::enter`]). A listing starts no target and needs none.
+pub fn enter_sandbox(check: &CheckCommand) -> Result<(), sandbox::SandboxError> {
+    if !check.opts.list {
+        sandbox::enter(check.opts.sandbox, &check.opts.sandbox_hide)?;
+    }
+    Ok(())
+}
+
 /// Runs `check`: the target command if one was given, else the references
 /// (of the claimed variant, or the chosen one, when asked).
 pub fn run(check: &CheckCommand) -> anyhow::Result<ExitCode> {
@@ -176,6 +185,12 @@ pub struct CheckOpts {
     /// Also write the reports in FORMAT to PATH (e.g. `junit:report.xml`); repeatable.
     #[arg(long, value_name = "FORMAT:PATH", value_parser = report_destination)]
     pub report: Vec<(Format, PathBuf)>,
+    /// How to sandbox the target (another user, loopback only, a read-only filesystem): `auto` keeps what the kernel grants, `strict` refuses to run without all of it.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub sandbox: sandbox::Mode,
+    /// A directory the sandboxed target must not see (other submissions, reports); repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub sandbox_hide: Vec<PathBuf>,
 }
 
 fn report_destination(text: &str) -> Result<(Format, PathBuf), String> {

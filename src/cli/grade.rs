@@ -14,7 +14,7 @@ use ipcspec::grade::record::{self, ShardRecord, SHARD_FILE};
 use ipcspec::grade::{self, bounded, merge, summary, Graded, Manifest, Options, Shard};
 use ipcspec::report::{ExitCode, Weights};
 use ipcspec::spec::Selection;
-use ipcspec::target::process;
+use ipcspec::target::{process, sandbox};
 
 use super::positive_seconds;
 
@@ -64,6 +64,9 @@ pub struct GradeArgs {
     /// Bound, in seconds, on one submission's whole check.
     #[arg(long, default_value_t = 900.0, value_parser = positive_seconds)]
     pub check_timeout: f64,
+    /// How to sandbox each submission's program (see `check --sandbox`); the other submissions and OUT are hidden from it.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub sandbox: sandbox::Mode,
 }
 
 /// What `grade` does besides grading.
@@ -127,6 +130,16 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
         None => Weights::default(),
     };
     let shard = args.shard.unwrap_or(Shard { index: 1, count: 1 });
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = args.out.canonicalize()?;
+    // Every submission's folder, this shard's or not, is out of sight.
+    let mut sandbox_args = vec!["--sandbox".to_string(), sandbox_name(args.sandbox)];
+    if args.sandbox != sandbox::Mode::None {
+        for dir in out_of_sight(&out, &manifest.submissions) {
+            sandbox_args.extend(["--sandbox-hide".to_string(), dir.display().to_string()]);
+        }
+    }
     let submissions: Vec<_> = manifest
         .submissions
         .into_iter()
@@ -134,9 +147,6 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
         .filter(|&(i, _)| shard.takes(i))
         .map(|(_, s)| s)
         .collect();
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    let out = args.out.canonicalize()?;
     out_of_reach(&out, &submissions)?;
     let mut check_args = Vec::new();
     for (flag, value) in [
@@ -158,6 +168,7 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
         out: out.clone(),
         jobs: args.jobs.map_or(cores, |j| j as usize),
         check_args,
+        sandbox_args,
         selection: Selection {
             only: args.only.clone(),
         },
@@ -301,6 +312,28 @@ fn out_of_reach(out: &Path, submissions: &[grade::Submission]) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// The directories a submission's program must not see: OUT, and the
+/// folders that hold the submissions (each submission's own is shown again
+/// inside, see [`sandbox`]); a submission directly under `/` is hidden itself.
+fn out_of_sight(out: &Path, submissions: &[grade::Submission]) -> Vec<PathBuf> {
+    let mut dirs = vec![out.to_path_buf()];
+    for dir in submissions.iter().filter_map(|s| s.dir.canonicalize().ok()) {
+        match dir.parent() {
+            Some(parent) if parent.parent().is_some() => dirs.push(parent.to_path_buf()),
+            _ => dirs.push(dir),
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    dirs
+}
+
+fn sandbox_name(mode: sandbox::Mode) -> String {
+    use clap::ValueEnum;
+    mode.to_possible_value()
+        .map_or_else(|| "auto".to_string(), |v| v.get_name().to_string())
 }
 
 /// A duration as people read an estimate: `42 s`, `3 min 05 s`.

@@ -135,6 +135,13 @@ pub fn main() -> std::process::ExitCode {
             return code.into();
         }
     };
+    // Namespaces are entered per thread: before the interrupt handler's.
+    if let Command::Check(command) = &cli.command {
+        if let Err(e) = check::enter_sandbox(command) {
+            eprintln!("ipcspec: {e}");
+            return ExitCode::Unusable.into();
+        }
+    }
     // Only checks and grading start targets to kill on Ctrl-C; the handler's thread
     // would make the reference programs multi-threaded, and the forking ones must not be.
     if matches!(cli.command, Command::Check(_) | Command::Grade(_)) {
@@ -152,6 +159,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::serve(args).map(Into::into),
         Command::Client(args) => client::client(args).map(Into::into),
     };
+    ipcspec::target::sandbox::release();
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");
         ExitCode::Unusable.into()

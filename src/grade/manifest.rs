@@ -55,13 +55,12 @@ pub struct Manifest {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("manifest {}: {source}", path.display())]
+    #[error("manifest {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (in the message: not a source, which error chains would print again).
+        error: std::io::Error,
     },
     /// The file is not a valid manifest.
     #[error("manifest {}: {message}", path.display())]
@@ -101,9 +100,9 @@ enum Run {
 impl Manifest {
     /// Reads and validates the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ManifestError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Manifest::parse(&text, base).map_err(|message| ManifestError::Invalid {

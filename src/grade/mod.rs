@@ -85,6 +85,10 @@ pub struct Options {
     pub jobs: usize,
     /// Arguments passed to every `check` (seed, cases, timeout, only, weights).
     pub check_args: Vec<String>,
+    /// The sandbox's arguments for every `check`: not part of the options a
+    /// result was graded with (verdicts are the same in and out of it, and
+    /// the folders it hides differ from machine to machine).
+    pub sandbox_args: Vec<String>,
     /// The `--only` patterns among them, to know the possible points without a report.
     pub selection: Selection,
     /// Points per property.
@@ -338,6 +342,7 @@ fn check(
     }
     command
         .args(&options.check_args)
+        .args(&options.sandbox_args)
         .arg("--")
         .args(&submission.run);
     let create =

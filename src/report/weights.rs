@@ -23,13 +23,12 @@ use crate::spec::{matches_pattern, Verdict};
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     /// The file could not be read.
-    #[error("weights file {}: {source}", path.display())]
+    #[error("weights file {}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (in the message: not a source, which error chains would print again).
+        error: std::io::Error,
     },
     /// The file is not TOML, or an entry is not `"pattern" = points`.
     #[error("weights file {}: {message}", path.display())]
@@ -50,9 +49,9 @@ pub struct Weights {
 impl Weights {
     /// Reads a weights file.
     pub fn load(path: &Path) -> Result<Weights, WeightsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WeightsError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| WeightsError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         })?;
         Weights::parse(&text).map_err(|message| WeightsError::Invalid {
             path: path.to_path_buf(),

@@ -4,7 +4,9 @@
 //! placeholders; [`process`] starts it in its own process group (and, when the
 //! machine allows, its own pids cgroup) under resource limits, drains its
 //! output, and kills everything it spawned when the check ends, times out or
-//! the user presses Ctrl-C; [`observe`] reads `/proc` to tell what its threads
+//! the user presses Ctrl-C; [`sandbox`] keeps code nobody has read from
+//! reaching past its check (another user, loopback only, a read-only
+//! filesystem without the other submissions); [`observe`] reads `/proc` to tell what its threads
 //! are doing — asleep in which call, quiescent, leaking — without perturbing it;
 //! [`settle`] is the one way to wait on it: until what is awaited comes, until
 //! it provably can no longer move, or until a bound.
@@ -19,6 +21,7 @@ pub mod connection;
 pub mod net;
 pub mod observe;
 pub mod process;
+pub mod sandbox;
 pub mod server;
 pub mod settle;
 
@@ -46,13 +49,22 @@ pub enum TargetError {
     #[error("bad target command: {0}")]
     Usage(UsageError),
     /// `spawn` failed.
-    #[error("{program}: could not start: {source}")]
+    #[error("{program}: could not start: {error}")]
     Spawn {
         /// The program.
         program: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (in the message: not a source, which error chains would print again).
+        error: std::io::Error,
+    },
+    /// `spawn` failed inside the sandbox.
+    #[error("{program}: could not start in the sandbox ({error}); it runs as uid {uid}, which must be able to read and run it (or choose --sandbox none)")]
+    SpawnSandboxed {
+        /// The program.
+        program: String,
+        /// The user the sandbox runs targets as.
+        uid: u32,
+        /// The OS error (in the message: not a source, which error chains would print again).
+        error: std::io::Error,
     },
     /// The target exited before it became ready.
     #[error("{program}: exited at start ({status}) before {awaited}{}", last_words(.output))]
@@ -79,13 +91,12 @@ pub enum TargetError {
         output: Vec<String>,
     },
     /// Setting up the target's surroundings (temp dir, cgroup, pipes) failed.
-    #[error("setting up {what}: {source}")]
+    #[error("setting up {what}: {error}")]
     Setup {
         /// What was being set up.
         what: String,
-        /// The OS error.
-        #[source]
-        source: std::io::Error,
+        /// The OS error (in the message: not a source, which error chains would print again).
+        error: std::io::Error,
     },
 }
 
@@ -169,7 +180,7 @@ impl TargetError {
     pub fn setup(what: impl Into<String>, source: impl Into<std::io::Error>) -> TargetError {
         TargetError::Setup {
             what: what.into(),
-            source: source.into(),
+            error: source.into(),
         }
     }
 }

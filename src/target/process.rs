@@ -1,10 +1,15 @@
-//! Running an untrusted target: its own process group and pids cgroup,
-//! resource limits, drained output, and a kill that leaves nothing behind.
+//! Running an untrusted target: its own process group and cgroups,
+//! resource limits, its sandbox, drained output, and a kill that leaves
+//! nothing behind.
 //!
 //! Guarantees:
 //! - the target starts in a new process group ([setpgid(2)]) and, when
 //!   `/sys/fs/cgroup/pids` is writable, in a fresh pids cgroup, so a fork bomb
 //!   stops at [`Limits::processes`] and a process that calls `setsid` is still found;
+//!   when `/sys/fs/cgroup/memory` is, in a fresh memory cgroup bounding all its
+//!   processes together to [`Limits::memory_total`];
+//! - when the checker entered a [sandbox](super::sandbox), the target starts
+//!   inside it (another user, its own view of the filesystem);
 //! - `setrlimit` bounds address space, CPU time, open files and file size
 //!   (and process count, where the kernel enforces it for this uid); a
 //!   check may lower a running process's open-file limit further
@@ -22,6 +27,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::io::{BufRead, BufReader, Read};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
@@ -45,6 +51,8 @@ pub struct Limits {
     pub processes: u64,
     /// Address space per process, bytes (RLIMIT_AS).
     pub memory: u64,
+    /// Memory of all its processes together, bytes (memory cgroup).
+    pub memory_total: u64,
     /// CPU seconds per process (RLIMIT_CPU).
     pub cpu_seconds: u64,
     /// Open files per process (RLIMIT_NOFILE).
@@ -60,6 +68,7 @@ impl Default for Limits {
             // fork server that execs a program per client are 400 processes.
             processes: 1024,
             memory: 4 << 30,
+            memory_total: 4 << 30,
             cpu_seconds: 120,
             open_files: 1024,
             file_size: 256 << 20,
@@ -97,7 +106,12 @@ fn set_open_files(pid: Pid, soft: Option<u64>) -> std::io::Result<Option<u64>> {
         current: soft,
         maximum: hard.parse().ok(),
     };
-    let old = rustix::process::prlimit(Some(pid), rustix::process::Resource::Nofile, limit)?;
+    // Without CAP_SYS_RESOURCE (which containers often drop), only the
+    // target's own user may change its limits.
+    let old = super::sandbox::as_target_user(|| {
+        rustix::process::prlimit(Some(pid), rustix::process::Resource::Nofile, limit)
+            .map_err(Into::into)
+    })?;
     Ok(old.current)
 }
 
@@ -233,7 +247,7 @@ impl Tail {
 pub struct Target {
     child: Child,
     program: String,
-    cgroup: Option<PathBuf>,
+    cgroups: Cgroups,
     cleanup: Vec<PathBuf>,
     tail: Tail,
     status: Option<ExitStatus>,
@@ -267,7 +281,7 @@ fn live() -> MutexGuard<'static, Registry> {
 #[derive(Clone)]
 struct Remains {
     pgid: Pid,
-    cgroup: Option<PathBuf>,
+    cgroups: Cgroups,
     paths: Vec<PathBuf>,
 }
 
@@ -277,11 +291,7 @@ impl Remains {
     fn destroy(&self) {
         let mut members = observe::group_members(self.pgid);
         for round in 0..100 {
-            let mut found = self
-                .cgroup
-                .as_deref()
-                .map(cgroup_members)
-                .unwrap_or_default();
+            let mut found = self.cgroups.members();
             found.extend(observe::group_members(self.pgid));
             found.retain(|pid| !members.contains(pid) || observe::is_alive(*pid));
             // ESRCH: the group is already gone, which is what we want.
@@ -313,9 +323,7 @@ impl Remains {
             std::thread::sleep(Duration::from_millis(2));
         }
         reap(&members);
-        if let Some(cgroup) = &self.cgroup {
-            remove_cgroup(cgroup);
-        }
+        self.cgroups.remove();
         for path in &self.paths {
             let _ = if path.is_dir() {
                 fs::remove_dir_all(path)
@@ -359,13 +367,23 @@ fn remove_cgroup(cgroup: &Path) {
     }
 }
 
+/// Where the v1 controllers are mounted.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// The controllers a target gets a cgroup of.
+const CONTROLLERS: [&str; 2] = ["pids", "memory"];
+
 /// Removes the empty cgroups that ipcspec processes which are gone left
 /// behind (e.g. a run killed by SIGKILL); once per process.
-fn sweep_stale_cgroups(root: &Path) {
+fn sweep_stale_cgroups() {
     static SWEPT: OnceLock<()> = OnceLock::new();
     SWEPT.get_or_init(|| {
-        let Ok(dir) = fs::read_dir(root) else { return };
-        for entry in dir.flatten() {
+        let roots = CONTROLLERS.map(|c| Path::new(CGROUP_ROOT).join(c));
+        for entry in roots
+            .iter()
+            .filter_map(|root| fs::read_dir(root).ok())
+            .flatten()
+            .flatten()
+        {
             let name = entry.file_name();
             let owner = name
                 .to_str()
@@ -434,22 +452,63 @@ pub fn install_interrupt_handler() -> Result<(), ctrlc::Error> {
                 None
             }
         };
+        super::sandbox::release();
         let during = during.map(|d| format!(" {d}")).unwrap_or_default();
         eprintln!("ipcspec: interrupted{during}; every target was killed");
         std::process::exit(crate::report::ExitCode::Interrupted.into());
     })
 }
 
-/// A fresh pids cgroup limited to `max` tasks, if the v1 pids controller is writable.
-fn make_cgroup(max: u64, id: u64) -> Option<(PathBuf, fs::File)> {
-    let root = Path::new("/sys/fs/cgroup/pids");
+/// A target's cgroups, each made for it alone and removed with it.
+#[derive(Clone, Debug, Default)]
+struct Cgroups {
+    /// Its pids cgroup, which also tells its members.
+    pids: Option<PathBuf>,
+    /// Its memory cgroup.
+    memory: Option<PathBuf>,
+}
+
+impl Cgroups {
+    /// Fresh cgroups for target `id` under `limits`, in each v1 controller
+    /// that is writable here, and their `cgroup.procs` files for the child to join.
+    fn make(limits: &Limits, id: u64) -> (Cgroups, Vec<OwnedFd>) {
+        let mut joins = Vec::new();
+        let mut make = |controller: &str, file: &str, value: u64| {
+            let (dir, procs) = make_cgroup(controller, file, value, id)?;
+            joins.push(procs.into());
+            Some(dir)
+        };
+        let cgroups = Cgroups {
+            pids: make("pids", "pids.max", limits.processes),
+            memory: make("memory", "memory.limit_in_bytes", limits.memory_total),
+        };
+        (cgroups, joins)
+    }
+
+    /// The processes in them.
+    fn members(&self) -> Vec<Pid> {
+        self.pids.as_deref().map(cgroup_members).unwrap_or_default()
+    }
+
+    /// Removes them, once their members were killed.
+    fn remove(&self) {
+        for cgroup in self.pids.iter().chain(&self.memory) {
+            remove_cgroup(cgroup);
+        }
+    }
+}
+
+/// A fresh cgroup of the v1 `controller` with `file` set to `value`, if the
+/// controller is writable; its directory and its open `cgroup.procs`.
+fn make_cgroup(controller: &str, file: &str, value: u64, id: u64) -> Option<(PathBuf, fs::File)> {
+    let root = Path::new(CGROUP_ROOT).join(controller);
     if !root.join("cgroup.procs").exists() {
         return None;
     }
-    sweep_stale_cgroups(root);
+    sweep_stale_cgroups();
     let dir = root.join(format!("ipcspec-{}-{id}", std::process::id()));
     fs::create_dir(&dir).ok()?;
-    let procs = fs::write(dir.join("pids.max"), max.to_string()).and_then(|()| {
+    let procs = fs::write(dir.join(file), value.to_string()).and_then(|()| {
         fs::OpenOptions::new()
             .write(true)
             .open(dir.join("cgroup.procs"))
@@ -471,7 +530,16 @@ impl Target {
         // Orphans of the target must come to us, to be reaped; see `Remains::destroy`.
         let _ = crate::sys::become_subreaper();
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let cgroup = make_cgroup(config.limits.processes, id);
+        let sandbox = super::sandbox::current();
+        let confinement = match sandbox {
+            Some(sandbox) => Some(
+                std::env::current_dir()
+                    .and_then(|cwd| sandbox.confinement(&cwd, &path))
+                    .map_err(|e| TargetError::setup("the target's sandbox", e))?,
+            ),
+            None => None,
+        };
+        let (cgroups, joins) = Cgroups::make(&config.limits, id);
 
         let mut command = Command::new(&path);
         command
@@ -491,26 +559,34 @@ impl Target {
             (Resource::RLIMIT_NPROC, l.processes),
             (Resource::RLIMIT_CORE, 0),
         ];
-        let (cgroup, procs) =
-            cgroup.map_or((None, None), |(dir, file)| (Some(dir), Some(file.into())));
+        let setup = crate::sys::ChildSetup {
+            limits,
+            cgroups: joins,
+            confinement,
+        };
         let mut live = live();
         let spawned = if live.closed {
             Err(std::io::ErrorKind::Interrupted.into())
         } else {
-            crate::sys::spawn_limited(&mut command, limits, procs)
+            crate::sys::spawn_limited(&mut command, setup)
         };
         let mut child = match spawned {
             Ok(child) => child,
-            Err(source) => {
-                if let Some(dir) = &cgroup {
-                    let _ = fs::remove_dir(dir);
-                }
-                return Err(TargetError::Spawn { program, source });
+            Err(error) => {
+                cgroups.remove();
+                return Err(match sandbox {
+                    Some(sandbox) => TargetError::SpawnSandboxed {
+                        program,
+                        uid: sandbox.uid().as_raw(),
+                        error,
+                    },
+                    None => TargetError::Spawn { program, error },
+                });
             }
         };
         let registration = Remains {
             pgid: Pid::from_raw(child.id() as i32),
-            cgroup: cgroup.clone(),
+            cgroups: cgroups.clone(),
             paths: config.cleanup.clone(),
         };
         live.targets.insert(id, registration);
@@ -527,7 +603,7 @@ impl Target {
         Ok(Target {
             child,
             program,
-            cgroup,
+            cgroups,
             cleanup: config.cleanup,
             tail,
             status: None,
@@ -548,11 +624,7 @@ impl Target {
     /// Every live process of the target: cgroup members and process-group
     /// members, plus descendants of the first process.
     pub fn processes(&self) -> Vec<Pid> {
-        let mut pids = self
-            .cgroup
-            .as_deref()
-            .map(cgroup_members)
-            .unwrap_or_default();
+        let mut pids = self.cgroups.members();
         pids.extend(observe::group_members(self.pid()));
         pids.extend(observe::descendants(self.pid()));
         pids.sort();
@@ -645,7 +717,7 @@ impl Target {
     pub fn kill(&mut self) {
         let remains = Remains {
             pgid: self.pid(),
-            cgroup: self.cgroup.take(),
+            cgroups: std::mem::take(&mut self.cgroups),
             paths: std::mem::take(&mut self.cleanup),
         };
         remains.destroy();
@@ -729,12 +801,18 @@ mod tests {
         let mut target = Target::spawn(sh("sleep 300 & sleep 300 & wait")).unwrap();
         // The machines ipcspec is tested on (see ci/setup.sh) have the v1 pids
         // controller; without it this test has nothing to check and must say so.
-        let cgroup = target
-            .cgroup
-            .clone()
-            .expect("a pids cgroup for the target: /sys/fs/cgroup/pids must be writable");
+        // The machines ipcspec is tested on (see ci/setup.sh) have the v1 pids
+        // and memory controllers; without them this test has nothing to check.
+        let cgroups = target.cgroups.clone();
+        let made = [("pids", &cgroups.pids), ("memory", &cgroups.memory)].map(|(name, dir)| {
+            dir.clone().unwrap_or_else(|| {
+                panic!("a {name} cgroup for the target: /sys/fs/cgroup/{name} must be writable")
+            })
+        });
         target.kill();
-        assert!(!cgroup.exists(), "{} is left behind", cgroup.display());
+        for cgroup in made {
+            assert!(!cgroup.exists(), "{} is left behind", cgroup.display());
+        }
     }
 
     #[test]

@@ -76,6 +76,9 @@ impl Instance {
                 .tempdir()
                 .map_err(|e| TargetError::setup("a temp dir for the Unix socket", e))?
                 .keep();
+            // A sandboxed server runs as another user, who must create the socket there.
+            super::sandbox::hand_over(&dir)
+                .map_err(|e| TargetError::setup("the Unix socket's directory", e))?;
             let endpoint = Endpoint::Unix(dir.join("echo.sock"));
             Instance::start(command, endpoint, vec![dir], bound)
         } else {

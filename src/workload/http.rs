@@ -157,6 +157,8 @@ impl Site {
         }
         fs::create_dir(&self.root)?;
         let fresh = Arc::new(generate(&self.root, seed)?);
+        // A sandboxed server runs as another user, who must read it all.
+        crate::target::sandbox::hand_over(parent)?;
         *tree = Some(fresh.clone());
         Ok(fresh)
     }

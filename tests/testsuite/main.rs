@@ -9,6 +9,7 @@ mod http;
 mod pipe;
 mod relay;
 mod report;
+mod sandbox;
 mod serve;
 mod server;
 mod shell;

@@ -126,7 +126,9 @@ pub fn concurrent(shell: &Shell, ctx: &Ctx) -> Outcome {
     let mut session = Session::start(shell)?;
     cat_pipeline(&mut session, 5, 1 << 20, 0, ctx)?;
     let dir = session.dir.path().join("meet");
-    std::fs::create_dir(&dir).map_err(|e| TargetError::setup("the meeting directory", e))?;
+    std::fs::create_dir(&dir)
+        .and_then(|()| crate::target::sandbox::hand_over(&dir))
+        .map_err(|e| TargetError::setup("the meeting directory", e))?;
     const STAGES: usize = 3;
     let line = (0..STAGES)
         .map(|id| {

@@ -102,6 +102,7 @@ impl Session {
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin)
             .and_then(|()| std::os::unix::fs::symlink(&shell.refs.bin, bin.join("ipcspec")))
+            .and_then(|()| crate::target::sandbox::hand_over(dir.path()))
             .map_err(|e| TargetError::setup("the probe's directory on PATH", e))?;
         let path = std::env::var("PATH").unwrap_or_default();
         let mut config = TargetConfig::new(shell.command.clone());
@@ -227,6 +228,8 @@ impl Session {
     pub fn run_gated(&mut self, stages: usize, bound: Duration) -> Result<Gated, Finding> {
         let gate = self.dir.path().join(format!("gate-{}", self.lines));
         nix::unistd::mkfifo(&gate, Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(std::io::Error::from)
+            .and_then(|()| crate::target::sandbox::hand_over(&gate))
             .map_err(|e| TargetError::setup("the gate FIFO", e))?;
         let paths: Vec<PathBuf> = (0..stages)
             .map(|i| self.report_path(&format!("stage{i}")))

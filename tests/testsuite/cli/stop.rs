@@ -40,11 +40,13 @@ fn line(out: &mut impl BufRead) -> String {
     line.trim_end().to_string()
 }
 
-/// `ipcspec check relay OPTIONS` on the stalling relay, which records its runs in `dir`.
+/// `ipcspec check relay OPTIONS` on the stalling relay, which records its
+/// runs in `dir`: unsandboxed, for a sandboxed target could not write there.
 fn stalling_check(dir: &Path, options: &[String]) -> Command {
     let mut command = ipcspec();
     command
         .args(["check", "relay", "--timeout", "60", "--only", "relay.shape"])
+        .args(["--sandbox", "none"])
         .args(options)
         .arg("--")
         .arg(stalling_relay())
@@ -232,6 +234,8 @@ run = ["{stalls}", "{dir}"]
             "60",
             "--only",
             "relay.shape",
+            "--sandbox",
+            "none",
         ])
         .arg("--out")
         .arg(dir.path().join("grades"))

@@ -1,0 +1,321 @@
+//! The sandbox (`--sandbox`, `src/target/sandbox.rs`) against the hostile
+//! fixture `fixtures/hostile/attacker.py`: an echo server that first
+//! attacks what lies outside its check. Sandboxed, every attack is
+//! contained — the check ends with a verdict on the server, and nothing the
+//! attack started, wrote or mounted remains; unsandboxed, the harmless ones
+//! get through, which shows each attack is real.
+//!
+//! These tests need root, as the sandbox does (CI runs as root).
+
+use std::fs::Permissions;
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use rstest::rstest;
+
+use crate::support::cli::{assert_one_line_error, ipcspec};
+
+fn attacker() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile/attacker.py")
+}
+
+/// A word no other test's processes carry.
+fn mark(attack: &str) -> String {
+    format!("ipcspec-test-{attack}-{}", std::process::id())
+}
+
+/// `ipcspec check server` on the attacker running `attack` with `args`,
+/// sandboxed as `mode`, on one property; its output and the checker's pid.
+fn check(mode: &str, attack: &str, args: &[&str], cwd: &Path) -> (Output, u32) {
+    let child = Command::new(env!("CARGO_BIN_EXE_ipcspec"))
+        .args(["check", "server", "--variant", "thread", "--sandbox", mode])
+        .args(["--only", "server.echo.byte-exact", "--"])
+        .arg("python3")
+        .arg(attacker())
+        .args(["{port}", &mark(attack), attack])
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ipcspec runs");
+    let pid = child.id();
+    (child.wait_with_output().expect("ipcspec ends"), pid)
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Processes whose command line carries `mark`.
+fn carrying(mark: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let mut cmdline = String::new();
+        let read = std::fs::File::open(entry.path().join("cmdline"))
+            .and_then(|mut f| f.read_to_string(&mut cmdline));
+        if read.is_ok() && cmdline.contains(mark) {
+            found.push(format!(
+                "{}: {}",
+                entry.path().display(),
+                cmdline.replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+/// Asserts that nothing of the check run by `pid` with `mark` remains: no
+/// process, no scratch directory, no cgroup.
+fn assert_nothing_left(pid: u32, mark: &str) {
+    assert_eq!(carrying(mark), Vec::<String>::new(), "left running");
+    let scratch = std::env::temp_dir().join(format!("ipcspec-sandbox-{pid}"));
+    assert!(!scratch.exists(), "{} left behind", scratch.display());
+    for controller in ["pids", "memory"] {
+        let root = Path::new("/sys/fs/cgroup").join(controller);
+        let prefix = format!("ipcspec-{pid}-");
+        let left: Vec<_> = std::fs::read_dir(&root)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "cgroups left in {}: {left:?}",
+            root.display()
+        );
+    }
+}
+
+/// A listener outside the sandbox, on the machine's loopback: what no
+/// sandboxed target may reach.
+fn outside_listener() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    (listener, address)
+}
+
+#[rstest]
+#[case::signal_the_checker("signal-parent")]
+#[case::kill_every_process_it_may("kill-everyone")]
+#[case::hog_memory("hog-memory")]
+#[case::fill_the_disk("fill-disk")]
+#[case::leave_a_daemon("daemon")]
+fn sandbox_contains_the_attack_and_the_server_passes(#[case] attack: &str) {
+    let (output, pid) = check("strict", attack, &[], Path::new(env!("CARGO_MANIFEST_DIR")));
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert!(report.contains("1 passed"), "{report}");
+    assert_nothing_left(pid, &mark(attack));
+}
+
+#[test]
+fn sandbox_stops_a_fork_bomb_and_the_check_still_ends_in_a_verdict() {
+    let (output, pid) = check(
+        "strict",
+        "fork-bomb",
+        &[],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    let report = text(&output);
+    // Out of processes, the server may fail to start a thread per client:
+    // a verdict on the server either way, never the checker's failure.
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{report}");
+    assert!(report.contains("server.echo.byte-exact"), "{report}");
+    assert_nothing_left(pid, &mark("fork-bomb"));
+}
+
+#[test]
+fn sandbox_keeps_writes_out_of_the_filesystem() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    // Even a folder anyone may write to is read-only from inside.
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(dir.path(), Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&open, Permissions::from_mode(0o777)).unwrap();
+    let targets = [
+        open.join("planted"),
+        work.join("planted"),
+        PathBuf::from("/var/tmp/ipcspec-planted"),
+    ];
+    let args: Vec<&str> = targets.iter().map(|p| p.to_str().unwrap()).collect();
+    let (output, pid) = check("strict", "write", &args, &work);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    for path in &targets {
+        assert!(!path.exists(), "{} was written", path.display());
+    }
+    assert_nothing_left(pid, &mark("write"));
+}
+
+#[test]
+fn sandbox_leaves_the_target_only_the_checks_loopback() {
+    let (listener, address) = outside_listener();
+    listener.set_nonblocking(true).unwrap();
+    let (output, pid) = check(
+        "strict",
+        "connect",
+        &[&address],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(listener.accept().is_err(), "the target reached {address}");
+    assert_nothing_left(pid, &mark("connect"));
+}
+
+#[test]
+fn sandbox_hides_the_other_submissions() {
+    let class = tempfile::tempdir().unwrap();
+    let (alice, bob) = (class.path().join("alice"), class.path().join("bob"));
+    std::fs::create_dir(&alice).unwrap();
+    std::fs::create_dir(&bob).unwrap();
+    std::fs::set_permissions(class.path(), Permissions::from_mode(0o755)).unwrap();
+    let secret = bob.join("solution.c");
+    std::fs::write(&secret, "bob's work").unwrap();
+    let read_from_alice = |hide: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_ipcspec"))
+            .args([
+                "check",
+                "server",
+                "--variant",
+                "thread",
+                "--sandbox",
+                "strict",
+            ])
+            .args(hide)
+            .args(["--only", "server.echo.byte-exact", "--"])
+            .arg("python3")
+            .arg(attacker())
+            .args(["{port}", &mark("read"), "read", secret.to_str().unwrap()])
+            .current_dir(&alice)
+            .output()
+            .unwrap();
+        (output.status.code(), text(&output))
+    };
+    // Bob's file is readable by anyone: only hiding the class keeps it from Alice's program.
+    let (code, report) = read_from_alice(&[]);
+    assert_eq!(code, Some(2), "{report}");
+    assert!(report.contains("got through: read"), "{report}");
+    // Alice's own folder stays where it was: her program runs from it.
+    let (code, report) = read_from_alice(&["--sandbox-hide", class.path().to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{report}");
+}
+
+/// Without the sandbox the same attacks get through: each fixture is a
+/// real attack, and the tests above show the sandbox stopping it.
+#[rstest]
+#[case::signal_the_checker("signal-parent", 130, "interrupted")]
+#[case::write_a_file("write", 2, "got through: wrote")]
+#[case::reach_another_network("connect", 2, "got through: connected")]
+#[case::read_a_sibling("read", 2, "got through: read")]
+fn without_the_sandbox_the_attack_gets_through(
+    #[case] attack: &str,
+    #[case] code: i32,
+    #[case] says: &str,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "a sibling's work").unwrap();
+    let (listener, address) = outside_listener();
+    let arg = match attack {
+        "connect" => address,
+        "write" => dir.path().join("planted").display().to_string(),
+        _ => file.display().to_string(),
+    };
+    let (output, _) = check("none", attack, &[&arg], dir.path());
+    drop(listener);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(code), "{report}");
+    assert!(report.contains(says), "{report}");
+}
+
+#[test]
+fn sandbox_strict_without_root_is_refused_in_one_line() {
+    // `setpriv` (util-linux) drops to nobody, for whom no sandbox can be had.
+    let output = Command::new("setpriv")
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(env!("CARGO_BIN_EXE_ipcspec"))
+        .args(["check", "relay", "--sandbox", "strict"])
+        .current_dir("/")
+        .output()
+        .expect("setpriv runs");
+    assert_one_line_error(&output, "--sandbox strict: not running as root");
+}
+
+#[test]
+fn sandbox_hide_of_a_missing_folder_is_refused_in_one_line() {
+    let output = ipcspec()
+        .args(["check", "relay", "--sandbox-hide", "/no/such/folder"])
+        .output()
+        .unwrap();
+    assert_one_line_error(&output, "--sandbox-hide /no/such/folder: not a directory");
+}
+
+#[test]
+fn grade_hides_the_other_submissions_and_the_reports_from_each_program() {
+    let class = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(class.path(), Permissions::from_mode(0o755)).unwrap();
+    let out = class.path().join("grades");
+    for name in ["alice", "bob"] {
+        std::fs::create_dir(class.path().join(name)).unwrap();
+    }
+    let solution = class.path().join("bob/solution.c");
+    std::fs::write(&solution, "bob's work").unwrap();
+    // Alice's program reads Bob's work; Bob's plants a report of its own.
+    let planted = out.join("planted.txt");
+    let attacker = attacker().display().to_string();
+    let entry = |name: &str, attack: &str, arg: &Path| {
+        format!(
+            "[[submission]]\nname = \"{name}\"\nprofile = \"server\"\nvariant = \"thread\"\n\
+             dir = \"{name}\"\nrun = [\"python3\", \"{attacker}\", \"{{port}}\", \"{}\", \"{attack}\", \"{}\"]\n",
+            mark(attack),
+            arg.display()
+        )
+    };
+    let manifest = class.path().join("manifest.toml");
+    let entries = entry("alice", "read", &solution) + &entry("bob", "write", &planted);
+    std::fs::write(&manifest, entries).unwrap();
+    let output = ipcspec()
+        .arg("grade")
+        .arg(&manifest)
+        .args([
+            "--sandbox",
+            "strict",
+            "--only",
+            "server.echo.byte-exact",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let summary = std::fs::read_to_string(out.join("summary.csv")).unwrap();
+    for name in ["alice", "bob"] {
+        let row = summary
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_default();
+        assert!(
+            row.contains(",pass,"),
+            "{name} must pass, contained: {summary}"
+        );
+    }
+    assert!(!planted.exists(), "{} was written", planted.display());
+}
