@@ -96,12 +96,22 @@ fn assert_nothing_left(pid: u32, mark: &str) {
     }
 }
 
-/// A listener outside the sandbox, on the machine's loopback: what no
-/// sandboxed target may reach.
-fn outside_listener() -> (TcpListener, String) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = listener.local_addr().unwrap().to_string();
-    (listener, address)
+/// A listener outside the sandbox, on every address of the machine, and
+/// the addresses to reach it by: its loopback and, if it has one, the
+/// address its default route leaves from. No sandboxed target may reach it.
+fn outside_listener() -> (TcpListener, Vec<String>) {
+    let listener = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut addresses = vec![format!("127.0.0.1:{port}")];
+    // Connecting a UDP socket sends nothing; it only picks the route's source address.
+    let routed = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|udp| udp.connect("192.0.2.1:9").and_then(|()| udp.local_addr()));
+    if let Ok(local) = routed.map(|a| a.ip()) {
+        if !local.is_loopback() {
+            addresses.push(format!("{local}:{port}"));
+        }
+    }
+    (listener, addresses)
 }
 
 #[rstest]
@@ -160,16 +170,21 @@ fn sandbox_keeps_writes_out_of_the_filesystem() {
 
 #[test]
 fn sandbox_leaves_the_target_only_the_checks_loopback() {
-    let (listener, address) = outside_listener();
+    let (listener, addresses) = outside_listener();
     listener.set_nonblocking(true).unwrap();
+    let args: Vec<&str> = addresses.iter().map(String::as_str).collect();
     let (output, pid) = check(
         "strict",
         "connect",
-        &[&address],
+        &args,
         Path::new(env!("CARGO_MANIFEST_DIR")),
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(listener.accept().is_err(), "the target reached {address}");
+    let reached = listener.accept().map(|(_, peer)| peer);
+    assert!(
+        reached.is_err(),
+        "the target reached one of {addresses:?}: {reached:?}"
+    );
     assert_nothing_left(pid, &mark("connect"));
 }
 
@@ -226,9 +241,9 @@ fn without_the_sandbox_the_attack_gets_through(
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     std::fs::write(&file, "a sibling's work").unwrap();
-    let (listener, address) = outside_listener();
+    let (listener, addresses) = outside_listener();
     let arg = match attack {
-        "connect" => address,
+        "connect" => addresses[0].clone(),
         "write" => dir.path().join("planted").display().to_string(),
         _ => file.display().to_string(),
     };
