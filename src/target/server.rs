@@ -20,12 +20,42 @@
 //!   `socketserver` polls every 0.5 s), and since a first look each of those
 //!   has woken at least once while no process read or wrote a byte
 //!   (`/proc/<pid>/io`), forked or reaped (its page faults in
-//!   `/proc/<pid>/stat`, reaped children's included), and nothing else
-//!   changed: the same processes and threads, those in waits without timeout
-//!   not switched once. A server that woke and did nothing had its chance to
+//!   `/proc/<pid>/stat`, reaped children's included), opened or closed a
+//!   descriptor (an `accept` moves no byte), and nothing else changed: the
+//!   same processes and threads, those in waits without timeout not
+//!   switched once. A server that woke and did nothing had its chance to
 //!   act on what was pending. (A client waiting for bytes also wants its own
 //!   bytes read by the server, see [`super::connection::Client::receive`]:
 //!   one still unread may be what the next wake-up acts on.)
+//!
+//! The first look of a streak stays while later looks catch a thread awake:
+//! only a look that finds every thread asleep again is compared with it.
+//! What it compares either only grows (bytes, faults, context switches) or
+//! is the whole state then (processes, threads, descriptors), so a look in
+//! between that saw a timed sleeper mid-wake adds nothing the comparison
+//! misses, as a wake between two looks never did. Starting the streak over
+//! there instead cost another whole period, more often on a loaded machine,
+//! where a woken thread waits longer for a core.
+//!
+//! Why a timed sleeper must be seen to wake, and is not judged idle from
+//! what it waits on: when its timeout expires it runs whatever the program
+//! does then, and no `/proc` file tells what that is.
+//! - Its wait set (`poll`/`select` sets from its memory, an `epoll`
+//!   instance's `fdinfo`) says what ends the wait early, not what the
+//!   program does after it: a loop that sleeps on a timer and only then
+//!   reaps and accepts (`fixtures/servers/fork_on_tick.c`, Python's
+//!   `ForkingMixIn` between its polls), or reads a socket it does not poll,
+//!   acts on input its set never shows. A ready descriptor in the set only
+//!   says the thread is about to wake.
+//! - Nothing pending anywhere (empty backlogs and receive queues, no
+//!   zombie) does not prove it either: another thread may have left it work
+//!   in memory, or the program may act on time alone.
+//! - Per-thread counters (`task/<tid>/io`, `schedstat`) could tell one
+//!   thread's barren wake from another's work, but a wake matters only when
+//!   it comes after everything else stopped: earlier ones saw a different
+//!   program state. Python's `serve_forever` re-enters its `poll` right
+//!   after accepting, before the handler ran, so its first wake after the
+//!   work is the one to wait for.
 //!
 //! # References
 //! - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html): `fd/`, `net/tcp`, `net/unix`, `/proc/<pid>/io`, `stat`, `task/<tid>/syscall`
@@ -481,16 +511,68 @@ struct Sample {
     pids: Vec<Pid>,
     /// Each thread: its ID, context switches, and whether its wait has a timeout.
     threads: Vec<(Pid, u64, bool)>,
-    /// Each process: what it read and wrote, and its page faults (which
-    /// grow when it forks or reaps).
-    activity: Vec<(Option<Io>, Option<u64>)>,
+    /// Each process: what it has done that a later look can tell.
+    activity: Vec<Footprint>,
+}
+
+/// What one process has done so far, as far as a later look can compare:
+/// a wake that changed none of it did nothing the check can see.
+#[derive(Debug, PartialEq, Eq)]
+struct Footprint {
+    /// Bytes read and written, and the calls that moved them.
+    io: Option<Io>,
+    /// Page faults, reaped children's included: they grow when it forks
+    /// (copy on write) or reaps, which no I/O counter shows.
+    faults: Option<u64>,
+    /// Open descriptors: `accept` moves no byte, so a wake that only took
+    /// a connection off the backlog shows here (and in no counter above).
+    fds: Option<usize>,
+}
+
+impl Footprint {
+    fn of(pid: Pid) -> Footprint {
+        Footprint {
+            io: observe::io(pid),
+            faults: observe::stat(pid).map(|s| s.faults),
+            fds: observe::fd_count(pid),
+        }
+    }
 }
 
 impl Sample {
+    /// A look at `target` with every thread asleep in a wait, with or
+    /// without timeout; `None` when one is not (running, or in a call that
+    /// is neither), when a process shows no thread, or when a thread is
+    /// about to reap.
+    fn take(target: &Target) -> Option<Sample> {
+        let pids = target.processes();
+        let threads = observe::threads(&pids);
+        let waiting = |t: &ThreadState| {
+            t.state == 'S' && (t.syscall.is_indefinite() || timed_wait(&t.syscall))
+        };
+        let complete = pids.iter().all(|&p| threads.iter().any(|t| t.pid == p));
+        if threads.is_empty()
+            || !complete
+            || !threads.iter().all(waiting)
+            || settle::reaping(&threads)
+        {
+            return None;
+        }
+        Some(Sample {
+            activity: pids.iter().map(|&p| Footprint::of(p)).collect(),
+            threads: threads
+                .iter()
+                .map(|t| (t.tid, t.switches, timed_wait(&t.syscall)))
+                .collect(),
+            pids,
+        })
+    }
+
     /// Whether `later` saw nothing happen since this look but timed
     /// sleepers waking: the same processes and threads, no byte read or
-    /// written, no fork or reaping, and each thread that waited without
-    /// timeout still in such a wait, with no context switch.
+    /// written, no fork or reaping, no descriptor opened or closed, and
+    /// each thread that waited without timeout still in such a wait, with
+    /// no context switch.
     fn continued_by(&self, later: &Sample) -> bool {
         self.pids == later.pids
             && self.activity == later.activity
@@ -500,6 +582,16 @@ impl Sample {
                 .iter()
                 .zip(&later.threads)
                 .all(|(a, b)| a.0 == b.0 && (a.2 || (b.1 == a.1 && !b.2)))
+    }
+
+    /// Whether every thread in a timed wait at this look has woken (been
+    /// switched out again) by `later`'s.
+    fn woken_by(&self, later: &Sample) -> bool {
+        self.threads
+            .iter()
+            .zip(&later.threads)
+            .filter(|(a, _)| a.2)
+            .all(|(a, b)| b.1 > a.1)
     }
 }
 
@@ -552,31 +644,17 @@ impl Watch {
 
     /// One look for idling, compared with the first look of the streak.
     fn look(&self, target: &Target) -> Sleep {
-        let pids = target.processes();
-        let threads = observe::threads(&pids);
+        self.judge(Sample::take(target))
+    }
+
+    /// Judges `look` (`None` when some thread was not asleep in a wait)
+    /// against the first look of the streak, which it may start.
+    fn judge(&self, look: Option<Sample>) -> Sleep {
         let mut anchor = self.anchor.lock().unwrap_or_else(|e| e.into_inner());
-        let waiting = |t: &ThreadState| {
-            t.state == 'S' && (t.syscall.is_indefinite() || timed_wait(&t.syscall))
-        };
-        let complete = pids.iter().all(|&p| threads.iter().any(|t| t.pid == p));
-        if threads.is_empty()
-            || !complete
-            || !threads.iter().all(waiting)
-            || settle::reaping(&threads)
-        {
-            *anchor = None;
+        // A look that caught a thread awake leaves the streak's first look
+        // (see the module doc): the next one that finds all asleep decides.
+        let Some(look) = look else {
             return Sleep::No;
-        }
-        let look = Sample {
-            activity: pids
-                .iter()
-                .map(|&p| (observe::io(p), observe::stat(p).map(|s| s.faults)))
-                .collect(),
-            threads: threads
-                .iter()
-                .map(|t| (t.tid, t.switches, timed_wait(&t.syscall)))
-                .collect(),
-            pids,
         };
         if !look.threads.iter().any(|t| t.2) {
             *anchor = None;
@@ -584,13 +662,7 @@ impl Watch {
         }
         match anchor.as_ref() {
             Some(first) if first.continued_by(&look) => {
-                let woke = first
-                    .threads
-                    .iter()
-                    .zip(&look.threads)
-                    .filter(|(a, _)| a.2)
-                    .all(|(a, b)| b.1 > a.1);
-                if woke {
+                if first.woken_by(&look) {
                     Sleep::Idling
                 } else {
                     Sleep::Timed
@@ -601,5 +673,63 @@ impl Watch {
                 Sleep::Timed
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server of one process with a thread in a timed wait (tid 1) and
+    /// one in a wait without timeout (tid 2), after `wakes` wakes of the
+    /// first, holding `fds` descriptors.
+    fn sample(wakes: u64, fds: usize) -> Sample {
+        let pid = Pid::from_raw(1);
+        Sample {
+            pids: vec![pid],
+            threads: vec![(pid, 10 + wakes, true), (Pid::from_raw(2), 5, false)],
+            activity: vec![Footprint {
+                io: Some(Io::default()),
+                faults: Some(100),
+                fds: Some(fds),
+            }],
+        }
+    }
+
+    fn idling(sleep: Sleep) -> bool {
+        matches!(sleep, Sleep::Idling)
+    }
+
+    #[test]
+    fn idling_wants_every_timed_sleeper_woken_since_the_first_look() {
+        let watch = Watch::default();
+        assert!(!idling(watch.judge(Some(sample(0, 4)))));
+        assert!(!idling(watch.judge(Some(sample(0, 4)))));
+        assert!(idling(watch.judge(Some(sample(1, 4)))));
+    }
+
+    #[test]
+    fn a_thread_caught_mid_wake_does_not_start_the_streak_over() {
+        let watch = Watch::default();
+        watch.judge(Some(sample(0, 4)));
+        assert!(!idling(watch.judge(None)));
+        assert!(idling(watch.judge(Some(sample(1, 4)))));
+    }
+
+    #[test]
+    fn a_wake_that_accepted_a_connection_is_progress() {
+        let watch = Watch::default();
+        watch.judge(Some(sample(0, 4)));
+        assert!(!idling(watch.judge(Some(sample(1, 5)))));
+        assert!(idling(watch.judge(Some(sample(2, 5)))));
+    }
+
+    #[test]
+    fn a_thread_waiting_without_timeout_that_ran_is_progress() {
+        let watch = Watch::default();
+        watch.judge(Some(sample(0, 4)));
+        let mut ran = sample(1, 4);
+        ran.threads[1].1 += 1;
+        assert!(!idling(watch.judge(Some(ran))));
     }
 }

@@ -20,6 +20,7 @@ use rstest::rstest;
 #[case::fork("fork", "fork")]
 #[case::fork_exec_in_the_child("fork_exec", "fork")]
 #[case::fork_reaps_from_a_sigchld_handler("fork_sigchld", "fork")]
+#[case::fork_accepts_and_reaps_on_a_timer("fork_on_tick", "fork")]
 #[case::thread("thread", "thread")]
 #[case::thread_waits_in_poll("thread_poll", "thread")]
 #[case::thread_logs_every_byte_to_stderr("thread_logging", "thread")]
