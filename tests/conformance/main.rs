@@ -73,6 +73,7 @@ const VARIABLES: [&str; 6] = [
 const CHILD: &str = "IPCSPEC_CONFORMANCE_TEST";
 
 fn main() {
+    support::python_without_shims();
     let in_own_process =
         std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|mode| mode == "process-per-test");
     let alone = in_own_process || std::env::var(CHILD).is_ok();

@@ -17,6 +17,32 @@ use std::process::Command;
 
 use ipcspec::spec::References;
 
+/// Puts the directory of the interpreter `python3` runs first on `PATH`, so
+/// that Python fixtures, started as `python3 ...` or through
+/// `#!/usr/bin/env python3`, skip a version manager's shim: pyenv's is a
+/// bash script that costs 0.1 to 0.3 s a start, and a check starts a
+/// Python server some twenty times (a client, once per case). The
+/// interpreter is the same one either way. Call while the process has one
+/// thread: it changes the environment.
+pub fn python_without_shims() {
+    let Ok(output) = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+    else {
+        return; // No Python: the tests that need one say so.
+    };
+    let executable = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    let (Some(dir), Some(path)) = (executable.parent(), std::env::var_os("PATH")) else {
+        return;
+    };
+    if output.status.success() && dir.is_absolute() {
+        let dirs = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path));
+        if let Ok(joined) = std::env::join_paths(dirs) {
+            std::env::set_var("PATH", joined);
+        }
+    }
+}
+
 /// The built-in references: the `ipcspec` binary under test.
 pub fn refs() -> References {
     References {

@@ -16,3 +16,13 @@ mod shell;
 mod socket;
 #[path = "../support/mod.rs"]
 mod support;
+
+/// Runs before `main`, while the test process has one thread: libtest
+/// gives no hook of its own there.
+extern "C" fn before_any_test() {
+    support::python_without_shims();
+}
+
+#[used]
+#[link_section = ".init_array"]
+static BEFORE_ANY_TEST: extern "C" fn() = before_any_test;
