@@ -22,6 +22,7 @@ mod op;
 pub mod pipe;
 mod profile;
 pub mod relay;
+mod run;
 pub mod server;
 pub mod shell;
 pub mod socket;
@@ -41,6 +42,7 @@ use crate::target::TargetError;
 
 pub use evidence::OUT_OF_TIME;
 pub use profile::{Choice, Profile, ProfileSpec, TargetForm, Variants};
+pub use run::{plan, run_each, Step, ALONE};
 
 /// Which variants of its profile a property applies to.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -688,9 +690,9 @@ impl Suite {
         }
     }
 
-    /// Runs the selected checks and returns their report; `replay` is the
-    /// command line that reruns this suite, to which a failure's replay
-    /// appends `--only ID --seed S`.
+    /// Runs the selected checks one after another and returns their
+    /// report; `replay` is the command line that reruns this suite, to which
+    /// a failure's replay appends `--only ID --seed S`.
     pub fn run(
         &self,
         ctx: &Ctx,
@@ -698,53 +700,20 @@ impl Suite {
         replay: Option<&str>,
     ) -> crate::report::Report {
         let mut report = self.report(ctx);
-        self.run_each(ctx, selection, replay, |step| {
-            if let Step::Ended(result) = step {
-                report.results.push(result);
-            }
-        });
+        run_each(
+            std::slice::from_ref(self),
+            ctx,
+            selection,
+            replay,
+            1,
+            |step| {
+                if let Step::Ended { result, .. } = step {
+                    report.results.push(result);
+                }
+            },
+        );
         report
     }
-
-    /// Runs the selected checks as [`Suite::run`] does, telling `step` when
-    /// each starts and handing it each result as soon as it ends, so a
-    /// caller can show results as they come and knows what runs now.
-    pub fn run_each(
-        &self,
-        ctx: &Ctx,
-        selection: &Selection,
-        replay: Option<&str>,
-        mut step: impl FnMut(Step),
-    ) {
-        for c in self.checks.iter().filter(|c| selection.selects(c.meta.id)) {
-            step(Step::Started(c.meta));
-            let started = Instant::now();
-            let verdict = match &c.not_applicable {
-                Some(why) => Verdict::Skip {
-                    reason: format!("not applicable: {why}"),
-                },
-                None => Verdict::from(c.check(ctx)),
-            };
-            let replay = replay
-                .filter(|_| verdict.is_failure())
-                .map(|base| replay_line(base, c.meta.id, ctx.seed));
-            step(Step::Ended(PropertyResult {
-                meta: c.meta,
-                verdict,
-                seconds: started.elapsed(),
-                replay,
-            }));
-        }
-    }
-}
-
-/// Where a [`Suite::run_each`] is: a property starts, or one ended with its result.
-#[derive(Debug)]
-pub enum Step {
-    /// This property's check starts now.
-    Started(&'static Meta),
-    /// A property's check ended with this result.
-    Ended(PropertyResult),
 }
 
 /// Where the built-in reference programs live: the `ipcspec` binary that
