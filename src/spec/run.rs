@@ -31,6 +31,9 @@ use super::{
     matches_pattern, replay_line, Ctx, Meta, PropertyResult, Selection, Suite, SuiteCheck, Verdict,
 };
 
+/// The stack of a thread that runs a check: the main thread's usual 8 MiB.
+const WORKER_STACK: usize = 8 << 20;
+
 /// The properties that run alone, by ID pattern (as `--only` matches), each
 /// with the reason. An audit of every check, kept in one place.
 pub const ALONE: &[(&str, &str)] = &[
@@ -115,7 +118,7 @@ pub enum Step {
 }
 
 /// The selected checks of `suites`, each with the index of its suite, in
-/// the order a run starts them: a check's position here is its `at`.
+/// catalog order: a check's position here is its `at` in a run.
 pub fn plan<'a>(suites: &'a [Suite], selection: &Selection) -> Vec<(usize, &'a SuiteCheck)> {
     suites
         .iter()
@@ -168,12 +171,23 @@ pub fn run_each(
             } else {
                 running += 1;
                 let done = done.clone();
-                scope.spawn(move || {
+                let worker = move || {
                     let result =
                         panic::catch_unwind(AssertUnwindSafe(|| checked(check, ctx, replay)));
                     // The receiver lives until every worker is done.
                     let _ = done.send((at, suite, result));
-                });
+                };
+                // The stack a check had on the main thread (a spawned
+                // thread's default is a quarter of it).
+                let spawned = std::thread::Builder::new()
+                    .stack_size(WORKER_STACK)
+                    .spawn_scoped(scope, worker);
+                if spawned.is_err() {
+                    // No thread to be had: this one checks it, as with one job.
+                    running -= 1;
+                    let result = checked(check, ctx, replay);
+                    step(Step::Ended { at, suite, result });
+                }
             }
         }
         for _ in 0..running {
