@@ -8,7 +8,9 @@
 //! suites and which command form belong to each profile, and [`catalog`]
 //! gathers their metadata from it. A [`Suite`] binds a subject to the
 //! properties that apply to it; [`Suite::run`] turns each outcome into a
-//! [`Verdict`]. Checks never panic on a bad target: they return a [`Finding`].
+//! [`Verdict`], and [`run_each`] runs several suites, several properties at
+//! once where none of them [runs alone](Meta::runs_alone). Checks never
+//! panic on a bad target: they return a [`Finding`].
 //!
 //! Randomized checks go through [`Ctx::forall`], which drives proptest with the
 //! run's seed, so a failure carries the shrunk counterexample and replays
@@ -42,7 +44,7 @@ use crate::target::TargetError;
 
 pub use evidence::OUT_OF_TIME;
 pub use profile::{Choice, Profile, ProfileSpec, TargetForm, Variants};
-pub use run::{plan, run_each, Step, ALONE};
+pub use run::{plan, run_each, Step};
 
 /// Which variants of its profile a property applies to.
 #[derive(Clone, Copy, Debug, Serialize)]

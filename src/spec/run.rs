@@ -84,7 +84,7 @@ pub const ALONE: &[(&str, &str)] = &[
 ];
 
 impl Meta {
-    /// Whether this property runs with nothing else running ([`ALONE`]).
+    /// Whether this property runs with nothing else running (`ALONE`, in `spec/run.rs`).
     pub fn runs_alone(&self) -> bool {
         ALONE
             .iter()
