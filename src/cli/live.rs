@@ -1,17 +1,23 @@
 //! The state of a `check` run that is under way, shared by the thread that
 //! runs the properties and the interrupt handler's thread: the reports so
-//! far, the property in flight, and whether the human report is streamed.
+//! far, the properties in flight, and whether the human report is streamed.
 //!
 //! Guarantees:
+//! - results join their reports in catalog order, whatever order the
+//!   properties end in (`--jobs`): one that ends before a property ahead of
+//!   it is held until that one ends;
 //! - streamed (`--format human` with stdout not a terminal), each result is
-//!   printed as soon as its property ends, with the same lines as the whole
+//!   printed as soon as it joins its report, with the same lines as the whole
 //!   report ([`report::human`]), so the output is the same document, only sooner;
 //! - everything is printed under the one lock, so a line is never cut by the
 //!   handler's output, and once the handler holds it ([`Live::interrupt`]),
 //!   no result is taken any more: a verdict seen after the kill of every
 //!   target is the kill's doing, not the target's;
+//! - stopped, the report holds every result that ended, in catalog order,
+//!   and every property in flight as an error saying so;
 //! - the handler waits at most for the line being printed, never for a check.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
@@ -25,16 +31,23 @@ pub struct Live {
 }
 
 struct State {
+    /// One (empty) report per suite of the run; the first `begun` are under
+    /// way or done, and hold the results delivered so far.
     reports: Vec<Report>,
-    /// The property that runs now, on which suite (its label), since when.
-    in_flight: Option<(&'static Meta, String, Instant)>,
-    /// Properties selected in the whole run, to say how many were not run.
-    total: usize,
-    /// Results ended so far, in every report.
-    ended: usize,
+    begun: usize,
+    /// The suite of each selected property, by its position in the run.
+    plan: Vec<usize>,
+    /// The position of the next result to deliver: every one before it is in its report.
+    next: usize,
+    /// Results that ended before a property ahead of them: by position.
+    held: BTreeMap<usize, PropertyResult>,
+    /// The properties that run now, by position: each, and since when.
+    in_flight: BTreeMap<usize, (&'static Meta, Instant)>,
+    /// Properties started so far.
+    started: usize,
     /// Print the human report piece by piece on stdout.
     stream: bool,
-    /// The last report's footer is still to be printed (streamed only).
+    /// The last begun report's footer is still to be printed (streamed only).
     open: bool,
     /// The run is over (finished or stopped): nothing more is taken or printed.
     over: bool,
@@ -43,14 +56,18 @@ struct State {
 }
 
 impl Live {
-    /// A run of `total` selected properties, streamed when `stream` is set.
-    pub fn new(total: usize, stream: bool) -> Live {
+    /// A run with one empty report per suite, `plan` giving the suite of
+    /// each selected property in catalog order; streamed when `stream` is set.
+    pub fn new(reports: Vec<Report>, plan: Vec<usize>, stream: bool) -> Live {
         Live {
             state: Mutex::new(State {
-                reports: Vec::new(),
-                in_flight: None,
-                total,
-                ended: 0,
+                reports,
+                begun: 0,
+                plan,
+                next: 0,
+                held: BTreeMap::new(),
+                in_flight: BTreeMap::new(),
+                started: 0,
                 stream,
                 open: false,
                 over: false,
@@ -63,54 +80,32 @@ impl Live {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A suite starts: `report` (empty) will take its results.
-    pub fn begin(&self, report: Report) {
+    /// The property at position `at` of the run starts.
+    pub fn start(&self, at: usize, meta: &'static Meta) {
         let mut state = self.lock();
         if state.over {
             return;
         }
-        state.print(|out| report::human::header(&report, out));
-        state.open = state.stream;
-        state.reports.push(report);
+        state.started += 1;
+        state.in_flight.insert(at, (meta, Instant::now()));
+        // Its report's header comes now, when nothing ahead of it is still due.
+        if state.next == at {
+            let suite = state.plan[at];
+            state.reach(suite);
+        }
     }
 
-    /// `meta`'s check starts, on the suite labelled `label`.
-    pub fn start(&self, meta: &'static Meta, label: &str) {
-        let mut state = self.lock();
-        state.in_flight = Some((meta, label.to_string(), Instant::now()));
-    }
-
-    /// A property ended with `result`: it joins the current report (and is
-    /// printed, when streamed), unless the run was stopped meanwhile.
-    pub fn end(&self, result: PropertyResult) {
+    /// The property at position `at` ended with `result`: it joins its
+    /// report (and is printed, when streamed) once every property ahead of
+    /// it has, unless the run was stopped meanwhile.
+    pub fn end(&self, at: usize, result: PropertyResult) {
         let mut state = self.lock();
         if state.over {
             return;
         }
-        state.in_flight = None;
-        state.ended += 1;
-        state.print(|out| report::human::entry(&result, out));
-        if let Some(report) = state.reports.last_mut() {
-            report.results.push(result);
-        }
-    }
-
-    /// The current suite is done: its counts are printed, when streamed.
-    pub fn close(&self) {
-        let mut state = self.lock();
-        if state.over || !state.open {
-            return;
-        }
-        state.open = false;
-        let State {
-            reports,
-            stream,
-            failed,
-            ..
-        } = &mut *state;
-        if let Some(report) = reports.last() {
-            print(*stream, failed, |out| report::human::footer(report, out));
-        }
+        state.in_flight.remove(&at);
+        state.held.insert(at, result);
+        state.deliver_held();
     }
 
     /// The run finished: `deliver` gets the reports and whether they were
@@ -122,17 +117,21 @@ impl Live {
     ) -> anyhow::Result<T> {
         let mut state = self.lock();
         state.over = true;
+        let last = state.reports.len().saturating_sub(1);
+        state.reach(last);
+        state.close();
         if let Some(e) = state.failed.take() {
             return Err(e.into());
         }
         deliver(&state.reports, state.stream)
     }
 
-    /// The run is stopped: takes no result from now on, calls `kill`, marks
-    /// the report under way as interrupted (the property in flight becomes
-    /// an error saying so), finishes the stream, and hands the reports to
+    /// The run is stopped: takes no result from now on, calls `kill`, adds
+    /// every result that ended, and each property in flight as an error
+    /// saying so, in catalog order, marks the reports under way as
+    /// interrupted, finishes the stream, and hands the reports begun to
     /// `deliver` as [`Live::finish`] does. Returns what was in flight, as
-    /// "during ID (LABEL)", for the last word on stderr.
+    /// "during ID (LABEL), ...", for the last word on stderr.
     pub fn interrupt(
         &self,
         kill: &dyn Fn(),
@@ -145,12 +144,15 @@ impl Live {
         }
         state.over = true;
         kill();
-        let in_flight = state.in_flight.take();
-        let not_run = state.total.saturating_sub(state.ended + 1);
-        if let Some((meta, _, started)) = &in_flight {
+        let in_flight = std::mem::take(&mut state.in_flight);
+        let not_run = state.plan.len().saturating_sub(state.started);
+        let last = in_flight.keys().next_back().copied();
+        for (&at, &(meta, started)) in &in_flight {
             let rest = match not_run {
-                0 => String::new(),
-                n => format!("; {n} more selected properties were not run"),
+                n if n > 0 && Some(at) == last => {
+                    format!("; {n} more selected properties were not run")
+                }
+                _ => String::new(),
             };
             let result = PropertyResult {
                 meta,
@@ -163,33 +165,92 @@ impl Live {
                 seconds: started.elapsed(),
                 replay: None,
             };
-            state.print(|out| report::human::entry(&result, out));
-            if let Some(report) = state.reports.last_mut() {
-                report.results.push(result);
+            state.held.insert(at, result);
+        }
+        // Properties not started may lie between those that were: none is waited for.
+        while let Some(&at) = state.held.keys().next() {
+            state.next = at;
+            state.deliver_held();
+        }
+        // The report under way: that of the last property started (or the first).
+        let current = state
+            .plan
+            .get(state.next.max(1) - 1)
+            .copied()
+            .unwrap_or(0)
+            .min(state.reports.len().saturating_sub(1));
+        state.reach(current);
+        let stopped: Vec<usize> = in_flight.keys().map(|&at| state.plan[at]).collect();
+        let begun = state.begun;
+        for (suite, report) in state.reports[..begun].iter_mut().enumerate() {
+            if suite + 1 == begun || stopped.contains(&suite) {
+                report.interrupted = true;
             }
         }
-        if let Some(report) = state.reports.last_mut() {
-            report.interrupted = true;
-        }
-        if std::mem::take(&mut state.open) {
-            let State {
-                reports,
-                stream,
-                failed,
-                ..
-            } = &mut *state;
-            if let Some(report) = reports.last() {
-                print(*stream, failed, |out| report::human::footer(report, out));
-            }
-        }
-        if let Err(e) = deliver(&state.reports, state.stream) {
+        state.close();
+        if let Err(e) = deliver(&state.reports[..begun], state.stream) {
             eprintln!("ipcspec: {e:#}");
         }
-        in_flight.map(|(meta, label, _)| format!("during {} ({label})", meta.id))
+        let during: Vec<String> = in_flight
+            .iter()
+            .map(|(&at, (meta, _))| {
+                format!("{} ({})", meta.id, state.reports[state.plan[at]].target)
+            })
+            .collect();
+        (!during.is_empty()).then(|| format!("during {}", during.join(", ")))
     }
 }
 
 impl State {
+    /// Moves the results held, from the next position on and without a
+    /// gap, into their reports (printing them, when streamed).
+    fn deliver_held(&mut self) {
+        while let Some(result) = self.held.remove(&self.next) {
+            let suite = self.plan[self.next];
+            self.reach(suite);
+            self.print(|out| report::human::entry(&result, out));
+            self.reports[suite].results.push(result);
+            self.next += 1;
+        }
+    }
+
+    /// Begins every report up to that of `suite`: the one before is
+    /// done (its counts printed, when streamed), the new one's header printed.
+    fn reach(&mut self, suite: usize) {
+        while self.begun <= suite && self.begun < self.reports.len() {
+            self.close();
+            let State {
+                reports,
+                stream,
+                failed,
+                begun,
+                ..
+            } = self;
+            print(*stream, failed, |out| {
+                report::human::header(&reports[*begun], out)
+            });
+            self.begun += 1;
+            self.open = self.stream;
+        }
+    }
+
+    /// The last begun report is done: its counts are printed, when streamed.
+    fn close(&mut self) {
+        if !std::mem::take(&mut self.open) {
+            return;
+        }
+        let State {
+            reports,
+            stream,
+            failed,
+            begun,
+            ..
+        } = self;
+        if let Some(report) = reports[..*begun].last() {
+            print(*stream, failed, |out| report::human::footer(report, out));
+        }
+    }
+
     /// Writes a piece of the human report on stdout, when streamed.
     fn print(&mut self, piece: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
         print(self.stream, &mut self.failed, piece);
@@ -209,5 +270,102 @@ fn print(
     let mut out = io::stdout().lock();
     if let Err(e) = piece(&mut out).and_then(|()| out.flush()) {
         *failed = Some(e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ipcspec::spec::{catalog, Profile};
+
+    use super::*;
+
+    fn report(target: &str) -> Report {
+        Report {
+            profile: Profile::Server,
+            target: target.into(),
+            variant: None,
+            seed: 0,
+            results: Vec::new(),
+            interrupted: false,
+        }
+    }
+
+    fn passed(meta: &'static Meta) -> PropertyResult {
+        PropertyResult {
+            meta,
+            verdict: Verdict::Pass,
+            seconds: Duration::ZERO,
+            replay: None,
+        }
+    }
+
+    /// The (target, ID, verdict) of every result of `reports`, in order.
+    fn listed(reports: &[Report]) -> Vec<(String, &'static str, &'static str)> {
+        reports
+            .iter()
+            .flat_map(|r| {
+                r.results
+                    .iter()
+                    .map(|x| (r.target.clone(), x.meta.id, x.verdict.name()))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn results_join_their_reports_in_catalog_order_whatever_ends_first() {
+        let metas = catalog();
+        let live = Live::new(vec![report("a"), report("b")], vec![0, 0, 1], false);
+        for at in [0, 1, 2] {
+            live.start(at, metas[at]);
+        }
+        live.end(2, passed(metas[2]));
+        live.end(1, passed(metas[1]));
+        live.end(0, passed(metas[0]));
+        let got = live.finish(|reports, _| Ok(listed(reports))).unwrap();
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), metas[0].id, "pass"),
+                ("a".to_string(), metas[1].id, "pass"),
+                ("b".to_string(), metas[2].id, "pass"),
+            ]
+        );
+    }
+
+    #[test]
+    fn stopped_names_every_property_in_flight_and_keeps_what_ended() {
+        let metas = catalog();
+        let live = Live::new(
+            vec![report("a"), report("b"), report("c")],
+            vec![0, 0, 1, 1, 2],
+            false,
+        );
+        // 0 and 2 run, 1 ended, 3 and 4 never started.
+        for at in [0, 1, 2] {
+            live.start(at, metas[at]);
+        }
+        live.end(1, passed(metas[1]));
+        let mut delivered = Vec::new();
+        let during = live.interrupt(&|| {}, |reports, _| {
+            delivered = listed(reports);
+            assert!(reports.iter().all(|r| r.interrupted), "both under way");
+            Ok(())
+        });
+        assert_eq!(
+            delivered,
+            [
+                ("a".to_string(), metas[0].id, "error"),
+                ("a".to_string(), metas[1].id, "pass"),
+                ("b".to_string(), metas[2].id, "error"),
+            ]
+        );
+        assert_eq!(
+            during.unwrap(),
+            format!("during {} (a), {} (b)", metas[0].id, metas[2].id)
+        );
+        // Nothing is taken once stopped.
+        live.end(0, passed(metas[0]));
     }
 }

@@ -42,11 +42,7 @@ fn drawn(total: usize, template: &str) -> ProgressBar {
 
 /// How many checks of `suites` are selected.
 pub fn total(suites: &[Suite], selection: &Selection) -> usize {
-    suites
-        .iter()
-        .flat_map(|s| &s.checks)
-        .filter(|c| selection.selects(c.meta.id))
-        .count()
+    ipcspec::spec::plan(suites, selection).len()
 }
 
 /// Shows that `done` checks are finished and `id` on `label` runs now.

@@ -330,6 +330,10 @@ fn check(
         command.args(["--variant", variant]);
     }
     command.args(["--format", "json"]);
+    // Grading runs submissions side by side already (its own `--jobs`):
+    // each check runs its properties one by one, the load grading was
+    // measured and proven exact with.
+    command.args(["--jobs", "1"]);
     for (format, name) in [
         ("human", "report.txt"),
         ("junit", "junit.xml"),

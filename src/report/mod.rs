@@ -51,8 +51,8 @@ pub struct Report {
     /// One entry per property checked, in catalog order.
     pub results: Vec<PropertyResult>,
     /// The run was stopped (Ctrl-C, SIGTERM, SIGHUP) while this report was
-    /// under way: its last result is the property in flight, as an error,
-    /// and the properties after it were not run.
+    /// under way: each property in flight is an error saying so, and the
+    /// selected properties it lacks were not run.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
 }

@@ -8,7 +8,9 @@
 //! suites and which command form belong to each profile, and [`catalog`]
 //! gathers their metadata from it. A [`Suite`] binds a subject to the
 //! properties that apply to it; [`Suite::run`] turns each outcome into a
-//! [`Verdict`]. Checks never panic on a bad target: they return a [`Finding`].
+//! [`Verdict`], and [`run_each`] runs several suites, several properties at
+//! once where none of them [runs alone](Meta::runs_alone). Checks never
+//! panic on a bad target: they return a [`Finding`].
 //!
 //! Randomized checks go through [`Ctx::forall`], which drives proptest with the
 //! run's seed, so a failure carries the shrunk counterexample and replays
@@ -22,6 +24,7 @@ mod op;
 pub mod pipe;
 mod profile;
 pub mod relay;
+mod run;
 pub mod server;
 pub mod shell;
 pub mod socket;
@@ -41,6 +44,7 @@ use crate::target::TargetError;
 
 pub use evidence::OUT_OF_TIME;
 pub use profile::{Choice, Profile, ProfileSpec, TargetForm, Variants};
+pub use run::{plan, run_each, Step};
 
 /// Which variants of its profile a property applies to.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -688,9 +692,9 @@ impl Suite {
         }
     }
 
-    /// Runs the selected checks and returns their report; `replay` is the
-    /// command line that reruns this suite, to which a failure's replay
-    /// appends `--only ID --seed S`.
+    /// Runs the selected checks one after another and returns their
+    /// report; `replay` is the command line that reruns this suite, to which
+    /// a failure's replay appends `--only ID --seed S`.
     pub fn run(
         &self,
         ctx: &Ctx,
@@ -698,53 +702,20 @@ impl Suite {
         replay: Option<&str>,
     ) -> crate::report::Report {
         let mut report = self.report(ctx);
-        self.run_each(ctx, selection, replay, |step| {
-            if let Step::Ended(result) = step {
-                report.results.push(result);
-            }
-        });
+        run_each(
+            std::slice::from_ref(self),
+            ctx,
+            selection,
+            replay,
+            1,
+            |step| {
+                if let Step::Ended { result, .. } = step {
+                    report.results.push(result);
+                }
+            },
+        );
         report
     }
-
-    /// Runs the selected checks as [`Suite::run`] does, telling `step` when
-    /// each starts and handing it each result as soon as it ends, so a
-    /// caller can show results as they come and knows what runs now.
-    pub fn run_each(
-        &self,
-        ctx: &Ctx,
-        selection: &Selection,
-        replay: Option<&str>,
-        mut step: impl FnMut(Step),
-    ) {
-        for c in self.checks.iter().filter(|c| selection.selects(c.meta.id)) {
-            step(Step::Started(c.meta));
-            let started = Instant::now();
-            let verdict = match &c.not_applicable {
-                Some(why) => Verdict::Skip {
-                    reason: format!("not applicable: {why}"),
-                },
-                None => Verdict::from(c.check(ctx)),
-            };
-            let replay = replay
-                .filter(|_| verdict.is_failure())
-                .map(|base| replay_line(base, c.meta.id, ctx.seed));
-            step(Step::Ended(PropertyResult {
-                meta: c.meta,
-                verdict,
-                seconds: started.elapsed(),
-                replay,
-            }));
-        }
-    }
-}
-
-/// Where a [`Suite::run_each`] is: a property starts, or one ended with its result.
-#[derive(Debug)]
-pub enum Step {
-    /// This property's check starts now.
-    Started(&'static Meta),
-    /// A property's check ended with this result.
-    Ended(PropertyResult),
 }
 
 /// Where the built-in reference programs live: the `ipcspec` binary that

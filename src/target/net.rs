@@ -5,18 +5,21 @@
 //! Guarantees: one [`Endpoint`] type names where any stream socket of the
 //! crate listens or connects; [`free_port`] hands out a port below the
 //! ephemeral range, so no outgoing `connect()` can take it before the server
-//! binds it; [`send_all`] never raises `SIGPIPE`.
+//! binds it, and never one it handed out lately, so properties checked at
+//! once (`check --jobs`) never share a port; [`send_all`] never raises `SIGPIPE`.
 //!
 //! # References
 //! - [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html), [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html): a blocking Unix connect waits for backlog room, bounded by `SO_SNDTIMEO`
 //! - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html): `MSG_NOSIGNAL`
 //! - [ip(7)](https://man7.org/linux/man-pages/man7/ip.7.html): `ip_local_port_range`
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use socket2::{Domain, SockAddr, Socket, Type};
@@ -106,12 +109,36 @@ impl Endpoint {
     }
 }
 
+/// Ports [`free_port`] handed out lately, newest last: a check may bind one
+/// (or bind it again, to restart a server on it) at any moment, so none is
+/// handed out again while it may still be in use.
+fn handed_out() -> MutexGuard<'static, VecDeque<u16>> {
+    static PORTS: Mutex<VecDeque<u16>> = Mutex::new(VecDeque::new());
+    PORTS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How many ports [`handed_out`] remembers: far more than a run binds in
+/// the time one property takes.
+const REMEMBERED: usize = 1024;
+
 /// A TCP port of 127.0.0.1 that is free, and below the ephemeral range
 /// (`ip_local_port_range`) when there is room: between the moment it is
 /// found free and the moment the server binds it, no `connect()` on the
 /// machine takes it as its source port, as one may take a port `bind(:0)`
-/// handed out. The kernel's own choice is the fallback.
+/// handed out, and no other property of this run is handed it. The
+/// kernel's own choice is the fallback.
 pub fn free_port() -> Result<u16, TargetError> {
+    let mut handed_out = handed_out();
+    let port = pick_free_port(&handed_out)?;
+    if handed_out.len() == REMEMBERED {
+        handed_out.pop_front();
+    }
+    handed_out.push_back(port);
+    Ok(port)
+}
+
+/// A free port, as [`free_port`] says, other than those in `taken`.
+fn pick_free_port(taken: &VecDeque<u16>) -> Result<u16, TargetError> {
     let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
@@ -122,6 +149,9 @@ pub fn free_port() -> Result<u16, TargetError> {
         for attempt in 0u32..64 {
             random.write_u32(attempt);
             let port = low + (random.finish() % u64::from(ephemeral - low)) as u16;
+            if taken.contains(&port) {
+                continue;
+            }
             // Without SO_REUSEADDR (which std's bind sets): free for a
             // server that does not set it either, as the lecture's does not.
             let probe = Socket::new(Domain::IPV4, Type::STREAM, None)
@@ -156,6 +186,15 @@ pub fn send_all(conn: &Socket, mut bytes: &[u8]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_ports_are_never_handed_out_twice_in_a_row_of_many() {
+        let ports: Vec<u16> = (0..200).map(|_| free_port().unwrap()).collect();
+        let mut distinct = ports.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    }
 
     #[test]
     fn loopback_endpoints_have_a_numeric_address_and_unix_ones_none() {

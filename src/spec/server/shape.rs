@@ -127,20 +127,39 @@ pub fn fork_parent_closes_connection(server: &Server, ctx: &Ctx) -> Outcome {
     })
 }
 
+/// Reads of `/proc/net/tcp` that [`connections`] takes at most while it
+/// finds fewer connections than clients.
+const TABLE_READS: usize = 3;
+
 /// The server sides of `clients`' connections, as far as the server has accepted them.
+///
+/// `/proc/net/tcp` is read a page at a time, and a line can be skipped when
+/// other sockets come and go between two pages (other properties' clients
+/// under `--jobs`, anything else on the machine): while fewer connections
+/// than clients are found, the table is read again, up to [`TABLE_READS`]
+/// times in all, and what each read found is kept. Every connection found is
+/// one the server accepted and the table listed: no read adds one that is not.
 fn connections(instance: &Instance, clients: &[Client]) -> Vec<u64> {
     match &instance.endpoint {
         Endpoint::Tcp { port, .. } => {
             let peers: Vec<_> = clients.iter().filter_map(Client::local_tcp).collect();
-            observe::tcp_sockets()
-                .into_iter()
-                .filter(|e| {
-                    e.local_address.port() == *port
-                        && peers.contains(&e.remote_address)
-                        && e.inode != 0
-                })
-                .map(|e| e.inode)
-                .collect()
+            let mut found = BTreeSet::new();
+            for _ in 0..TABLE_READS {
+                found.extend(
+                    observe::tcp_sockets()
+                        .into_iter()
+                        .filter(|e| {
+                            e.local_address.port() == *port
+                                && peers.contains(&e.remote_address)
+                                && e.inode != 0
+                        })
+                        .map(|e| e.inode),
+                );
+                if found.len() >= peers.len() {
+                    break;
+                }
+            }
+            found.into_iter().collect()
         }
         Endpoint::Unix(path) => observe::unix_inodes(path, false)
             .into_iter()
