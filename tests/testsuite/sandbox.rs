@@ -13,6 +13,7 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rstest::rstest;
 
@@ -22,20 +23,32 @@ fn attacker() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile/attacker.py")
 }
 
-/// A word no other test's processes carry.
+/// A word no other check's processes carry, not even another test's of the same attack.
 fn mark(attack: &str) -> String {
-    format!("ipcspec-test-{attack}-{}", std::process::id())
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("ipcspec-test-{attack}-{}-{n}", std::process::id())
+}
+
+/// One finished check of the attacker.
+struct Run {
+    output: Output,
+    /// The checker's pid.
+    pid: u32,
+    /// The word in the command line of every process of this check.
+    mark: String,
 }
 
 /// `ipcspec check server` on the attacker running `attack` with `args`,
-/// sandboxed as `mode`, on one property; its output and the checker's pid.
-fn check(mode: &str, attack: &str, args: &[&str], cwd: &Path) -> (Output, u32) {
+/// sandboxed as `mode`, on one property.
+fn check(mode: &str, attack: &str, args: &[&str], cwd: &Path) -> Run {
+    let mark = mark(attack);
     let child = Command::new(env!("CARGO_BIN_EXE_ipcspec"))
         .args(["check", "server", "--variant", "thread", "--sandbox", mode])
         .args(["--only", "server.echo.byte-exact", "--"])
         .arg("python3")
         .arg(attacker())
-        .args(["{port}", &mark(attack), attack])
+        .args(["{port}", &mark, attack])
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::null())
@@ -44,7 +57,8 @@ fn check(mode: &str, attack: &str, args: &[&str], cwd: &Path) -> (Output, u32) {
         .spawn()
         .expect("ipcspec runs");
     let pid = child.id();
-    (child.wait_with_output().expect("ipcspec ends"), pid)
+    let output = child.wait_with_output().expect("ipcspec ends");
+    Run { output, pid, mark }
 }
 
 fn text(output: &Output) -> String {
@@ -73,9 +87,10 @@ fn carrying(mark: &str) -> Vec<String> {
     found
 }
 
-/// Asserts that nothing of the check run by `pid` with `mark` remains: no
-/// process, no scratch directory, no cgroup.
-fn assert_nothing_left(pid: u32, mark: &str) {
+/// Asserts that nothing of the check `run` remains: no process, no scratch
+/// directory, no cgroup.
+fn assert_nothing_left(run: &Run) {
+    let Run { pid, mark, .. } = run;
     assert_eq!(carrying(mark), Vec::<String>::new(), "left running");
     let scratch = std::env::temp_dir().join(format!("ipcspec-sandbox-{pid}"));
     assert!(!scratch.exists(), "{} left behind", scratch.display());
@@ -121,27 +136,29 @@ fn outside_listener() -> (TcpListener, Vec<String>) {
 #[case::fill_the_disk("fill-disk")]
 #[case::leave_a_daemon("daemon")]
 fn sandbox_contains_the_attack_and_the_server_passes(#[case] attack: &str) {
-    let (output, pid) = check("strict", attack, &[], Path::new(env!("CARGO_MANIFEST_DIR")));
-    let report = text(&output);
+    let run = check("strict", attack, &[], Path::new(env!("CARGO_MANIFEST_DIR")));
+    let output = &run.output;
+    let report = text(output);
     assert_eq!(output.status.code(), Some(0), "{report}");
     assert!(report.contains("1 passed"), "{report}");
-    assert_nothing_left(pid, &mark(attack));
+    assert_nothing_left(&run);
 }
 
 #[test]
 fn sandbox_stops_a_fork_bomb_and_the_check_still_ends_in_a_verdict() {
-    let (output, pid) = check(
+    let run = check(
         "strict",
         "fork-bomb",
         &[],
         Path::new(env!("CARGO_MANIFEST_DIR")),
     );
-    let report = text(&output);
+    let output = &run.output;
+    let report = text(output);
     // Out of processes, the server may fail to start a thread per client:
     // a verdict on the server either way, never the checker's failure.
     assert!(matches!(output.status.code(), Some(0 | 1)), "{report}");
     assert!(report.contains("server.echo.byte-exact"), "{report}");
-    assert_nothing_left(pid, &mark("fork-bomb"));
+    assert_nothing_left(&run);
 }
 
 #[test]
@@ -160,12 +177,13 @@ fn sandbox_keeps_writes_out_of_the_filesystem() {
         PathBuf::from("/var/tmp/ipcspec-planted"),
     ];
     let args: Vec<&str> = targets.iter().map(|p| p.to_str().unwrap()).collect();
-    let (output, pid) = check("strict", "write", &args, &work);
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let run = check("strict", "write", &args, &work);
+    let output = &run.output;
+    assert_eq!(output.status.code(), Some(0), "{}", text(output));
     for path in &targets {
         assert!(!path.exists(), "{} was written", path.display());
     }
-    assert_nothing_left(pid, &mark("write"));
+    assert_nothing_left(&run);
 }
 
 #[test]
@@ -173,19 +191,20 @@ fn sandbox_leaves_the_target_only_the_checks_loopback() {
     let (listener, addresses) = outside_listener();
     listener.set_nonblocking(true).unwrap();
     let args: Vec<&str> = addresses.iter().map(String::as_str).collect();
-    let (output, pid) = check(
+    let run = check(
         "strict",
         "connect",
         &args,
         Path::new(env!("CARGO_MANIFEST_DIR")),
     );
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let output = &run.output;
+    assert_eq!(output.status.code(), Some(0), "{}", text(output));
     let reached = listener.accept().map(|(_, peer)| peer);
     assert!(
         reached.is_err(),
         "the target reached one of {addresses:?}: {reached:?}"
     );
-    assert_nothing_left(pid, &mark("connect"));
+    assert_nothing_left(&run);
 }
 
 #[test]
@@ -247,9 +266,10 @@ fn without_the_sandbox_the_attack_gets_through(
         "write" => dir.path().join("planted").display().to_string(),
         _ => file.display().to_string(),
     };
-    let (output, _) = check("none", attack, &[&arg], dir.path());
+    let run = check("none", attack, &[&arg], dir.path());
+    let output = &run.output;
     drop(listener);
-    let report = text(&output);
+    let report = text(output);
     assert_eq!(output.status.code(), Some(code), "{report}");
     assert!(report.contains(says), "{report}");
 }
