@@ -219,15 +219,9 @@ impl State {
     fn reach(&mut self, suite: usize) {
         while self.begun <= suite && self.begun < self.reports.len() {
             self.close();
-            let State {
-                reports,
-                stream,
-                failed,
-                begun,
-                ..
-            } = self;
-            print(*stream, failed, |out| {
-                report::human::header(&reports[*begun], out)
+            let beginning = &self.reports[self.begun];
+            print(self.stream, &mut self.failed, |out| {
+                report::human::header(beginning, out)
             });
             self.begun += 1;
             self.open = self.stream;
@@ -239,15 +233,10 @@ impl State {
         if !std::mem::take(&mut self.open) {
             return;
         }
-        let State {
-            reports,
-            stream,
-            failed,
-            begun,
-            ..
-        } = self;
-        if let Some(report) = reports[..*begun].last() {
-            print(*stream, failed, |out| report::human::footer(report, out));
+        if let Some(done) = self.reports[..self.begun].last() {
+            print(self.stream, &mut self.failed, |out| {
+                report::human::footer(done, out)
+            });
         }
     }
 

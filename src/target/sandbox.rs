@@ -91,6 +91,9 @@ pub struct Sandbox {
     scratch: Option<PathBuf>,
     /// Directories targets must not see (absolute, none inside another).
     hidden: Vec<PathBuf>,
+    /// For each `PATH` entry under a directory others may not enter: that
+    /// directory, and the one inside it to show again (see [`Sandbox::confinement`]).
+    closed_on_path: Vec<(PathBuf, PathBuf)>,
 }
 
 static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
@@ -134,11 +137,15 @@ pub fn enter(mode: Mode, hidden: &[PathBuf]) -> Result<Option<&'static Sandbox>,
         missing.push("hiding directories".into());
     }
     let id = UID_BASE + std::process::id();
+    let search = std::env::var_os("PATH").unwrap_or_default();
     let sandbox = Sandbox {
         uid: Uid::from_raw(id),
         gid: Gid::from_raw(id),
         scratch,
         hidden,
+        closed_on_path: std::env::split_paths(&search)
+            .filter_map(|dir| closed_ancestor_of(&dir))
+            .collect(),
     };
     report_missing(&missing);
     Ok(Some(SANDBOX.get_or_init(|| sandbox)))
@@ -269,15 +276,10 @@ impl Sandbox {
         };
         let mut hidden = self.hidden.clone();
         let mut shown = vec![cwd.to_path_buf(), scratch.clone()];
-        let search = std::env::var_os("PATH").unwrap_or_default();
-        let dirs = program.parent().into_iter().map(Path::to_path_buf);
-        for dir in dirs.chain(std::env::split_paths(&search)) {
-            let Some((closed, inside)) = dir.canonicalize().ok().and_then(|d| closed_ancestor(&d))
-            else {
-                continue;
-            };
-            shown.push(inside);
-            hidden.push(closed);
+        let of_program = program.parent().and_then(closed_ancestor_of);
+        for (closed, inside) in of_program.iter().chain(&self.closed_on_path) {
+            shown.push(inside.clone());
+            hidden.push(closed.clone());
         }
         shown.sort();
         shown.dedup();
@@ -360,6 +362,11 @@ fn path_inside(hidden: &[PathBuf], dir: &Path) -> std::io::Result<Option<Vec<CSt
         dirs.push(c_path(&at)?);
     }
     Ok(Some(dirs))
+}
+
+/// [`closed_ancestor`] of `dir` made absolute, if it exists.
+fn closed_ancestor_of(dir: &Path) -> Option<(PathBuf, PathBuf)> {
+    closed_ancestor(&dir.canonicalize().ok()?)
 }
 
 /// The first directory on the way to `dir` (absolute) that others may not

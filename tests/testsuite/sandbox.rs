@@ -39,12 +39,18 @@ struct Run {
     mark: String,
 }
 
+/// Sandboxed with every layer.
+const STRICT: &[&str] = &["--sandbox", "strict"];
+/// Not sandboxed.
+const NONE: &[&str] = &["--sandbox", "none"];
+
 /// `ipcspec check server` on the attacker running `attack` with `args`,
-/// sandboxed as `mode`, on one property.
-fn check(mode: &str, attack: &str, args: &[&str], cwd: &Path) -> Run {
+/// sandboxed as `sandbox` (the options) says, on one property, from `cwd`.
+fn check(sandbox: &[&str], attack: &str, args: &[&str], cwd: &Path) -> Run {
     let mark = mark(attack);
     let child = Command::new(env!("CARGO_BIN_EXE_ipcspec"))
-        .args(["check", "server", "--variant", "thread", "--sandbox", mode])
+        .args(["check", "server", "--variant", "thread"])
+        .args(sandbox)
         .args(["--only", "server.echo.byte-exact", "--"])
         .arg("python3")
         .arg(attacker())
@@ -136,7 +142,7 @@ fn outside_listener() -> (TcpListener, Vec<String>) {
 #[case::fill_the_disk("fill-disk")]
 #[case::leave_a_daemon("daemon")]
 fn sandbox_contains_the_attack_and_the_server_passes(#[case] attack: &str) {
-    let run = check("strict", attack, &[], Path::new(env!("CARGO_MANIFEST_DIR")));
+    let run = check(STRICT, attack, &[], Path::new(env!("CARGO_MANIFEST_DIR")));
     let output = &run.output;
     let report = text(output);
     assert_eq!(output.status.code(), Some(0), "{report}");
@@ -147,7 +153,7 @@ fn sandbox_contains_the_attack_and_the_server_passes(#[case] attack: &str) {
 #[test]
 fn sandbox_stops_a_fork_bomb_and_the_check_still_ends_in_a_verdict() {
     let run = check(
-        "strict",
+        STRICT,
         "fork-bomb",
         &[],
         Path::new(env!("CARGO_MANIFEST_DIR")),
@@ -177,7 +183,7 @@ fn sandbox_keeps_writes_out_of_the_filesystem() {
         PathBuf::from("/var/tmp/ipcspec-planted"),
     ];
     let args: Vec<&str> = targets.iter().map(|p| p.to_str().unwrap()).collect();
-    let run = check("strict", "write", &args, &work);
+    let run = check(STRICT, "write", &args, &work);
     let output = &run.output;
     assert_eq!(output.status.code(), Some(0), "{}", text(output));
     for path in &targets {
@@ -192,7 +198,7 @@ fn sandbox_leaves_the_target_only_the_checks_loopback() {
     listener.set_nonblocking(true).unwrap();
     let args: Vec<&str> = addresses.iter().map(String::as_str).collect();
     let run = check(
-        "strict",
+        STRICT,
         "connect",
         &args,
         Path::new(env!("CARGO_MANIFEST_DIR")),
@@ -216,32 +222,22 @@ fn sandbox_hides_the_other_submissions() {
     std::fs::set_permissions(class.path(), Permissions::from_mode(0o755)).unwrap();
     let secret = bob.join("solution.c");
     std::fs::write(&secret, "bob's work").unwrap();
-    let read_from_alice = |hide: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_ipcspec"))
-            .args([
-                "check",
-                "server",
-                "--variant",
-                "thread",
-                "--sandbox",
-                "strict",
-            ])
-            .args(hide)
-            .args(["--only", "server.echo.byte-exact", "--"])
-            .arg("python3")
-            .arg(attacker())
-            .args(["{port}", &mark("read"), "read", secret.to_str().unwrap()])
-            .current_dir(&alice)
-            .output()
-            .unwrap();
-        (output.status.code(), text(&output))
+    let read_from_alice = |sandbox: &[&str]| {
+        let run = check(sandbox, "read", &[secret.to_str().unwrap()], &alice);
+        (run.output.status.code(), text(&run.output))
     };
     // Bob's file is readable by anyone: only hiding the class keeps it from Alice's program.
-    let (code, report) = read_from_alice(&[]);
+    let (code, report) = read_from_alice(STRICT);
     assert_eq!(code, Some(2), "{report}");
     assert!(report.contains("got through: read"), "{report}");
     // Alice's own folder stays where it was: her program runs from it.
-    let (code, report) = read_from_alice(&["--sandbox-hide", class.path().to_str().unwrap()]);
+    let hide = [
+        "--sandbox",
+        "strict",
+        "--sandbox-hide",
+        class.path().to_str().unwrap(),
+    ];
+    let (code, report) = read_from_alice(&hide);
     assert_eq!(code, Some(0), "{report}");
 }
 
@@ -266,7 +262,7 @@ fn without_the_sandbox_the_attack_gets_through(
         "write" => dir.path().join("planted").display().to_string(),
         _ => file.display().to_string(),
     };
-    let run = check("none", attack, &[&arg], dir.path());
+    let run = check(NONE, attack, &[&arg], dir.path());
     let output = &run.output;
     drop(listener);
     let report = text(output);
