@@ -1,11 +1,13 @@
 //! `cargo bench --bench sandbox`: what the sandbox costs and that it
 //! changes no verdict. Each target's whole `check server` runs
-//! `IPCSPEC_BENCH_RUNS` times (default 5; 20 for the budget) with
-//! `--sandbox strict` and with `--sandbox none`, one after the other, so
-//! both meet the same machine load. It prints a Markdown table: the median
-//! wall time of each, their ratio, and whether every run in both modes gave
-//! the same verdict on every property. It exits 1 if one did not. Needs
-//! root, as the sandbox does.
+//! `IPCSPEC_BENCH_RUNS` times (default 5; 20 for the budget) in
+//! each of three ways, one after the other, so all meet the same machine
+//! load: as root with `--sandbox none` and with `--sandbox strict`
+//! (targets get a uid of their own), and as `nobody` with `--sandbox
+//! strict` (targets get user and pid namespaces). It prints a Markdown
+//! table: the median wall time of each, each sandbox's ratio to none, and
+//! whether every run gave the same verdict on every property. It exits 1
+//! if one did not. Run it as root.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -14,6 +16,10 @@ use std::time::{Duration, Instant};
 mod support;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ipcspec");
+
+/// The system's interpreter, which `nobody` may run too (root's `python3`
+/// may be a pyenv shim under `/root`), so that every way runs the same one.
+const SYSTEM_PYTHON: &str = "/usr/bin/python3";
 
 /// A target: its name, the variant it claims, its command (empty: the reference).
 fn targets() -> Vec<(&'static str, &'static str, Vec<String>)> {
@@ -34,15 +40,61 @@ fn targets() -> Vec<(&'static str, &'static str, Vec<String>)> {
         (
             "thread_server.py",
             "thread",
-            vec!["python3".into(), script, "{port}".into()],
+            vec![SYSTEM_PYTHON.into(), script, "{port}".into()],
         ),
     ]
 }
 
+/// How a run is made: its sandbox mode, and whether `nobody` runs the checker.
+#[derive(Clone, Copy)]
+struct Way {
+    mode: &'static str,
+    unprivileged: bool,
+}
+
+const WAYS: [Way; 3] = [
+    Way {
+        mode: "none",
+        unprivileged: false,
+    },
+    Way {
+        mode: "strict",
+        unprivileged: false,
+    },
+    Way {
+        mode: "strict",
+        unprivileged: true,
+    },
+];
+
 /// One run: its wall time and each property's ID and verdict kind.
-fn run(mode: &str, variant: &str, command: &[String]) -> (Duration, Vec<String>) {
+fn run(
+    way: Way,
+    tmp: &std::path::Path,
+    variant: &str,
+    command: &[String],
+) -> (Duration, Vec<String>) {
+    let Way { mode, unprivileged } = way;
     let started = Instant::now();
-    let mut check = Command::new(BIN);
+    let mut check = match unprivileged {
+        false => Command::new(BIN),
+        true => {
+            let mut setpriv = Command::new("setpriv");
+            setpriv
+                .args([
+                    "--reuid",
+                    "65534",
+                    "--regid",
+                    "65534",
+                    "--clear-groups",
+                    "--",
+                    BIN,
+                ])
+                .env("PATH", "/usr/bin:/bin")
+                .env("TMPDIR", tmp);
+            setpriv
+        }
+    };
     check.args([
         "check",
         "server",
@@ -94,14 +146,22 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(5)
         .max(1);
-    println!("| target | none, median (s) | strict, median (s) | strict / none | verdicts the same in {runs} runs of each |");
-    println!("|---|---:|---:|---:|---|");
+    // A temp folder `nobody` may write in.
+    let tmp = tempfile::tempdir().expect("a temp folder");
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("open the temp folder to nobody");
+    println!("| target | none, median (s) | strict as root, median (s) | / none | strict as nobody, median (s) | / none | verdicts the same in {runs} runs of each |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
     let mut differed = false;
     for (name, variant, command) in targets() {
-        let (mut none, mut strict, mut seen) = (Vec::new(), Vec::new(), Vec::new());
+        let mut times = [Vec::new(), Vec::new(), Vec::new()];
+        let mut seen = Vec::new();
         for _ in 0..runs {
-            for (mode, times) in [("none", &mut none), ("strict", &mut strict)] {
-                let (elapsed, verdicts) = run(mode, variant, &command);
+            for (way, times) in WAYS.into_iter().zip(&mut times) {
+                let (elapsed, verdicts) = run(way, tmp.path(), variant, &command);
                 times.push(elapsed);
                 if !seen.contains(&verdicts) {
                     seen.push(verdicts);
@@ -110,10 +170,11 @@ fn main() {
         }
         let same = seen.len() == 1;
         differed |= !same;
-        let (none, strict) = (median(none), median(strict));
+        let [none, root, nobody] = times.map(median);
         println!(
-            "| {name} | {none:.2} | {strict:.2} | {:.2} | {} |",
-            strict / none,
+            "| {name} | {none:.2} | {root:.2} | {:.2} | {nobody:.2} | {:.2} | {} |",
+            root / none,
+            nobody / none,
             if same {
                 "yes".to_string()
             } else {

@@ -61,9 +61,7 @@ pub fn fork_run(child: impl FnOnce() -> i32) -> nix::Result<Pid> {
     match unsafe { nix::unistd::fork() }? {
         ForkResult::Child => {
             let code = std::panic::catch_unwind(AssertUnwindSafe(child)).unwrap_or(101);
-            // SAFETY: _exit(2) ends the child at once, running none of the
-            // parent's exit handlers and flushing none of its copied buffers.
-            unsafe { libc::_exit(code) }
+            exit_now(code)
         }
         ForkResult::Parent { child } => Ok(child),
     }
@@ -162,18 +160,23 @@ pub struct ChildSetup {
     pub confinement: Option<Confinement>,
 }
 
-/// A target's sandbox, as [`ChildSetup`] enters it: an unprivileged user
-/// with no supplementary groups and no way to gain privileges by exec and,
-/// with `mounts`, a mount namespace and an IPC namespace of its own. The
-/// network namespace is the checker's own ([`enter_private_network`]),
-/// entered before any target starts.
+/// A target's sandbox, as [`ChildSetup`] enters it: with `mounts`, mount
+/// and IPC namespaces of its own; with `user`, another user and no
+/// supplementary groups; with `pid_namespace`, a pid namespace of its own;
+/// always `no_new_privs`. The network namespace is the checker's own
+/// ([`enter_private_network`]), entered before any target starts.
 pub struct Confinement {
     /// The filesystem the target sees, if it gets a mount namespace.
     pub mounts: Option<MountPlan>,
-    /// The user and group to become.
-    pub uid: u32,
-    /// See `uid`.
-    pub gid: u32,
+    /// The user and group to become (a root checker's targets); `None`
+    /// keeps the checker's, in the user namespace the checker made, whose
+    /// capabilities the target's exec then drops (its uid there is not 0).
+    pub user: Option<(u32, u32)>,
+    /// Whether the target runs in a pid namespace of its own, under an
+    /// init that reaps its orphans: then it can name no process outside,
+    /// so it cannot signal its checker even with the checker's uid. See
+    /// [`Spawned::supervised`].
+    pub pid_namespace: bool,
 }
 
 /// The filesystem of a confined target: the hidden directories empty,
@@ -205,15 +208,25 @@ impl Reveal {
 
 /// `spawn_limited()`—spawns `command` under the fork lock, its child
 /// joining the cgroups, setting the limits and entering the confinement
-/// of `setup` between fork and exec.
+/// of `setup` between fork and exec (with a pid namespace, the child
+/// forked becomes the target's supervisor: see [`Spawned`]).
 ///
 /// # References
 /// - [setrlimit(2)](https://man7.org/linux/man-pages/man2/setrlimit.2.html)
 /// - [cgroups(7), "cgroup.procs"](https://man7.org/linux/man-pages/man7/cgroups.7.html)
 /// - [unshare(2)](https://man7.org/linux/man-pages/man2/unshare.2.html), [mount(2)](https://man7.org/linux/man-pages/man2/mount.2.html), [mount_setattr(2)](https://man7.org/linux/man-pages/man2/mount_setattr.2.html)
 /// - [setresuid(2)](https://man7.org/linux/man-pages/man2/setresuid.2.html), [prctl(2) `PR_SET_NO_NEW_PRIVS`](https://man7.org/linux/man-pages/man2/prctl.2.html)
-pub fn spawn_limited(command: &mut Command, setup: ChildSetup) -> io::Result<Child> {
+pub fn spawn_limited(command: &mut Command, setup: ChildSetup) -> io::Result<Spawned> {
     let mut setup = setup;
+    // The pid report is made under the fork lock: a child forked by another
+    // thread meanwhile would hold its write end, and the read below wait for it.
+    let _forking = forking();
+    let supervised = setup.confinement.as_ref().is_some_and(|c| c.pid_namespace);
+    let report = match supervised {
+        true => Some(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?),
+        false => None,
+    };
+    let report_to = report.as_ref().map(|(_, write)| write.as_raw_fd());
     let hook = move || -> io::Result<()> {
         for fd in &setup.cgroups {
             // Writing "0" moves the writing process into the cgroup.
@@ -223,38 +236,226 @@ pub fn spawn_limited(command: &mut Command, setup: ChildSetup) -> io::Result<Chi
             nix::sys::resource::setrlimit(resource, value, value)?;
         }
         if let Some(confinement) = &mut setup.confinement {
-            confine(confinement)?;
+            confine(confinement, report_to)?;
         }
         Ok(())
     };
     // SAFETY: the hook runs in the forked child before exec; it only makes
     // system calls (write(2), setrlimit(2), and those of `confine`, each a
-    // plain system call, async-signal-safe) on data prepared before the
-    // fork, and allocates nothing (`CStr` paths go to the kernel as they are).
+    // plain system call, async-signal-safe, fork(2) and waitpid(2)
+    // included) on data prepared before the fork, and allocates nothing
+    // (`CStr` paths go to the kernel as they are).
     unsafe { command.pre_exec(hook) };
     // A hook makes the standard library fork rather than spawn: the child
     // holds copies of every descriptor until its exec.
-    let _forking = forking();
-    command.spawn()
+    let spawned = command.spawn();
+    let Some((read, write)) = report else {
+        return spawned.map(|child| Spawned {
+            child,
+            supervised: None,
+        });
+    };
+    drop(write);
+    let pids = read_pid_report(read);
+    match (spawned, pids) {
+        (Ok(child), Some(pids)) => Ok(Spawned {
+            supervised: Some(Supervised {
+                supervisor: Pid::from_raw(child.id() as i32),
+                ..pids
+            }),
+            child,
+        }),
+        (spawned, pids) => {
+            // The target's own set-up failed after its supervisor started:
+            // the init would wait on, alone, for ever.
+            if let Some(pids) = pids {
+                let _ = signal::kill(pids.init, Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(pids.init, None);
+            }
+            let mut child = spawned?;
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(io::Error::other("the target's supervisor reported no pids"))
+        }
+    }
 }
 
-/// Enters `c` in a forked child: see [`Confinement`].
-fn confine(c: &mut Confinement) -> io::Result<()> {
-    if let Some(plan) = &mut c.mounts {
-        mount_as_planned(plan)?;
+/// A target [`spawn_limited`] started.
+pub struct Spawned {
+    /// The process forked: the target, or its supervisor when it has a pid
+    /// namespace, which exits as the target does (its code, or killed by
+    /// its signal) and holds none of its descriptors.
+    pub child: Child,
+    /// With a pid namespace, the processes around the target.
+    pub supervised: Option<Supervised>,
+}
+
+/// The processes of a target's pid namespace besides the target, by their
+/// pids here. The target is in a process group of its own; the supervisor
+/// and the init are not in it, so a target that signals its own group
+/// (`kill(0, ...)`) reaches neither.
+#[derive(Clone, Copy, Debug)]
+pub struct Supervised {
+    /// The target, the supervisor's child (pid 2 in its namespace).
+    pub target: Pid,
+    /// The supervisor: the child forked, outside the namespace.
+    pub supervisor: Pid,
+    /// The namespace's init (pid 1 in it): it reaps the target's orphans,
+    /// and when it is killed the kernel kills everything in the namespace.
+    pub init: Pid,
+}
+
+/// Reads the pids a supervisor wrote (init, then target), if it wrote them.
+fn read_pid_report(read: OwnedFd) -> Option<Supervised> {
+    let mut bytes = [0u8; 8];
+    let mut got = 0;
+    while got < bytes.len() {
+        match nix::unistd::read(&read, &mut bytes[got..]) {
+            Ok(0) => return None,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => {}
+            Err(_) => return None,
+        }
     }
-    nix::unistd::setgroups(&[])?;
-    let gid = nix::unistd::Gid::from_raw(c.gid);
-    nix::unistd::setresgid(gid, gid, gid)?;
-    let uid = nix::unistd::Uid::from_raw(c.uid);
-    nix::unistd::setresuid(uid, uid, uid)?;
+    let pid = |at: usize| {
+        let mut raw = [0u8; 4];
+        raw.copy_from_slice(&bytes[at..at + 4]);
+        Pid::from_raw(i32::from_ne_bytes(raw))
+    };
+    Some(Supervised {
+        init: pid(0),
+        target: pid(4),
+        supervisor: Pid::from_raw(0),
+    })
+}
+
+/// Enters `c` in a forked child: see [`Confinement`]. With a pid
+/// namespace, returns only in the target's process, which the forked child
+/// started and now supervises (see [`supervise`]); `report_to` is where
+/// the supervisor writes the pids.
+fn confine(c: &mut Confinement, report_to: Option<std::os::fd::RawFd>) -> io::Result<()> {
+    if let (true, Some(fd)) = (c.pid_namespace, report_to) {
+        supervise(fd)?;
+    }
+    if let Some(plan) = &mut c.mounts {
+        mount_as_planned(plan, c.pid_namespace)?;
+    }
+    if let Some((uid, gid)) = c.user {
+        nix::unistd::setgroups(&[])?;
+        let gid = nix::unistd::Gid::from_raw(gid);
+        nix::unistd::setresgid(gid, gid, gid)?;
+        let uid = nix::unistd::Uid::from_raw(uid);
+        nix::unistd::setresuid(uid, uid, uid)?;
+    }
     nix::sys::prctl::set_no_new_privs()?;
     Ok(())
 }
 
+/// In the forked child: makes a pid namespace, forks its init (which
+/// reaps orphans until it is killed) and the target into it, writes their
+/// pids to `report_to` and becomes the target's supervisor, which never
+/// returns; returns in the target, in a process group of its own.
+///
+/// The target is not the init: an init ignores every signal it has no
+/// handler for (even a `SIGPIPE` from its own write), which would change
+/// the behaviour under test.
+///
+/// # References
+/// - [pid_namespaces(7)](https://man7.org/linux/man-pages/man7/pid_namespaces.7.html), [unshare(2) `CLONE_NEWPID`](https://man7.org/linux/man-pages/man2/unshare.2.html)
+fn supervise(report_to: std::os::fd::RawFd) -> io::Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID)?;
+    // SAFETY: this process is a child forked from a threaded one and runs
+    // only async-signal-safe calls from here on; so do both children, and
+    // the init never returns from `reap_orphans`.
+    let init = match unsafe { nix::unistd::fork() }? {
+        ForkResult::Child => reap_orphans(),
+        ForkResult::Parent { child } => child,
+    };
+    // SAFETY: as above; the target goes on with the rest of the hook and execs.
+    let target = match unsafe { nix::unistd::fork() } {
+        Ok(ForkResult::Child) => {
+            nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))?;
+            return Ok(());
+        }
+        Ok(ForkResult::Parent { child }) => child,
+        Err(e) => {
+            let _ = signal::kill(init, Signal::SIGKILL);
+            return Err(e.into());
+        }
+    };
+    let mut pids = [0u8; 8];
+    pids[..4].copy_from_slice(&init.as_raw().to_ne_bytes());
+    pids[4..].copy_from_slice(&target.as_raw().to_ne_bytes());
+    // SAFETY: `report_to` is the pipe's write end, open in this process
+    // (inherited from the fork) until the close_range below.
+    let report = unsafe { BorrowedFd::borrow_raw(report_to) };
+    let _ = nix::unistd::write(report, &pids);
+    exit_as(target)
+}
+
+/// The supervisor's life: holding no descriptor of the target's (its
+/// pipes must reach EOF without it), it waits for `target` and ends as it
+/// did: the same exit code, or killed by the same signal.
+fn exit_as(target: Pid) -> ! {
+    use nix::sys::wait::WaitStatus;
+    // SAFETY: closes only this process's descriptors, none used afterwards.
+    unsafe { libc::close_range(0, libc::c_uint::MAX, 0) };
+    // Named for `ps` and the target's /proc: no longer the checker.
+    let _ = nix::sys::prctl::set_name(c"ipcspec-watch");
+    loop {
+        // Any child: the init, if it dies first, is reaped here.
+        match nix::sys::wait::waitpid(None, None) {
+            Ok(WaitStatus::Exited(pid, code)) if pid == target => exit_now(code),
+            Ok(WaitStatus::Signaled(pid, signal, _)) if pid == target => {
+                // SAFETY: SIG_DFL is not a handler: no code runs in signal context.
+                let _ = unsafe { signal::signal(signal, SigHandler::SigDfl) };
+                let mut only = signal::SigSet::empty();
+                only.add(signal);
+                let _ = only.thread_unblock();
+                let _ = signal::raise(signal);
+                exit_now(128 + signal as i32)
+            }
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => exit_now(127),
+        }
+    }
+}
+
+/// A pid namespace's init: holding no descriptor, it reaps whatever child
+/// it gets (orphans of the target's processes) until it is killed.
+fn reap_orphans() -> ! {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    // SAFETY: closes only this process's descriptors, none used afterwards.
+    unsafe { libc::close_range(0, libc::c_uint::MAX, 0) };
+    let _ = nix::sys::prctl::set_name(c"ipcspec-init");
+    // Blocked, SIGCHLD stays pending for sigwait even where it is ignored
+    // by default: an orphan dying between the reaping and the wait is not missed.
+    let mut child_died = signal::SigSet::empty();
+    child_died.add(Signal::SIGCHLD);
+    let _ = child_died.thread_block();
+    loop {
+        while matches!(
+            waitpid(None, Some(WaitPidFlag::WNOHANG)),
+            Ok(status) if status != WaitStatus::StillAlive
+        ) {}
+        let _ = child_died.wait();
+    }
+}
+
+/// Ends this forked process at once with `code`.
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit(2) ends the process at once, running none of the
+    // parent's exit handlers and flushing none of its copied buffers.
+    unsafe { libc::_exit(code) }
+}
+
 /// Gives a forked child the filesystem `plan` describes, in mount and IPC
-/// namespaces of its own.
-fn mount_as_planned(plan: &mut MountPlan) -> io::Result<()> {
+/// namespaces of its own; with `own_proc`, a `/proc` of the pid namespace
+/// it is in, so that only that namespace's processes show there.
+///
+/// # References
+/// - [proc(5)](https://man7.org/linux/man-pages/man5/proc.5.html), [pid_namespaces(7), "/proc and PID namespaces"](https://man7.org/linux/man-pages/man7/pid_namespaces.7.html)
+fn mount_as_planned(plan: &mut MountPlan, own_proc: bool) -> io::Result<()> {
     use nix::fcntl::OFlag;
     use nix::mount::{mount, MsFlags};
     use nix::sched::{unshare, CloneFlags};
@@ -300,6 +501,10 @@ fn mount_as_planned(plan: &mut MountPlan) -> io::Result<()> {
             let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
             mount(Some(source), place.as_c_str(), NONE, flags, NONE)?;
         }
+    }
+    if own_proc {
+        let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+        mount(Some(c"proc"), c"/proc", Some(c"proc"), flags, NONE)?;
     }
     set_mount_read_only(c"/", true, true)?;
     set_mount_read_only(&plan.writable, false, false)?;

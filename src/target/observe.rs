@@ -358,6 +358,20 @@ pub fn thread(pid: Pid, tid: Pid) -> Option<ThreadState> {
     })
 }
 
+/// The pid of `pid` in the innermost pid namespace it is in (the last of
+/// `NSpid` in its `status`): what it and the processes beside it call it.
+/// `pid` itself when it is in this process's namespace.
+///
+/// # References
+/// - [proc_pid_status(5)](https://man7.org/linux/man-pages/man5/proc_pid_status.5.html) (`NSpid`), [pid_namespaces(7)](https://man7.org/linux/man-pages/man7/pid_namespaces.7.html)
+pub fn innermost_pid(pid: Pid) -> Option<Pid> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let nspid = status.lines().find_map(|l| l.strip_prefix("NSpid:"))?;
+    Some(Pid::from_raw(
+        nspid.split_whitespace().last()?.parse().ok()?,
+    ))
+}
+
 /// How much thread `tid` of `pid` has run, in nanoseconds
 /// (`/proc/<pid>/task/<tid>/schedstat`, absent on a kernel without
 /// `CONFIG_SCHED_INFO`), and how many times it gave up its CPU to wait

@@ -9,7 +9,11 @@
 //!   when `/sys/fs/cgroup/memory` is, in a fresh memory cgroup bounding all its
 //!   processes together to [`Limits::memory_total`];
 //! - when the checker entered a [sandbox](super::sandbox), the target starts
-//!   inside it (another user, its own view of the filesystem);
+//!   inside it (another user, its own view of the filesystem); a sandbox
+//!   without root also gives it a pid namespace, where it runs under a
+//!   supervisor that ends as it does and an init that reaps its orphans
+//!   (`sys::Spawned`): [`Target::pid`] and [`Target::processes`] are the
+//!   target's own, never those two;
 //! - `setrlimit` bounds address space, CPU time, open files and file size
 //!   (and process count, where the kernel enforces it for this uid); a
 //!   check may lower a running process's open-file limit further
@@ -43,6 +47,7 @@ use nix::unistd::Pid;
 use super::settle::{self, Bound, Gaps, Look, Shown};
 use super::{observe, CommandSpec, TargetError};
 use crate::report::quote;
+use crate::sys::Supervised;
 
 /// Resource limits for a target and everything it spawns.
 #[derive(Clone, Copy, Debug)]
@@ -245,7 +250,12 @@ impl Tail {
 
 /// A running target. Dropping it kills everything it spawned.
 pub struct Target {
+    /// The process forked: the target, or its supervisor (see `sys::Spawned`).
     child: Child,
+    /// The target's process.
+    pid: Pid,
+    /// The processes around it, when it has a pid namespace.
+    supervised: Option<Supervised>,
     program: String,
     cgroups: Cgroups,
     cleanup: Vec<PathBuf>,
@@ -281,6 +291,9 @@ fn live() -> MutexGuard<'static, Registry> {
 #[derive(Clone)]
 struct Remains {
     pgid: Pid,
+    /// The supervisor and init of its pid namespace, if it has one: they
+    /// go with it (the init's death kills everything in the namespace).
+    supervised: Option<Supervised>,
     cgroups: Cgroups,
     paths: Vec<PathBuf>,
 }
@@ -290,9 +303,16 @@ impl Remains {
     /// and removes its cgroup and paths.
     fn destroy(&self) {
         let mut members = observe::group_members(self.pgid);
+        let keepers: Vec<Pid> = self
+            .supervised
+            .iter()
+            .flat_map(|s| [s.init, s.supervisor])
+            .collect();
+        members.extend(&keepers);
         for round in 0..100 {
             let mut found = self.cgroups.members();
             found.extend(observe::group_members(self.pgid));
+            found.extend(&keepers);
             found.retain(|pid| !members.contains(pid) || observe::is_alive(*pid));
             // ESRCH: the group is already gone, which is what we want.
             let _ = killpg(self.pgid, Signal::SIGKILL);
@@ -570,8 +590,11 @@ impl Target {
         } else {
             crate::sys::spawn_limited(&mut command, setup)
         };
-        let mut child = match spawned {
-            Ok(child) => child,
+        let crate::sys::Spawned {
+            mut child,
+            supervised,
+        } = match spawned {
+            Ok(spawned) => spawned,
             Err(error) => {
                 cgroups.remove();
                 return Err(match sandbox {
@@ -584,8 +607,10 @@ impl Target {
                 });
             }
         };
+        let pid = supervised.map_or(Pid::from_raw(child.id() as i32), |s| s.target);
         let registration = Remains {
-            pgid: Pid::from_raw(child.id() as i32),
+            pgid: pid,
+            supervised,
             cgroups: cgroups.clone(),
             paths: config.cleanup.clone(),
         };
@@ -602,6 +627,8 @@ impl Target {
         }
         Ok(Target {
             child,
+            pid,
+            supervised,
             program,
             cgroups,
             cleanup: config.cleanup,
@@ -611,9 +638,30 @@ impl Target {
         })
     }
 
-    /// The pid of the process started (also its process-group ID).
+    /// The pid of the target's process (also its process-group ID).
     pub fn pid(&self) -> Pid {
-        Pid::from_raw(self.child.id() as i32)
+        self.pid
+    }
+
+    /// The target's pid as it and its processes call it: other than
+    /// [`Target::pid`] when it has a pid namespace of its own.
+    pub fn pid_inside(&self) -> Pid {
+        match self.supervised {
+            Some(_) => observe::innermost_pid(self.pid).unwrap_or(self.pid),
+            None => self.pid,
+        }
+    }
+
+    /// The pid here of the live process of the target that calls itself
+    /// `inside` (a pid it reported, as a shell's stage reports its own).
+    pub fn pid_here(&self, inside: Pid) -> Option<Pid> {
+        match self.supervised {
+            Some(_) => self
+                .processes()
+                .into_iter()
+                .find(|&pid| observe::innermost_pid(pid) == Some(inside)),
+            None => Some(inside),
+        }
     }
 
     /// The program's name as given, for messages.
@@ -622,11 +670,17 @@ impl Target {
     }
 
     /// Every live process of the target: cgroup members and process-group
-    /// members, plus descendants of the first process.
+    /// members, plus descendants of the first process and the orphans its
+    /// pid namespace's init adopted.
     pub fn processes(&self) -> Vec<Pid> {
         let mut pids = self.cgroups.members();
         pids.extend(observe::group_members(self.pid()));
         pids.extend(observe::descendants(self.pid()));
+        pids.extend(
+            self.supervised
+                .iter()
+                .flat_map(|s| observe::descendants(s.init)),
+        );
         pids.sort();
         pids.dedup();
         pids.retain(|&p| observe::is_alive(p));
@@ -717,6 +771,7 @@ impl Target {
     pub fn kill(&mut self) {
         let remains = Remains {
             pgid: self.pid(),
+            supervised: self.supervised,
             cgroups: std::mem::take(&mut self.cgroups),
             paths: std::mem::take(&mut self.cleanup),
         };

@@ -10,17 +10,21 @@
 //!   the *scratch*, holds every temp file of the run (the checker's
 //!   `TMPDIR` and the targets'); it vanishes with the checker, even a
 //!   killed one;
-//! - a **user** for the targets: a uid and gid of their own (derived from
-//!   the checker's pid, so concurrent checkers differ), never the checker's.
+//! - an **identity** for the targets that cannot reach the checker: for a
+//!   root checker, a uid and gid of their own (derived from the checker's
+//!   pid, so concurrent checkers differ), never the checker's; otherwise
+//!   the checker's own, in a user namespace ([user_namespaces(7)]) the
+//!   checker enters first, with a pid namespace per target (see [`Identity`]).
 //!
 //! Each target then starts ([`Sandbox::confinement`], entered by
 //! `sys::spawn_limited` between fork and exec) in mount and IPC namespaces
 //! of its own where the whole filesystem is read-only except the scratch,
 //! the [hidden](Sandbox::hidden) directories (the other submissions, the
-//! reports) are empty, and it runs as that user with `no_new_privs`: it
-//! cannot signal or trace the checker (another uid), write outside the
-//! scratch, or keep SysV IPC objects beyond its life. Memory and process
-//! counts are bounded by its cgroups (see [`super::process`]).
+//! reports) are empty, and it runs with that identity and `no_new_privs`:
+//! it cannot signal or trace the checker, write outside the scratch, or
+//! keep SysV IPC objects beyond its life. Memory and process counts are
+//! bounded by its cgroups when the checker is root (see
+//! [`super::process`]), by rlimits otherwise.
 //!
 //! What it does not guarantee: protection from kernel exploits, or from a
 //! target that exhausts the CPU (bounded by `RLIMIT_CPU` and the check's
@@ -29,6 +33,7 @@
 //! are off; [`Mode::Strict`] refuses to run without all of them.
 //!
 //! [network_namespaces(7)]: https://man7.org/linux/man-pages/man7/network_namespaces.7.html
+//! [user_namespaces(7)]: https://man7.org/linux/man-pages/man7/user_namespaces.7.html
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -64,7 +69,7 @@ const SCRATCH_BYTES: u64 = 1 << 30;
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// A layer the strict mode needs is missing.
-    #[error("--sandbox strict: {0}; run as root with CAP_SYS_ADMIN (in Docker: --cap-add SYS_ADMIN --security-opt seccomp=unconfined), or choose --sandbox auto or none")]
+    #[error("--sandbox strict: {0}; run as root with CAP_SYS_ADMIN (in Docker: --cap-add SYS_ADMIN --security-opt seccomp=unconfined) or where user namespaces are allowed, or choose --sandbox auto or none")]
     Unavailable(String),
     /// A directory to hide does not exist or is not a directory.
     #[error("--sandbox-hide {}: not a directory", .0.display())]
@@ -82,9 +87,25 @@ pub enum SandboxError {
     },
 }
 
+/// Who a sandbox's targets run as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Identity {
+    /// A uid and gid of their own, which cannot signal or trace the
+    /// checker: the checker is root, with those ids mapped.
+    Dedicated,
+    /// The checker's own ids, in a user namespace the checker made, where
+    /// the targets' exec drops every capability; each target in a pid
+    /// namespace of its own with a `/proc` of that namespace, from which
+    /// the checker cannot be named: neither signalled, nor traced, nor
+    /// read through `/proc`.
+    Namespaced,
+}
+
 /// The sandbox of this checker process, once [`enter`]ed.
 #[derive(Debug)]
 pub struct Sandbox {
+    identity: Identity,
+    /// The user targets run as (the checker's own when [`Identity::Namespaced`]).
     uid: Uid,
     gid: Gid,
     /// The scratch tmpfs, when the checker has a mount namespace of its own.
@@ -114,17 +135,35 @@ pub fn enter(mode: Mode, hidden: &[PathBuf]) -> Result<Option<&'static Sandbox>,
     }
     let hidden = outermost(absolute_dirs(hidden)?);
     let mut missing = Vec::new();
-    if !Uid::effective().is_root() {
-        // Without root there is no other uid to become, and a target with
-        // the checker's uid could signal it: no layer is worth having alone.
-        return match mode {
-            Mode::Strict => Err(SandboxError::Unavailable("not running as root".into())),
-            _ => {
-                eprintln!("ipcspec: note: targets run unsandboxed: the sandbox needs root (see --sandbox)");
-                Ok(None)
-            }
+    let dedicated = UID_BASE + std::process::id();
+    let (identity, uid, gid) = if Uid::effective().is_root() && maps_id(dedicated) {
+        (
+            Identity::Dedicated,
+            Uid::from_raw(dedicated),
+            Gid::from_raw(dedicated),
+        )
+    } else {
+        let who = match Uid::effective().is_root() {
+            true => format!("uid {dedicated} is not mapped here"),
+            false => "not running as root".to_string(),
         };
-    }
+        match enter_user_namespace() {
+            Ok((uid, gid)) => {
+                missing.push(format!(
+                    "cgroups ({who}: rlimits bound the target's processes and memory)"
+                ));
+                (Identity::Namespaced, uid, gid)
+            }
+            Err(e) => {
+                let why = format!("{who}, and the kernel refused a user namespace ({e})");
+                if mode == Mode::Strict {
+                    return Err(SandboxError::Unavailable(why));
+                }
+                eprintln!("ipcspec: note: targets run unsandboxed: {why} (see --sandbox)");
+                return Ok(None);
+            }
+        }
+    };
     let scratch = match private_namespaces() {
         Ok(scratch) => Some(scratch),
         Err(SandboxError::Unavailable(why)) if mode == Mode::Auto => {
@@ -136,11 +175,11 @@ pub fn enter(mode: Mode, hidden: &[PathBuf]) -> Result<Option<&'static Sandbox>,
     if !hidden.is_empty() && scratch.is_none() {
         missing.push("hiding directories".into());
     }
-    let id = UID_BASE + std::process::id();
     let search = std::env::var_os("PATH").unwrap_or_default();
     let sandbox = Sandbox {
-        uid: Uid::from_raw(id),
-        gid: Gid::from_raw(id),
+        identity,
+        uid,
+        gid,
         scratch,
         hidden,
         closed_on_path: std::env::split_paths(&search)
@@ -184,6 +223,40 @@ fn outermost(mut dirs: Vec<PathBuf>) -> Vec<PathBuf> {
     let all = dirs.clone();
     dirs.retain(|d| !all.iter().any(|outer| outer != d && d.starts_with(outer)));
     dirs
+}
+
+/// Whether `id` is a uid and a gid of this user namespace (all are in the
+/// machine's own; a container's may map only a few).
+fn maps_id(id: u32) -> bool {
+    ["uid_map", "gid_map"].iter().all(|map| {
+        let text = std::fs::read_to_string(Path::new("/proc/self").join(map)).unwrap_or_default();
+        text.lines().any(|line| {
+            let fields: Vec<u64> = line.split_whitespace().filter_map(|f| f.parse().ok()).collect();
+            matches!(fields[..], [inside, _, count] if (inside..inside + count).contains(&u64::from(id)))
+        })
+    })
+}
+
+/// Moves this process into a user namespace of its own in which it keeps
+/// its uid and gid (or, if they are 0 here, takes non-zero ones: a target
+/// that is root in the namespace could undo the mounts that hide), with
+/// every capability there. Returns the ids it has in the namespace. Call
+/// while the process has one thread.
+///
+/// # References
+/// - [user_namespaces(7)](https://man7.org/linux/man-pages/man7/user_namespaces.7.html) ("uid_map", "setgroups")
+fn enter_user_namespace() -> std::io::Result<(Uid, Gid)> {
+    let inside = |outside: u32| match outside {
+        0 => UID_BASE + std::process::id(),
+        id => id,
+    };
+    let (uid, gid) = (Uid::effective().as_raw(), Gid::effective().as_raw());
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER)?;
+    // setgroups(2) must be refused before an unprivileged gid_map is written.
+    std::fs::write("/proc/self/setgroups", "deny")?;
+    std::fs::write("/proc/self/uid_map", format!("{} {uid} 1", inside(uid)))?;
+    std::fs::write("/proc/self/gid_map", format!("{} {gid} 1", inside(gid)))?;
+    Ok((Uid::from_raw(inside(uid)), Gid::from_raw(inside(gid))))
 }
 
 /// Moves this process into a network namespace of its own (loopback up)
@@ -268,8 +341,9 @@ impl Sandbox {
     pub fn confinement(&self, cwd: &Path, program: &Path) -> std::io::Result<Confinement> {
         let ids = |mounts| Confinement {
             mounts,
-            uid: self.uid.as_raw(),
-            gid: self.gid.as_raw(),
+            user: (self.identity == Identity::Dedicated)
+                .then(|| (self.uid.as_raw(), self.gid.as_raw())),
+            pid_namespace: self.identity == Identity::Namespaced,
         };
         let Some(scratch) = &self.scratch else {
             return Ok(ids(None));
@@ -301,6 +375,10 @@ impl Sandbox {
     /// the checker made for a target to write in (a socket's directory) or
     /// read (a document root).
     pub fn hand_over(&self, path: &Path) -> std::io::Result<()> {
+        if self.identity == Identity::Namespaced {
+            // The checker made it: its user is the targets' already.
+            return Ok(());
+        }
         std::os::unix::fs::lchown(path, Some(self.uid.as_raw()), Some(self.gid.as_raw()))?;
         if path.is_dir() && !path.is_symlink() {
             for entry in std::fs::read_dir(path)? {
@@ -322,7 +400,7 @@ impl Sandbox {
 pub fn as_target_user<T: Send>(
     action: impl FnOnce() -> std::io::Result<T> + Send,
 ) -> std::io::Result<T> {
-    let Some(sandbox) = current() else {
+    let Some(sandbox) = current().filter(|s| s.identity == Identity::Dedicated) else {
         return action();
     };
     std::thread::scope(|scope| {

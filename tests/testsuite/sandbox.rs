@@ -5,7 +5,10 @@
 //! attack started, wrote or mounted remains; unsandboxed, the harmless ones
 //! get through, which shows each attack is real.
 //!
-//! These tests need root, as the sandbox does (CI runs as root).
+//! Each containment test runs twice: with the checker as root (targets get
+//! a uid of their own) and as an unprivileged user, `nobody`, through
+//! `setpriv` (targets get user and pid namespaces). Either way the tests
+//! need root to start with (CI runs as root).
 
 use std::fs::Permissions;
 use std::io::Read;
@@ -30,6 +33,51 @@ fn mark(attack: &str) -> String {
     format!("ipcspec-test-{attack}-{}-{n}", std::process::id())
 }
 
+/// Who runs the checker.
+#[derive(Clone, Copy, Debug)]
+enum Checker {
+    /// Root: its targets run as a uid of their own.
+    Root,
+    /// `nobody`: its targets run in a user namespace and a pid namespace.
+    Unprivileged,
+}
+
+/// What `nobody` runs with: no pyenv shims under `/root`, a temp folder it may write.
+const UNPRIVILEGED_PATH: &str = "/usr/bin:/bin";
+
+impl Checker {
+    /// The command that runs `ipcspec` as this user, with temp files in `tmp`.
+    fn ipcspec(self, tmp: &Path) -> Command {
+        match self {
+            Checker::Root => Command::new(env!("CARGO_BIN_EXE_ipcspec")),
+            Checker::Unprivileged => {
+                // `setpriv` (util-linux) execs it, so the pid stays the checker's.
+                let mut command = Command::new("setpriv");
+                command
+                    .args([
+                        "--reuid",
+                        "65534",
+                        "--regid",
+                        "65534",
+                        "--clear-groups",
+                        "--",
+                    ])
+                    .arg(env!("CARGO_BIN_EXE_ipcspec"))
+                    .env("PATH", UNPRIVILEGED_PATH)
+                    .env("TMPDIR", tmp);
+                command
+            }
+        }
+    }
+}
+
+/// A temp folder anyone may write in, as `nobody`'s checker must.
+fn open_temp_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
 /// One finished check of the attacker.
 struct Run {
     output: Output,
@@ -37,6 +85,8 @@ struct Run {
     pid: u32,
     /// The word in the command line of every process of this check.
     mark: String,
+    /// The checker's temp folder.
+    tmp: tempfile::TempDir,
 }
 
 /// Sandboxed with every layer.
@@ -44,11 +94,14 @@ const STRICT: &[&str] = &["--sandbox", "strict"];
 /// Not sandboxed.
 const NONE: &[&str] = &["--sandbox", "none"];
 
-/// `ipcspec check server` on the attacker running `attack` with `args`,
-/// sandboxed as `sandbox` (the options) says, on one property, from `cwd`.
-fn check(sandbox: &[&str], attack: &str, args: &[&str], cwd: &Path) -> Run {
+/// `ipcspec check server`, run by `checker`, on the attacker running
+/// `attack` with `args`, sandboxed as `sandbox` (the options) says, on one
+/// property, from `cwd`.
+fn check(checker: Checker, sandbox: &[&str], attack: &str, args: &[&str], cwd: &Path) -> Run {
     let mark = mark(attack);
-    let child = Command::new(env!("CARGO_BIN_EXE_ipcspec"))
+    let tmp = open_temp_dir();
+    let child = checker
+        .ipcspec(tmp.path())
         .args(["check", "server", "--variant", "thread"])
         .args(sandbox)
         .args(["--only", "server.echo.byte-exact", "--"])
@@ -64,7 +117,12 @@ fn check(sandbox: &[&str], attack: &str, args: &[&str], cwd: &Path) -> Run {
         .expect("ipcspec runs");
     let pid = child.id();
     let output = child.wait_with_output().expect("ipcspec ends");
-    Run { output, pid, mark }
+    Run {
+        output,
+        pid,
+        mark,
+        tmp,
+    }
 }
 
 fn text(output: &Output) -> String {
@@ -98,8 +156,11 @@ fn carrying(mark: &str) -> Vec<String> {
 fn assert_nothing_left(run: &Run) {
     let Run { pid, mark, .. } = run;
     assert_eq!(carrying(mark), Vec::<String>::new(), "left running");
-    let scratch = std::env::temp_dir().join(format!("ipcspec-sandbox-{pid}"));
-    assert!(!scratch.exists(), "{} left behind", scratch.display());
+    // Root's checker keeps its scratch under the machine's temp folder.
+    for base in [run.tmp.path(), &std::env::temp_dir()] {
+        let scratch = base.join(format!("ipcspec-sandbox-{pid}"));
+        assert!(!scratch.exists(), "{} left behind", scratch.display());
+    }
     for controller in ["pids", "memory"] {
         let root = Path::new("/sys/fs/cgroup").join(controller);
         let prefix = format!("ipcspec-{pid}-");
@@ -136,13 +197,17 @@ fn outside_listener() -> (TcpListener, Vec<String>) {
 }
 
 #[rstest]
-#[case::signal_the_checker("signal-parent")]
-#[case::kill_every_process_it_may("kill-everyone")]
-#[case::hog_memory("hog-memory")]
-#[case::fill_the_disk("fill-disk")]
-#[case::leave_a_daemon("daemon")]
-fn sandbox_contains_the_attack_and_the_server_passes(#[case] attack: &str) {
-    let run = check(STRICT, attack, &[], Path::new(env!("CARGO_MANIFEST_DIR")));
+fn sandbox_contains_the_attack_and_the_server_passes(
+    #[values(Checker::Root, Checker::Unprivileged)] checker: Checker,
+    #[values("signal-parent", "kill-everyone", "hog-memory", "fill-disk", "daemon")] attack: &str,
+) {
+    let run = check(
+        checker,
+        STRICT,
+        attack,
+        &[],
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+    );
     let output = &run.output;
     let report = text(output);
     assert_eq!(output.status.code(), Some(0), "{report}");
@@ -150,9 +215,12 @@ fn sandbox_contains_the_attack_and_the_server_passes(#[case] attack: &str) {
     assert_nothing_left(&run);
 }
 
-#[test]
-fn sandbox_stops_a_fork_bomb_and_the_check_still_ends_in_a_verdict() {
+#[rstest]
+fn sandbox_stops_a_fork_bomb_and_the_check_still_ends_in_a_verdict(
+    #[values(Checker::Root, Checker::Unprivileged)] checker: Checker,
+) {
     let run = check(
+        checker,
         STRICT,
         "fork-bomb",
         &[],
@@ -167,8 +235,10 @@ fn sandbox_stops_a_fork_bomb_and_the_check_still_ends_in_a_verdict() {
     assert_nothing_left(&run);
 }
 
-#[test]
-fn sandbox_keeps_writes_out_of_the_filesystem() {
+#[rstest]
+fn sandbox_keeps_writes_out_of_the_filesystem(
+    #[values(Checker::Root, Checker::Unprivileged)] checker: Checker,
+) {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
@@ -183,7 +253,7 @@ fn sandbox_keeps_writes_out_of_the_filesystem() {
         PathBuf::from("/var/tmp/ipcspec-planted"),
     ];
     let args: Vec<&str> = targets.iter().map(|p| p.to_str().unwrap()).collect();
-    let run = check(STRICT, "write", &args, &work);
+    let run = check(checker, STRICT, "write", &args, &work);
     let output = &run.output;
     assert_eq!(output.status.code(), Some(0), "{}", text(output));
     for path in &targets {
@@ -192,12 +262,15 @@ fn sandbox_keeps_writes_out_of_the_filesystem() {
     assert_nothing_left(&run);
 }
 
-#[test]
-fn sandbox_leaves_the_target_only_the_checks_loopback() {
+#[rstest]
+fn sandbox_leaves_the_target_only_the_checks_loopback(
+    #[values(Checker::Root, Checker::Unprivileged)] checker: Checker,
+) {
     let (listener, addresses) = outside_listener();
     listener.set_nonblocking(true).unwrap();
     let args: Vec<&str> = addresses.iter().map(String::as_str).collect();
     let run = check(
+        checker,
         STRICT,
         "connect",
         &args,
@@ -213,8 +286,10 @@ fn sandbox_leaves_the_target_only_the_checks_loopback() {
     assert_nothing_left(&run);
 }
 
-#[test]
-fn sandbox_hides_the_other_submissions() {
+#[rstest]
+fn sandbox_hides_the_other_submissions(
+    #[values(Checker::Root, Checker::Unprivileged)] checker: Checker,
+) {
     let class = tempfile::tempdir().unwrap();
     let (alice, bob) = (class.path().join("alice"), class.path().join("bob"));
     std::fs::create_dir(&alice).unwrap();
@@ -223,7 +298,13 @@ fn sandbox_hides_the_other_submissions() {
     let secret = bob.join("solution.c");
     std::fs::write(&secret, "bob's work").unwrap();
     let read_from_alice = |sandbox: &[&str]| {
-        let run = check(sandbox, "read", &[secret.to_str().unwrap()], &alice);
+        let run = check(
+            checker,
+            sandbox,
+            "read",
+            &[secret.to_str().unwrap()],
+            &alice,
+        );
         (run.output.status.code(), text(&run.output))
     };
     // Bob's file is readable by anyone: only hiding the class keeps it from Alice's program.
@@ -239,6 +320,44 @@ fn sandbox_hides_the_other_submissions() {
     ];
     let (code, report) = read_from_alice(&hide);
     assert_eq!(code, Some(0), "{report}");
+}
+
+/// The IDs of the properties a JSON report does not pass.
+fn not_passed(output: &Output) -> Vec<String> {
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|_| panic!("a JSON report: {}", text(output)));
+    doc["reports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["results"].as_array().into_iter().flatten())
+        .filter(|p| p["verdict"] != "pass")
+        .filter_map(|p| p["id"].as_str().map(String::from))
+        .collect()
+}
+
+/// Shell checks compare the pids the stages report (as they see them)
+/// with what the checker sees: in a pid namespace the two differ, and a
+/// check that did not translate would pass these broken shells.
+#[rstest]
+#[case::holds_a_stage_pipe_end("keeps_last_read_end", "shell.shape.keeps-no-end")]
+#[case::hands_the_line_to_system("system_shell", "shell.shape.forks-each-stage")]
+fn sandbox_keeps_the_verdicts_that_rest_on_reported_pids(
+    #[values(Checker::Root, Checker::Unprivileged)] checker: Checker,
+    #[case] shell: &str,
+    #[case] fails: &str,
+) {
+    let tmp = open_temp_dir();
+    let output = checker
+        .ipcspec(tmp.path())
+        .args(["check", "shell", "--sandbox", "strict", "--format", "json"])
+        .args(["--only", fails, "--"])
+        .arg(crate::support::built("shells", shell))
+        .current_dir(tmp.path())
+        .output()
+        .expect("ipcspec runs");
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert_eq!(not_passed(&output), [fails]);
 }
 
 /// Without the sandbox the same attacks get through: each fixture is a
@@ -262,7 +381,7 @@ fn without_the_sandbox_the_attack_gets_through(
         "write" => dir.path().join("planted").display().to_string(),
         _ => file.display().to_string(),
     };
-    let run = check(NONE, attack, &[&arg], dir.path());
+    let run = check(Checker::Root, NONE, attack, &[&arg], dir.path());
     let output = &run.output;
     drop(listener);
     let report = text(output);
@@ -270,24 +389,40 @@ fn without_the_sandbox_the_attack_gets_through(
     assert!(report.contains(says), "{report}");
 }
 
-#[test]
-fn sandbox_strict_without_root_is_refused_in_one_line() {
-    // `setpriv` (util-linux) drops to nobody, for whom no sandbox can be had.
-    let output = Command::new("setpriv")
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
+/// `ipcspec ARGS` as root in a user namespace that maps root alone and
+/// allows no user namespace inside it: no uid to give targets, no way to
+/// make one (a container's root without `CAP_SETUID` over more ids is like it).
+fn ipcspec_without_user_namespaces(args: &[&str]) -> Output {
+    Command::new("unshare")
+        .args(["--user", "--map-root-user", "sh", "-c"])
+        .arg("echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_ipcspec"))
-        .args(["check", "relay", "--sandbox", "strict"])
+        .args(args)
         .current_dir("/")
         .output()
-        .expect("setpriv runs");
-    assert_one_line_error(&output, "--sandbox strict: not running as root");
+        .expect("unshare runs")
+}
+
+#[test]
+fn sandbox_strict_without_a_user_to_give_is_refused_in_one_line() {
+    let output = ipcspec_without_user_namespaces(&["check", "relay", "--sandbox", "strict"]);
+    assert_one_line_error(&output, "--sandbox strict: uid ");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("refused a user namespace"),
+        "{}",
+        text(&output)
+    );
+}
+
+#[test]
+fn sandbox_auto_without_a_user_to_give_runs_unsandboxed_and_says_so() {
+    let output = ipcspec_without_user_namespaces(&["check", "relay", "--sandbox", "auto"]);
+    let report = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains("ipcspec: note: targets run unsandboxed: uid "),
+        "{report}"
+    );
 }
 
 #[test]

@@ -88,6 +88,10 @@ pub struct Gated {
     /// At the gate: the processes that are not stages (the shell, and any
     /// process of its own between it and them) with the pipe ends they held.
     pub keepers: Vec<(Pid, String, Vec<PipeEnd>)>,
+    /// At the gate: each stage's pid here, by position, if it had started
+    /// (its report gives the pid it calls itself, which differs in a
+    /// sandbox's pid namespace).
+    pub stage_pids: Vec<Option<Pid>>,
     /// At the gate: the pipe ends the stages held.
     pub stage_ends: Vec<PipeEnd>,
     /// At the gate: every thread, for evidence.
@@ -259,10 +263,13 @@ impl Session {
         let reports =
             || -> Vec<Option<StageReport>> { paths.iter().map(|p| read_report(p)).collect() };
         let at_gate = reports();
-        let stage_pids: Vec<Pid> = at_gate
+        // Stages at the gate are alive: each waits for the gate or its input.
+        let stage_pids: Vec<Option<Pid>> = at_gate
             .iter()
-            .flatten()
-            .map(|r| Pid::from_raw(r.probe.pid as i32))
+            .map(|r| {
+                let inside = Pid::from_raw(r.as_ref()?.probe.pid as i32);
+                self.target.pid_here(inside)
+            })
             .collect();
         let ends = |pid: Pid| -> Vec<PipeEnd> {
             observe::pipe_ends(pid)
@@ -272,7 +279,7 @@ impl Session {
         };
         let keepers = alive
             .iter()
-            .filter(|pid| !stage_pids.contains(pid))
+            .filter(|&&pid| !stage_pids.contains(&Some(pid)))
             .map(|&pid| {
                 let comm = threads
                     .iter()
@@ -281,7 +288,11 @@ impl Session {
                 (pid, comm, ends(pid))
             })
             .collect();
-        let stage_ends = stage_pids.iter().flat_map(|&pid| ends(pid)).collect();
+        let stage_ends = stage_pids
+            .iter()
+            .flatten()
+            .flat_map(|&pid| ends(pid))
+            .collect();
         // Opening the gate for writing and closing it lets the first stage
         // go. It fails (ENXIO) while the first stage is not waiting there:
         // then the check tries again as the line goes on.
@@ -320,6 +331,7 @@ impl Session {
             paths,
             reports,
             keepers,
+            stage_pids,
             stage_ends,
             threads,
         })

@@ -92,7 +92,8 @@ pub fn forks_each_stage(shell: &Shell, ctx: &Ctx) -> Outcome {
             )
         },
         |session, gated| {
-            let me = session.target.pid();
+            // The stages report pids as they see them, and so is the shell's here.
+            let me = session.target.pid_inside();
             let exe = session.exe.as_deref();
             let of = gated.reports.len();
             let mut problems = missing(gated);
@@ -182,12 +183,9 @@ pub fn keeps_no_end(shell: &Shell, ctx: &Ctx) -> Outcome {
             let of = gated.reports.len();
             let stage_of = |pid: Pid| {
                 gated
-                    .reports
+                    .stage_pids
                     .iter()
-                    .position(|r| {
-                        r.as_ref()
-                            .is_some_and(|r| r.probe.pid as i32 == pid.as_raw())
-                    })
+                    .position(|&p| p == Some(pid))
                     .map_or(format!("pid {pid}"), |i| stage(i, of))
             };
             let mut problems = Vec::new();
