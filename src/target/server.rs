@@ -63,6 +63,7 @@
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -94,6 +95,9 @@ pub struct Instance {
     pub endpoint: Endpoint,
     /// Looks at how still it is.
     watch: Watch,
+    /// The last [`Instance::accepted_all`] saw it still with connections
+    /// left in its backlog.
+    left_in_backlog: AtomicBool,
 }
 
 impl Instance {
@@ -139,6 +143,7 @@ impl Instance {
             target,
             endpoint,
             watch: Watch::default(),
+            left_in_backlog: AtomicBool::new(false),
         })
     }
 
@@ -204,21 +209,30 @@ impl Instance {
     /// whether none does. The first looks, for some 50 ms, are at the
     /// backlog alone: a server with hundreds of processes makes each look
     /// at its stillness cost more than accepting a few clients takes.
+    ///
+    /// Once a wait ended with the server still and connections left in its
+    /// backlog, the next (the next client of a line of them) skips those
+    /// first looks: a server that took none of them has to be seen still
+    /// again anyway, and the looks would only delay that by each client.
     pub fn accepted_all(&self, bound: Duration) -> bool {
         let empty = || self.backlog() == Some(0);
         let quick = Pacing::FIRST * Pacing::QUICK * 2;
-        let at_once = settle::wait(
-            quick.min(bound),
-            &mut Bound(Shown::Nothing, Gaps::QuickFirst),
-            || {
-                if empty() {
-                    Look::Done(())
-                } else {
-                    Look::Waiting
-                }
-            },
-        );
-        at_once.is_ok() || self.wait_for(bound, || empty().then_some(())).is_some()
+        let at_once = !self.left_in_backlog.load(Ordering::Relaxed)
+            && settle::wait(
+                quick.min(bound),
+                &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+                || {
+                    if empty() {
+                        Look::Done(())
+                    } else {
+                        Look::Waiting
+                    }
+                },
+            )
+            .is_ok();
+        let accepted = at_once || self.wait_for(bound, || empty().then_some(())).is_some();
+        self.left_in_backlog.store(!accepted, Ordering::Relaxed);
+        accepted
     }
 
     /// How many connections wait in the listen backlog, made but not yet

@@ -19,7 +19,7 @@
 //! - [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html) `EMFILE`, [prlimit(2)](https://man7.org/linux/man-pages/man2/prlimit.2.html) `RLIMIT_NOFILE`
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::unistd::Pid;
 
@@ -121,7 +121,8 @@ pub fn many_idle(server: &Server, ctx: &Ctx) -> Outcome {
                 continue;
             }
             let accepted = || instance.backlog() == Some(0);
-            if waiting > 0 && !soon(ctx, accepted) && !instance.accepted_all(ctx.timeout) {
+            if waiting > 0 && !soon(instance, ctx, accepted) && !instance.accepted_all(ctx.timeout)
+            {
                 // The server fell still (or the bound passed) with clients in its backlog.
                 return Err(instance.explain(
                     Finding::violated(
@@ -165,7 +166,7 @@ fn serve_idle(
         })
         .collect::<Result<Vec<_>, Finding>>()?;
     for (i, client, errand) in errands {
-        soon(ctx, || server.protocol.answer_arrived(&client));
+        soon(instance, ctx, || server.protocol.answer_arrived(&client));
         server
             .protocol
             .answered(instance, &client, &errand, ctx, &whom(i))?;
@@ -173,28 +174,46 @@ fn serve_idle(
     Ok(())
 }
 
-/// How long [`soon`] looks before a wait that also watches the server's
+/// The longest [`soon`] looks before a wait that also watches the server's
 /// stillness takes over.
 const GRACE: Duration = Duration::from_secs(1);
 
-/// Whether `done` holds within [`GRACE`] (or `ctx.timeout`, if shorter),
-/// with looks at `done` alone. With hundreds of clients, the server has
-/// hundreds of threads or processes, and a look at whether all of them are
-/// still costs far more, on a loaded machine, than serving a client takes:
-/// the waits that decide, watching stillness, come only after this one.
-fn soon(ctx: &Ctx, mut done: impl FnMut() -> bool) -> bool {
-    settle::wait(
-        GRACE.min(ctx.timeout),
-        &mut Bound(Shown::Nothing, Gaps::QuickFirst),
-        || {
-            if done() {
-                Look::Done(())
-            } else {
-                Look::Waiting
-            }
-        },
-    )
-    .is_ok()
+/// The shortest.
+const LEAST_GRACE: Duration = Duration::from_millis(100);
+
+/// How many looks at the server's stillness [`soon`]'s looks may cost.
+const LOOKS_OF_GRACE: u32 = 20;
+
+/// Whether `done` holds within a grace (at most `ctx.timeout`), with looks
+/// at `done` alone. With hundreds of clients, the server has hundreds of
+/// threads or processes, and a look at whether all of them are still costs
+/// far more, on a loaded machine, than serving a client takes: the waits
+/// that decide, watching stillness, come only after this one. So the grace
+/// is [`LEAST_GRACE`], or, if `done` did not hold by then, [`LOOKS_OF_GRACE`]
+/// times what one such look takes now, at most [`GRACE`]: a server that
+/// stopped with few threads is not waited on for a whole second.
+fn soon(instance: &Instance, ctx: &Ctx, mut done: impl FnMut() -> bool) -> bool {
+    let mut looking = |bound: Duration| {
+        settle::wait(
+            bound.min(ctx.timeout),
+            &mut Bound(Shown::Nothing, Gaps::QuickFirst),
+            || {
+                if done() {
+                    Look::Done(())
+                } else {
+                    Look::Waiting
+                }
+            },
+        )
+        .is_ok()
+    };
+    if looking(LEAST_GRACE) {
+        return true;
+    }
+    let look = Instant::now();
+    let _ = instance.idle();
+    let grace = (look.elapsed() * LOOKS_OF_GRACE).min(GRACE);
+    grace > LEAST_GRACE && looking(grace - LEAST_GRACE)
 }
 
 /// `server.hostile.never-reading-client`.

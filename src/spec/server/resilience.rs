@@ -151,14 +151,19 @@ fn stall_look(instance: &Instance, client: &Client) -> Option<(Vec<(Pid, u64)>, 
         return Some((Vec::new(), 0));
     };
     let sockets = observe::tcp_sockets();
-    let server_side = sockets
-        .iter()
-        .find(|e| e.remote_address == peer && e.inode != 0)?;
     let client_side = sockets.iter().find(|e| e.local_address == peer)?;
-    let waiting = waiters(&instance.holders(server_side.inode))
-        .into_iter()
-        .map(|(thread, _)| (thread.tid, thread.switches))
-        .collect();
+    let waiting = match sockets
+        .iter()
+        .find(|e| e.remote_address == peer && e.inode != 0)
+    {
+        Some(server_side) => waiters(&instance.holders(server_side.inode))
+            .into_iter()
+            .map(|(thread, _)| (thread.tid, thread.switches))
+            .collect(),
+        // Never accepted, by a server that is idle (else it would be
+        // reading): no thread waits on it, and none will.
+        None => Vec::new(),
+    };
     Some((waiting, u64::from(client_side.rx_queue)))
 }
 
