@@ -241,7 +241,14 @@ impl Client {
             }
             match (&self.socket).read(&mut buf) {
                 Ok(0) => break End::Eof,
-                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    bytes.extend_from_slice(&buf[..n]);
+                    // Acknowledged now, not a delayed-ACK timer (40 ms) later: a
+                    // server that waits until its bytes are acknowledged (to
+                    // close with a reset, say) would wait that long per client.
+                    // Over Unix it fails, harmlessly: there are no ACKs.
+                    let _ = self.socket.set_tcp_quickack(true);
+                }
                 Err(e)
                     if matches!(
                         e.kind(),

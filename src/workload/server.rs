@@ -49,13 +49,10 @@ impl Payload {
 
     /// The bytes themselves, deterministic in `seed`.
     pub fn bytes(&self) -> Vec<u8> {
-        let mut bytes = super::seeded(self.len, self.seed);
-        if !self.nul {
-            for b in bytes.iter_mut().filter(|b| **b == 0) {
-                *b = 0x80;
-            }
+        match self.nul {
+            true => super::seeded(self.len, self.seed),
+            false => super::seeded_words(self.len, self.seed, without_nul),
         }
-        bytes
     }
 
     /// The same length with the seed of client number `client` derived from
@@ -66,6 +63,23 @@ impl Payload {
             ..*self
         }
     }
+}
+
+/// `word` with each zero byte made 0x80.
+fn without_nul(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    // Non-zero exactly when some byte of `word` is zero: most words have none.
+    if word.wrapping_sub(ONES) & !word & HIGH_BITS == 0 {
+        return word;
+    }
+    let mut bytes = word.to_le_bytes();
+    for b in &mut bytes {
+        if *b == 0 {
+            *b = 0x80;
+        }
+    }
+    u64::from_le_bytes(bytes)
 }
 
 impl fmt::Debug for Payload {
@@ -151,6 +165,18 @@ mod tests {
     fn text_payloads_have_no_nul_and_binary_ones_do() {
         assert!(!Payload::text(1 << 16, 7).bytes().contains(&0));
         assert!(Payload::binary(1 << 16, 7).bytes().contains(&0));
+    }
+
+    #[test]
+    fn a_text_payload_is_the_binary_one_with_each_nul_made_0x80() {
+        for seed in 0..32 {
+            let binary = Payload::binary(4099, seed).bytes();
+            let made: Vec<u8> = binary
+                .iter()
+                .map(|&b| if b == 0 { 0x80 } else { b })
+                .collect();
+            assert_eq!(Payload::text(4099, seed).bytes(), made, "seed {seed}");
+        }
     }
 
     #[test]
