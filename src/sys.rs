@@ -590,6 +590,8 @@ const PRIVATE_TCP_BUCKETS: u32 = 4096;
 /// - [network_namespaces(7)](https://man7.org/linux/man-pages/man7/network_namespaces.7.html), [netdevice(7) `SIOCSIFFLAGS`](https://man7.org/linux/man-pages/man7/netdevice.7.html)
 /// - [ip-sysctl, `tcp_child_ehash_entries`](https://docs.kernel.org/networking/ip-sysctl.html)
 pub fn enter_private_network() -> io::Result<()> {
+    const TIME_WAIT_MOST: &str = "/proc/sys/net/ipv4/tcp_max_tw_buckets";
+    let time_wait_most = std::fs::read_to_string(TIME_WAIT_MOST);
     nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
     let own_table = std::fs::write(
         "/proc/sys/net/ipv4/tcp_child_ehash_entries",
@@ -597,6 +599,12 @@ pub fn enter_private_network() -> io::Result<()> {
     );
     if own_table.is_ok() {
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
+        // A table of its own also caps TIME_WAIT connections at half its
+        // buckets: past that, closed connections would skip TIME_WAIT,
+        // which `server.startup.restart-on-same-port` needs to see.
+        if let Ok(most) = time_wait_most {
+            std::fs::write(TIME_WAIT_MOST, most.trim())?;
+        }
     }
     let socket = nix::sys::socket::socket(
         nix::sys::socket::AddressFamily::Inet,
