@@ -240,7 +240,11 @@ fn http_scenarios() -> Vec<Scenario> {
             "check http thread (python3 -m http.server)",
             "check http --variant thread -- python3 -m http.server --bind 127.0.0.1 {port} --directory {dir}",
         )
-        .failing(&["http.request.malformed", "http.path.no-traversal"]),
+        .failing(&[
+            "http.request.malformed",
+            "http.path.no-traversal",
+            "server.hostile.emfile",
+        ]),
     );
     all.push(
         Scenario::conforms(

@@ -195,7 +195,7 @@ fn accept(listener: &Socket) -> io::Result<Socket> {
 }
 
 /// Bytes moved per read: large enough for throughput, small enough for any stack.
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 64 * 1024;
 
 /// `echo()`—sends back every byte `conn` receives, in order, until the peer
 /// half-closes; then shuts down the sending side so the peer reads EOF.
