@@ -430,7 +430,8 @@ impl Gate {
         self.changed.notify_all();
     }
 
-    fn reached(&self, n: usize) -> bool {
+    /// Whether the count has reached `n`.
+    pub fn reached(&self, n: usize) -> bool {
         *self.count.lock().unwrap_or_else(|e| e.into_inner()) >= n
     }
 

@@ -187,8 +187,8 @@ pub(super) fn echo_concurrently(
         .collect();
     let bound = ctx.timeout * if reading == Reading::Late { 2 } else { 1 };
     let server = &*instance;
-    let (stalled, connected, echoed) = (Gate::default(), Gate::default(), Gate::default());
-    let (stalled, connected, echoed) = (&stalled, &connected, &echoed);
+    let gates: [Gate; 4] = Default::default();
+    let [stalled, connected, wrote, echoed] = &gates;
     let clients = sent.len();
     // Held clients come back connected, so that a hang shows the server serving the others.
     let replies: Vec<std::io::Result<(Reply, Option<Client>)>> =
@@ -197,7 +197,7 @@ pub(super) fn echo_concurrently(
             // A client that could not connect counts as having arrived
             // everywhere: nobody waits for it.
             let client = client.inspect_err(|_| {
-                for gate in [stalled, connected, echoed] {
+                for gate in &gates {
                     gate.arrive();
                 }
             })?;
@@ -217,14 +217,27 @@ pub(super) fn echo_concurrently(
                     let deadline = patience.deadline;
                     connected.arrive();
                     connected.wait_for(clients, deadline);
-                    // Every client is connected and sends: a server that
-                    // falls still without echoing has not served them all.
-                    let reply = client.exchange(
-                        bytes,
-                        bytes.len().max(1),
-                        false,
-                        Patience::on(server, bound),
-                    );
+                    // Every client is connected and sends: once all have
+                    // sent (a server may wait on a neighbour's first bytes
+                    // before it takes the next client), a server that falls
+                    // still without echoing has not served them all. A few
+                    // KiB fit in the buffers of any connection, taken or not.
+                    let sending = client.send(bytes);
+                    wrote.arrive();
+                    let all_wrote = || wrote.reached(clients);
+                    let reply = match sending {
+                        Ok(()) => client.receive(
+                            bytes.len(),
+                            Patience {
+                                ready: &all_wrote,
+                                ..Patience::on(server, bound)
+                            },
+                        ),
+                        Err(e) => Reply {
+                            bytes: Vec::new(),
+                            end: End::Failed(e),
+                        },
+                    };
                     echoed.arrive();
                     echoed.wait_for(clients, deadline);
                     (reply, Some(client))
