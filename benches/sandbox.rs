@@ -78,22 +78,7 @@ fn run(
     let started = Instant::now();
     let mut check = match unprivileged {
         false => Command::new(BIN),
-        true => {
-            let mut setpriv = Command::new("setpriv");
-            setpriv
-                .args([
-                    "--reuid",
-                    "65534",
-                    "--regid",
-                    "65534",
-                    "--clear-groups",
-                    "--",
-                    BIN,
-                ])
-                .env("PATH", "/usr/bin:/bin")
-                .env("TMPDIR", tmp);
-            setpriv
-        }
+        true => support::as_nobody(BIN, tmp),
     };
     check.args([
         "check",
@@ -146,13 +131,7 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(5)
         .max(1);
-    // A temp folder `nobody` may write in.
-    let tmp = tempfile::tempdir().expect("a temp folder");
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o777),
-    )
-    .expect("open the temp folder to nobody");
+    let tmp = support::open_temp_dir();
     println!("| target | none, median (s) | strict as root, median (s) | / none | strict as nobody, median (s) | / none | verdicts the same in {runs} runs of each |");
     println!("|---|---:|---:|---:|---:|---:|---|");
     let mut differed = false;

@@ -200,17 +200,9 @@ impl Client {
             });
             let ready = || done.reached(1) && (patience.ready)();
             let _ = self.receive(after.min(payload.len()), patience.also(&ready));
-            let _ = settle::wait(
-                patience.left(),
-                &mut Bound(Shown::Nothing, Gaps::BackingOff),
-                || {
-                    if done.reached(1) || patience.server.not_reading(&self) {
-                        Look::Done(())
-                    } else {
-                        Look::Waiting
-                    }
-                },
-            );
+            settle::until(patience.left(), Gaps::BackingOff, || {
+                done.reached(1) || patience.server.not_reading(&self)
+            });
             // Unblocks the writer, which may be stuck on full buffers.
             let _ = self.socket.shutdown(Shutdown::Both);
         });

@@ -218,18 +218,7 @@ impl Instance {
         let empty = || self.backlog() == Some(0);
         let quick = Pacing::FIRST * Pacing::QUICK * 2;
         let at_once = !self.left_in_backlog.load(Ordering::Relaxed)
-            && settle::wait(
-                quick.min(bound),
-                &mut Bound(Shown::Nothing, Gaps::QuickFirst),
-                || {
-                    if empty() {
-                        Look::Done(())
-                    } else {
-                        Look::Waiting
-                    }
-                },
-            )
-            .is_ok();
+            && settle::until(quick.min(bound), Gaps::QuickFirst, empty);
         let accepted = at_once || self.wait_for(bound, || empty().then_some(())).is_some();
         self.left_in_backlog.store(!accepted, Ordering::Relaxed);
         accepted

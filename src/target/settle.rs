@@ -134,6 +134,17 @@ pub fn wait<T>(
     looks(bound, watched, done, std::thread::sleep)
 }
 
+/// `until()`—looks at `holds` alone, paced by `gaps`, until it holds
+/// (`true`) or `bound` passes (`false`): a [`wait`] on something no
+/// thread's stillness can decide.
+pub fn until(bound: Duration, gaps: Gaps, mut holds: impl FnMut() -> bool) -> bool {
+    wait(bound, &mut Bound(Shown::Nothing, gaps), || match holds() {
+        true => Look::Done(()),
+        false => Look::Waiting,
+    })
+    .is_ok()
+}
+
 /// [`wait`] for a value on `channel`: the pause between looks is a receive
 /// with a timeout, so a value that arrives ends the wait at once. `Ok(None)`
 /// when every sender is gone without sending.

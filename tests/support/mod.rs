@@ -43,6 +43,32 @@ pub fn python_without_shims() {
     }
 }
 
+/// `nobody`'s `PATH`: the system's programs (a version manager's shims
+/// live under `/root`, closed to it).
+pub const NOBODY_PATH: &str = "/usr/bin:/bin";
+
+/// `program` run as `nobody` through `setpriv` (util-linux), which execs
+/// it, so the pid is the program's; with [`NOBODY_PATH`], and `TMPDIR` set
+/// to `tmp`, a folder it may write ([`open_temp_dir`]).
+pub fn as_nobody(program: &str, tmp: &Path) -> Command {
+    let mut command = Command::new("setpriv");
+    command
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .args(["--", program])
+        .env("PATH", NOBODY_PATH)
+        .env("TMPDIR", tmp);
+    command
+}
+
+/// A temp folder anyone may write in: `nobody`'s `TMPDIR`.
+pub fn open_temp_dir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("a temp folder");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+        .expect("a temp folder open to nobody");
+    dir
+}
+
 /// The built-in references: the `ipcspec` binary under test.
 pub fn refs() -> References {
     References {

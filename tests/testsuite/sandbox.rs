@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rstest::rstest;
 
 use crate::support::cli::{assert_one_line_error, ipcspec};
+use crate::support::{as_nobody, open_temp_dir};
 
 fn attacker() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile/attacker.py")
@@ -42,40 +43,14 @@ enum Checker {
     Unprivileged,
 }
 
-/// What `nobody` runs with: no pyenv shims under `/root`, a temp folder it may write.
-const UNPRIVILEGED_PATH: &str = "/usr/bin:/bin";
-
 impl Checker {
     /// The command that runs `ipcspec` as this user, with temp files in `tmp`.
     fn ipcspec(self, tmp: &Path) -> Command {
         match self {
             Checker::Root => Command::new(env!("CARGO_BIN_EXE_ipcspec")),
-            Checker::Unprivileged => {
-                // `setpriv` (util-linux) execs it, so the pid stays the checker's.
-                let mut command = Command::new("setpriv");
-                command
-                    .args([
-                        "--reuid",
-                        "65534",
-                        "--regid",
-                        "65534",
-                        "--clear-groups",
-                        "--",
-                    ])
-                    .arg(env!("CARGO_BIN_EXE_ipcspec"))
-                    .env("PATH", UNPRIVILEGED_PATH)
-                    .env("TMPDIR", tmp);
-                command
-            }
+            Checker::Unprivileged => as_nobody(env!("CARGO_BIN_EXE_ipcspec"), tmp),
         }
     }
-}
-
-/// A temp folder anyone may write in, as `nobody`'s checker must.
-fn open_temp_dir() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), Permissions::from_mode(0o777)).unwrap();
-    dir
 }
 
 /// One finished check of the attacker.

@@ -33,7 +33,7 @@ use crate::target::connection::Client;
 use crate::target::observe;
 use crate::target::process::{self, limit_open_files};
 use crate::target::server::Instance;
-use crate::target::settle::{self, Bound, Gaps, Look, Shown};
+use crate::target::settle::{self, Gaps};
 use crate::target::TargetError;
 use crate::workload::server::Seeds;
 
@@ -193,20 +193,8 @@ const LOOKS_OF_GRACE: u32 = 20;
 /// times what one such look takes now, at most [`GRACE`]: a server that
 /// stopped with few threads is not waited on for a whole second.
 fn soon(instance: &Instance, ctx: &Ctx, mut done: impl FnMut() -> bool) -> bool {
-    let mut looking = |bound: Duration| {
-        settle::wait(
-            bound.min(ctx.timeout),
-            &mut Bound(Shown::Nothing, Gaps::QuickFirst),
-            || {
-                if done() {
-                    Look::Done(())
-                } else {
-                    Look::Waiting
-                }
-            },
-        )
-        .is_ok()
-    };
+    let mut looking =
+        |bound: Duration| settle::until(bound.min(ctx.timeout), Gaps::QuickFirst, &mut done);
     if looking(LEAST_GRACE) {
         return true;
     }
