@@ -159,6 +159,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::serve(args).map(Into::into),
         Command::Client(args) => client::client(args).map(Into::into),
     };
+    ipcspec::target::process::wait_if_interrupted();
     ipcspec::target::sandbox::release();
     result.unwrap_or_else(|e| {
         eprintln!("ipcspec: {e:#}");

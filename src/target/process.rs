@@ -35,7 +35,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -447,6 +447,19 @@ fn kill_every_target() {
     }
 }
 
+/// Set by the interrupt handler when it starts.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Once the interrupt handler has started, blocks for ever: the handler
+/// ends the process (130) with the run's results so far, and what the
+/// calling thread saw since then, such as a target dying of the handler's
+/// kill ("exited at start"), is no result of the run. Otherwise returns.
+pub fn wait_if_interrupted() {
+    while INTERRUPTED.load(Ordering::SeqCst) {
+        std::thread::park();
+    }
+}
+
 /// Sets what happens on Ctrl-C, SIGTERM or SIGHUP, in place of only killing
 /// every live target: `hook` is handed the kill, to call once it has frozen
 /// what it reports (so that no verdict is taken from a target the kill
@@ -461,6 +474,8 @@ pub fn on_interrupt(hook: impl FnOnce(&dyn Fn()) -> Option<String> + Send + 'sta
 /// of its own (ctrlc's), not in signal context, so it may lock and print.
 pub fn install_interrupt_handler() -> Result<(), ctrlc::Error> {
     ctrlc::set_handler(|| {
+        // Before any target is killed: see `wait_if_interrupted`.
+        INTERRUPTED.store(true, Ordering::SeqCst);
         let hook = interrupt_hook()
             .lock()
             .unwrap_or_else(|e| e.into_inner())
