@@ -258,19 +258,20 @@ pub fn spawn_limited(command: &mut Command, setup: ChildSetup) -> io::Result<Spa
     drop(write);
     let pids = read_pid_report(read);
     match (spawned, pids) {
-        (Ok(child), Some(pids)) => Ok(Spawned {
+        (Ok(child), Some((init, target))) => Ok(Spawned {
             supervised: Some(Supervised {
+                target,
                 supervisor: Pid::from_raw(child.id() as i32),
-                ..pids
+                init,
             }),
             child,
         }),
         (spawned, pids) => {
             // The target's own set-up failed after its supervisor started:
             // the init would wait on, alone, for ever.
-            if let Some(pids) = pids {
-                let _ = signal::kill(pids.init, Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(pids.init, None);
+            if let Some((init, _)) = pids {
+                let _ = signal::kill(init, Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(init, None);
             }
             let mut child = spawned?;
             let _ = child.kill();
@@ -305,8 +306,8 @@ pub struct Supervised {
     pub init: Pid,
 }
 
-/// Reads the pids a supervisor wrote (init, then target), if it wrote them.
-fn read_pid_report(read: OwnedFd) -> Option<Supervised> {
+/// Reads the pids a supervisor wrote, (init, target), if it wrote them.
+fn read_pid_report(read: OwnedFd) -> Option<(Pid, Pid)> {
     let mut bytes = [0u8; 8];
     let mut got = 0;
     while got < bytes.len() {
@@ -322,11 +323,7 @@ fn read_pid_report(read: OwnedFd) -> Option<Supervised> {
         raw.copy_from_slice(&bytes[at..at + 4]);
         Pid::from_raw(i32::from_ne_bytes(raw))
     };
-    Some(Supervised {
-        init: pid(0),
-        target: pid(4),
-        supervisor: Pid::from_raw(0),
-    })
+    Some((pid(0), pid(4)))
 }
 
 /// Enters `c` in a forked child: see [`Confinement`]. With a pid

@@ -147,7 +147,7 @@ pub fn enter(mode: Mode, hidden: &[PathBuf]) -> Result<Option<&'static Sandbox>,
             true => format!("uid {dedicated} is not mapped here"),
             false => "not running as root".to_string(),
         };
-        match enter_user_namespace() {
+        match enter_user_namespace(dedicated) {
             Ok((uid, gid)) => {
                 missing.push(format!(
                     "cgroups ({who}: rlimits bound the target's processes and memory)"
@@ -238,16 +238,16 @@ fn maps_id(id: u32) -> bool {
 }
 
 /// Moves this process into a user namespace of its own in which it keeps
-/// its uid and gid (or, if they are 0 here, takes non-zero ones: a target
+/// its uid and gid (or, if one is 0 here, takes `instead_of_root`: a target
 /// that is root in the namespace could undo the mounts that hide), with
 /// every capability there. Returns the ids it has in the namespace. Call
 /// while the process has one thread.
 ///
 /// # References
 /// - [user_namespaces(7)](https://man7.org/linux/man-pages/man7/user_namespaces.7.html) ("uid_map", "setgroups")
-fn enter_user_namespace() -> std::io::Result<(Uid, Gid)> {
+fn enter_user_namespace(instead_of_root: u32) -> std::io::Result<(Uid, Gid)> {
     let inside = |outside: u32| match outside {
-        0 => UID_BASE + std::process::id(),
+        0 => instead_of_root,
         id => id,
     };
     let (uid, gid) = (Uid::effective().as_raw(), Gid::effective().as_raw());

@@ -77,12 +77,9 @@ fn main() {
     let in_own_process =
         std::env::var("NEXTEST_EXECUTION_MODE").is_ok_and(|mode| mode == "process-per-test");
     let alone = in_own_process || std::env::var(CHILD).is_ok();
-    if alone && nix::unistd::Uid::effective().is_root() {
-        // A network of its own, while the process has one thread: no other
-        // test's sockets (thousands in TIME_WAIT) in the /proc/net/tcp this
-        // test's observations parse, and no port another test just used.
-        // Refused (a container without CAP_SYS_ADMIN), the test shares the machine's.
-        let _ = ipcspec::sys::enter_private_network();
+    if alone {
+        // No port another test just used, either.
+        support::private_network_if_root();
     }
     let tests = match tests() {
         Ok(tests) => tests,

@@ -43,6 +43,18 @@ pub fn python_without_shims() {
     }
 }
 
+/// Run as root, moves this process into a network namespace of its own
+/// (loopback alone, a TCP table of its own: `sys::enter_private_network`),
+/// so that the checks it runs parse a `/proc/net/tcp` holding their own
+/// sockets, not every other test's, and walk a small table, not the
+/// machine's. Refused (a container without `CAP_SYS_ADMIN`), the process
+/// stays in the machine's. Call while the process has one thread.
+pub fn private_network_if_root() {
+    if nix::unistd::Uid::effective().is_root() {
+        let _ = ipcspec::sys::enter_private_network();
+    }
+}
+
 /// `nobody`'s `PATH`: the system's programs (a version manager's shims
 /// live under `/root`, closed to it).
 pub const NOBODY_PATH: &str = "/usr/bin:/bin";

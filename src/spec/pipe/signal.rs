@@ -25,7 +25,7 @@ use crate::reference::pipe::{PipeImpl, PIPE_BUF};
 use crate::spec::op::{wait_child, Ended, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
 use crate::sys::{self, SigpipeDisposition, WRITER_EPIPE, WRITER_FAILED};
-use crate::target::settle::{self, Bound, Gaps, Look, Shown};
+use crate::target::settle::{self, Gaps};
 use crate::target::{observe, TargetError};
 use crate::workload::pipe::{labelled, order};
 use crate::workload::seeded;
@@ -114,19 +114,11 @@ fn sole_holder(fd: BorrowedFd<'_>, bound: Duration) -> Outcome {
             .collect()
     };
     let mut others = Vec::new();
-    let dropped = settle::wait(
-        bound,
-        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(1))),
-        || {
-            others = holders();
-            if others.is_empty() {
-                Look::Done(())
-            } else {
-                Look::Waiting
-            }
-        },
-    );
-    dropped.map_err(|_| {
+    let dropped = settle::until(bound, Gaps::Steady(Duration::from_millis(1)), || {
+        others = holders();
+        others.is_empty()
+    });
+    dropped.then_some(()).ok_or_else(|| {
         Finding::hung(
             format!("processes {others:?}, forked from this one, to drop their copies of the pipe"),
             observe::describe(&observe::threads(&others)),

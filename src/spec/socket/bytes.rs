@@ -14,7 +14,7 @@ use super::{
 use crate::spec::diff::same_bytes;
 use crate::spec::op::{Kept, Op, Wakers};
 use crate::spec::{ensure, Ctx, Finding, Outcome};
-use crate::target::settle::{self, Bound, Gaps, Look, Shown};
+use crate::target::settle::{self, Gaps};
 use crate::workload::socket::{chunking, payload};
 
 /// What one end of a connection got, and the end itself.
@@ -123,19 +123,11 @@ pub(super) fn peer_reads_eof_then_replies(sockets: &dyn StreamImpl, ctx: &Ctx) -
 /// at most `bound`.
 fn wait_queued(stream: &dyn Stream, total: usize, bound: Duration) -> Result<(), Finding> {
     let mut queued = 0;
-    let arrived = settle::wait(
-        bound,
-        &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_micros(200))),
-        || {
-            queued = stream.queued(total + 1).unwrap_or(0);
-            if queued >= total {
-                Look::Done(())
-            } else {
-                Look::Waiting
-            }
-        },
-    );
-    arrived.map_err(|_| {
+    let arrived = settle::until(bound, Gaps::Steady(Duration::from_micros(200)), || {
+        queued = stream.queued(total + 1).unwrap_or(0);
+        queued >= total
+    });
+    arrived.then_some(()).ok_or_else(|| {
         Finding::hung(
             format!("{total} bytes queued at the receiver (saw {queued})"),
             "",
