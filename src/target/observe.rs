@@ -94,8 +94,13 @@ pub fn is_alive(pid: Pid) -> bool {
 
 /// Processes whose process group is `pgid`.
 pub fn group_members(pgid: Pid) -> Vec<Pid> {
-    all_processes()
-        .into_iter()
+    group_members_in(&all_processes(), pgid)
+}
+
+/// Processes of `snapshot` ([`all_processes`]) whose process group is `pgid`.
+pub fn group_members_in(snapshot: &[Stat], pgid: Pid) -> Vec<Pid> {
+    snapshot
+        .iter()
         .filter(|s| s.pgrp == pgid)
         .map(|s| s.pid)
         .collect()
@@ -103,20 +108,68 @@ pub fn group_members(pgid: Pid) -> Vec<Pid> {
 
 /// Direct children of `pid`, zombies included.
 pub fn children(pid: Pid) -> Vec<Stat> {
-    all_processes()
-        .into_iter()
-        .filter(|s| s.ppid == pid)
-        .collect()
+    match child_pids(pid) {
+        Some(pids) => pids.into_iter().filter_map(stat).collect(),
+        None => all_processes()
+            .into_iter()
+            .filter(|s| s.ppid == pid)
+            .collect(),
+    }
 }
 
 /// All descendants of `root` (not `root` itself), zombies included.
 pub fn descendants(root: Pid) -> Vec<Pid> {
-    let all = all_processes();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let Some(children) = child_pids(found[i]) else {
+            return descendants_in(&all_processes(), root);
+        };
+        found.extend(children);
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
+/// The pids of `pid`'s children, zombies included, from the `children`
+/// file of each of its threads (a process's children are those of all its
+/// threads): a few small reads where a scan of `/proc` reads a file per
+/// process on the machine, and stillness looks list descendants twice a
+/// look. Each file is read in one call, a consistent list of that thread's
+/// children; a child forked or reaped between two threads' files shows as
+/// a change, as it would in a scan. `None` where the kernel has no such
+/// files (`CONFIG_PROC_CHILDREN`).
+fn child_pids(pid: Pid) -> Option<Vec<Pid>> {
+    static FILES_EXIST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let files_exist = FILES_EXIST.get_or_init(|| {
+        let me = nix::unistd::getpid();
+        Path::new(&format!("/proc/{me}/task/{me}/children")).exists()
+    });
+    if !files_exist {
+        return None;
+    }
+    let mut found = Vec::new();
+    for tid in tids(pid) {
+        // A thread that exited meanwhile has no children left to list.
+        let Ok(list) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/children")) else {
+            continue;
+        };
+        found.extend(
+            list.split_whitespace()
+                .filter_map(|child| child.parse().ok().map(Pid::from_raw)),
+        );
+    }
+    Some(found)
+}
+
+/// All descendants of `root` in `snapshot` ([`all_processes`]), zombies included.
+pub fn descendants_in(snapshot: &[Stat], root: Pid) -> Vec<Pid> {
     let mut found = vec![root];
     let mut i = 0;
     while i < found.len() {
         let parent = found[i];
-        found.extend(all.iter().filter(|s| s.ppid == parent).map(|s| s.pid));
+        found.extend(snapshot.iter().filter(|s| s.ppid == parent).map(|s| s.pid));
         i += 1;
     }
     found.remove(0);

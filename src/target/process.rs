@@ -310,7 +310,7 @@ impl Remains {
             .collect();
         members.extend(&keepers);
         for round in 0..100 {
-            let mut found = self.cgroups.members();
+            let mut found = self.cgroups.members().unwrap_or_default();
             found.extend(observe::group_members(self.pgid));
             found.extend(&keepers);
             found.retain(|pid| !members.contains(pid) || observe::is_alive(*pid));
@@ -418,12 +418,14 @@ fn sweep_stale_cgroups() {
     });
 }
 
-fn cgroup_members(cgroup: &Path) -> Vec<Pid> {
-    fs::read_to_string(cgroup.join("cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok().map(Pid::from_raw))
-        .collect()
+fn cgroup_members(cgroup: &Path) -> Option<Vec<Pid>> {
+    let procs = fs::read_to_string(cgroup.join("cgroup.procs")).ok()?;
+    Some(
+        procs
+            .lines()
+            .filter_map(|l| l.trim().parse().ok().map(Pid::from_raw))
+            .collect(),
+    )
 }
 
 /// What a run does when it is stopped, given the means to kill every live
@@ -520,9 +522,10 @@ impl Cgroups {
         (cgroups, joins)
     }
 
-    /// The processes in them.
-    fn members(&self) -> Vec<Pid> {
-        self.pids.as_deref().map(cgroup_members).unwrap_or_default()
+    /// The processes in them, or `None` without a pids cgroup (or when its
+    /// list cannot be read).
+    fn members(&self) -> Option<Vec<Pid>> {
+        self.pids.as_deref().and_then(cgroup_members)
     }
 
     /// Removes them, once their members were killed.
@@ -684,18 +687,23 @@ impl Target {
         &self.program
     }
 
-    /// Every live process of the target: cgroup members and process-group
-    /// members, plus descendants of the first process and the orphans its
-    /// pid namespace's init adopted.
+    /// Every live process of the target. Each process it forks joins its
+    /// pids cgroup before it runs (`sys::spawn_limited`) and cannot leave,
+    /// so where there is one its list is all; otherwise one scan of `/proc`
+    /// finds the process-group members, the descendants of the first
+    /// process and the orphans its pid namespace's init adopted. (Stillness
+    /// looks list the processes twice a look, a few milliseconds apart: a
+    /// scan of every process each time cost the checker most of a core.)
     pub fn processes(&self) -> Vec<Pid> {
-        let mut pids = self.cgroups.members();
-        pids.extend(observe::group_members(self.pid()));
-        pids.extend(observe::descendants(self.pid()));
-        pids.extend(
-            self.supervised
-                .iter()
-                .flat_map(|s| observe::descendants(s.init)),
-        );
+        let mut pids = self.cgroups.members().unwrap_or_else(|| {
+            let snapshot = observe::all_processes();
+            let mut pids = observe::group_members_in(&snapshot, self.pid());
+            pids.extend(observe::descendants_in(&snapshot, self.pid()));
+            if let Some(supervised) = &self.supervised {
+                pids.extend(observe::descendants_in(&snapshot, supervised.init));
+            }
+            pids
+        });
         pids.sort();
         pids.dedup();
         pids.retain(|&p| observe::is_alive(p));

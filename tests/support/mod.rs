@@ -22,9 +22,21 @@ use ipcspec::spec::References;
 /// `#!/usr/bin/env python3`, skip a version manager's shim: pyenv's is a
 /// bash script that costs 0.1 to 0.3 s a start, and a check starts a
 /// Python server some twenty times (a client, once per case). The
-/// interpreter is the same one either way. Call while the process has one
-/// thread: it changes the environment.
+/// interpreter is the same one either way. When the first `python3` on
+/// `PATH` is already a program, not a script (a conformance child inherits
+/// the `PATH` its parent resolved), nothing is run: asking the shim costs
+/// every test process 0.1 s. Call while the process has one thread: it
+/// changes the environment.
 pub fn python_without_shims() {
+    let Some(path) = std::env::var_os("PATH") else {
+        return;
+    };
+    let first = std::env::split_paths(&path)
+        .map(|dir| dir.join("python3"))
+        .find(|candidate| candidate.is_file());
+    if first.is_some_and(|python| is_compiled_program(&python)) {
+        return;
+    }
     let Ok(output) = Command::new("python3")
         .args(["-c", "import sys; print(sys.executable)"])
         .output()
@@ -32,7 +44,7 @@ pub fn python_without_shims() {
         return; // No Python: the tests that need one say so.
     };
     let executable = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
-    let (Some(dir), Some(path)) = (executable.parent(), std::env::var_os("PATH")) else {
+    let Some(dir) = executable.parent() else {
         return;
     };
     if output.status.success() && dir.is_absolute() {
@@ -41,6 +53,16 @@ pub fn python_without_shims() {
             std::env::set_var("PATH", joined);
         }
     }
+}
+
+/// Whether `file` (symbolic links followed) is an ELF program rather than a
+/// script a shell or another interpreter would run.
+fn is_compiled_program(file: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(file)
+        .and_then(|mut opened| opened.read_exact(&mut magic))
+        .is_ok_and(|()| magic == *b"\x7fELF")
 }
 
 /// Run as root, moves this process into a network namespace of its own
