@@ -571,6 +571,14 @@ fn set_mount_read_only(path: &CStr, read_only: bool, recursive: bool) -> nix::Re
 /// room for the thousands a check makes (a chain per bucket holds the rest).
 const PRIVATE_TCP_BUCKETS: u32 = 4096;
 
+/// The most a TCP socket's send or receive buffer grows to in a private
+/// network namespace (the kernel's defaults: 4 and 6 MiB). Checks that
+/// must fill every buffer between a client and a server send more than
+/// they hold (`target::net::more_than_buffers`): 5 MiB with this cap, 21
+/// without, which made filling them most of a server check's work. What
+/// a correct program does never depends on how large the buffers are.
+const PRIVATE_TCP_BUFFER_MOST: usize = 1 << 20;
+
 /// `enter_private_network()`—moves this process into a new network
 /// namespace in which only the loopback interface exists, up. Threads
 /// started afterwards, and children, are in it too; threads already
@@ -581,7 +589,8 @@ const PRIVATE_TCP_BUCKETS: u32 = 4096;
 /// `tcp_child_ehash_entries`, set in an intermediate namespace made for
 /// it): otherwise it shares the machine's (262144 buckets here), which
 /// every read of `/proc/net/tcp` walks whole, page after page, however few
-/// sockets the namespace has.
+/// sockets the namespace has. Its TCP buffers grow to at most
+/// [`PRIVATE_TCP_BUFFER_MOST`] each.
 ///
 /// # References
 /// - [network_namespaces(7)](https://man7.org/linux/man-pages/man7/network_namespaces.7.html), [netdevice(7) `SIOCSIFFLAGS`](https://man7.org/linux/man-pages/man7/netdevice.7.html)
@@ -602,6 +611,15 @@ pub fn enter_private_network() -> io::Result<()> {
         if let Ok(most) = time_wait_most {
             std::fs::write(TIME_WAIT_MOST, most.trim())?;
         }
+    }
+    for buffers in ["/proc/sys/net/ipv4/tcp_rmem", "/proc/sys/net/ipv4/tcp_wmem"] {
+        let sizes = std::fs::read_to_string(buffers)?;
+        let mut sizes: Vec<&str> = sizes.split_whitespace().collect();
+        let most = PRIVATE_TCP_BUFFER_MOST.to_string();
+        if let Some(last) = sizes.last_mut() {
+            *last = &most;
+        }
+        std::fs::write(buffers, sizes.join(" "))?;
     }
     let socket = nix::sys::socket::socket(
         nix::sys::socket::AddressFamily::Inet,

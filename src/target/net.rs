@@ -6,7 +6,9 @@
 //! crate listens or connects; [`free_port`] hands out a port below the
 //! ephemeral range, so no outgoing `connect()` can take it before the server
 //! binds it, and never one it handed out lately, so properties checked at
-//! once (`check --jobs`) never share a port; [`send_all`] never raises `SIGPIPE`.
+//! once (`check --jobs`) never share a port; [`send_all`] never raises
+//! `SIGPIPE`; [`more_than_buffers`] is more than the TCP buffers between
+//! two sockets hold.
 //!
 //! # References
 //! - [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html), [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html): a blocking Unix connect waits for backlog room, bounded by `SO_SNDTIMEO`
@@ -26,6 +28,23 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::observe;
 use super::TargetError;
+
+/// More than every buffer between a client and a server can hold, in both
+/// directions. Each side's send and receive buffers grow on demand up to
+/// the kernel's maxima (the third field of `tcp_wmem` and `tcp_rmem`,
+/// tcp(7): 4 and 6 MiB by default, 1 MiB each in the checker's own network
+/// namespace, `sys::enter_private_network`), so a fixed figure can fall
+/// short: a flood would then end while the server still reads. Read from
+/// the namespace the caller is in.
+pub fn more_than_buffers() -> usize {
+    let most = |sysctl: &str, default: usize| {
+        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{sysctl}"))
+            .ok()
+            .and_then(|fields| fields.split_whitespace().nth(2)?.parse().ok())
+            .unwrap_or(default)
+    };
+    2 * (most("tcp_rmem", 6 << 20) + most("tcp_wmem", 4 << 20)) + (1 << 20)
+}
 
 /// Where a server listens, or a client connects.
 #[derive(Clone, Debug, PartialEq, Eq)]

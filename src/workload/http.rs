@@ -33,7 +33,10 @@ use super::server::{Payload, Seeds};
 use super::splitmix64;
 
 /// The size range of the one large file: more than loopback TCP buffers hold.
-const LARGE: std::ops::Range<usize> = (24 << 20)..(32 << 20);
+fn large() -> std::ops::Range<usize> {
+    let most = crate::target::net::more_than_buffers();
+    most..most + most / 2
+}
 
 /// A generated document root and the secret beside it.
 #[derive(Debug)]
@@ -247,7 +250,7 @@ fn generate(root: &Path, seed: u64) -> io::Result<Tree> {
     let name = unique(&mut draws, &dirs[deepest].entries, ".txt");
     let url = dirs[deepest].url.clone();
     dirs[deepest].entries.push(name.clone());
-    let len = draws.within(LARGE);
+    let len = draws.within(large());
     files.push(write(
         &root.join(&url[1..]),
         &url,
@@ -311,7 +314,7 @@ mod tests {
             assert!(on_disk == file.bytes(), "{}", file.url);
         }
         assert!(tree.files.iter().any(|f| f.len == 0));
-        assert!(LARGE.contains(&tree.files.last().unwrap().len));
+        assert!(large().contains(&tree.files.last().unwrap().len));
         assert!(tree.files.iter().any(|f| f.bytes().contains(&0)));
         assert!(tree.texts().iter().all(|f| !f.bytes().contains(&0)));
         assert!(tree.texts().iter().any(|f| f.url.ends_with("/index.html")));

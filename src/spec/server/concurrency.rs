@@ -13,11 +13,11 @@
 use super::conversation::Errand;
 use super::echo::{compare, ping};
 use super::harness::Verdicts;
-use super::resilience::more_than_buffers;
 use super::{with_instance, Server};
 use crate::reference::server::Variant;
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::connection::{Client, Gate, Patience};
+use crate::target::net::more_than_buffers;
 use crate::target::server::Instance;
 use crate::workload::server::Payload;
 

@@ -12,6 +12,7 @@ use super::{forall_on, with_instance, Server};
 use crate::spec::diff::same_bytes;
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::connection::{Client, End, Gate, Patience, Reply};
+use crate::target::net::more_than_buffers;
 use crate::target::server::Instance;
 use crate::workload::server::{chunk, concurrent_payloads, payload, Payload, Seeds};
 
@@ -56,11 +57,15 @@ pub fn byte_exact(server: &Server, ctx: &Ctx) -> Outcome {
     )
 }
 
+/// What the slow reader of `server.echo.slow-reader` sends at least: more
+/// than a server could reasonably queue in its own memory for a client
+/// (the fixture `drops_when_full.c` queues 12 MiB, then drops), not only
+/// more than the kernel's buffers hold ([`more_than_buffers`]).
+const SLOW_READER_BYTES: usize = 32 << 20;
+
 /// `server.echo.slow-reader`.
 pub fn slow_reader(server: &Server, ctx: &Ctx) -> Outcome {
-    // More than loopback TCP buffers in both directions hold (their autotuned
-    // maxima are some MiB each), so the server must block.
-    let bytes = Payload::text(32 << 20, ctx.seed).bytes();
+    let bytes = Payload::text(SLOW_READER_BYTES.max(more_than_buffers()), ctx.seed).bytes();
     with_instance(server, ctx, |instance| {
         let client = instance.connect(ctx)?;
         let reply = client.exchange_after_stall(
@@ -264,9 +269,12 @@ pub(super) fn echo_concurrently(
 
 /// `server.isolation.concurrent-clients`.
 pub fn isolation(server: &Server, ctx: &Ctx) -> Outcome {
-    // First four clients that read late, with more than the buffers hold.
+    // First four clients that read late, each with more than the buffers
+    // of one direction hold.
     let mut seeds = Seeds::new(ctx.seed);
-    let late: Vec<Payload> = (0..4).map(|_| seeds.text(8 << 20)).collect();
+    let late: Vec<Payload> = (0..4)
+        .map(|_| seeds.text(more_than_buffers() / 2))
+        .collect();
     with_instance(server, ctx, |instance| {
         echo_concurrently(instance, ctx, &late, Reading::Late)
     })?;

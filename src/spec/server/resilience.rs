@@ -28,6 +28,7 @@ use super::harness::Verdicts;
 use super::{with_instance, Server};
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::connection::{Client, Patience};
+use crate::target::net::more_than_buffers;
 use crate::target::observe;
 use crate::target::server::{waiters, Instance};
 use crate::target::settle::{self, Bound, Gaps, Look, Shown};
@@ -93,22 +94,6 @@ pub fn reset_client(server: &Server, ctx: &Ctx) -> Outcome {
         }
         Ok(())
     })
-}
-
-/// More than every buffer between a client and the server can hold. Each
-/// side's send and receive buffers grow on demand up to the kernel's
-/// maxima (the third field of `tcp_wmem` and `tcp_rmem`, tcp(7); 4 MiB and
-/// up to 32 MiB here), so a fixed figure can fall short: the flood would
-/// then end while the server still reads, and the client would leave while
-/// the server waits to read, which is `reset-client`'s case, not this one.
-pub(super) fn more_than_buffers() -> usize {
-    let most = |sysctl: &str, default: usize| {
-        std::fs::read_to_string(format!("/proc/sys/net/ipv4/{sysctl}"))
-            .ok()
-            .and_then(|fields| fields.split_whitespace().nth(2)?.parse().ok())
-            .unwrap_or(default)
-    };
-    2 * (most("tcp_rmem", 6 << 20) + most("tcp_wmem", 4 << 20)) + (1 << 20)
 }
 
 /// Sends from `client`, reading nothing, until the server stops taking its
@@ -201,8 +186,11 @@ pub fn leaves_mid_echo(server: &Server, ctx: &Ctx) -> Outcome {
                     drop(client);
                 }
                 _ => {
-                    let bytes = seeds.text(16 << 20).bytes();
-                    client.vanish_mid_echo(&bytes, 2 << 20, Patience::on(instance, ctx.timeout));
+                    // More than the buffers hold beyond what it reads, so
+                    // the server is left blocked writing the echo.
+                    let after = 1 << 20;
+                    let bytes = seeds.text(more_than_buffers() + after).bytes();
+                    client.vanish_mid_echo(&bytes, after, Patience::on(instance, ctx.timeout));
                 }
             }
             still_serving(server, instance, ctx, connection, how, &mut seeds)?;
