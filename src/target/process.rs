@@ -212,7 +212,8 @@ impl Tail {
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                     Err(_) => break,
                 };
-                let end = buf.iter().position(|&b| b == b'\n');
+                // A target may log every byte it moves: tens of MiB a check.
+                let end = memchr::memchr(b'\n', buf);
                 let chunk = &buf[..end.unwrap_or(buf.len())];
                 let room = TAIL_LINE_BYTES.saturating_sub(line.len());
                 line.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -687,23 +688,25 @@ impl Target {
         &self.program
     }
 
-    /// Every live process of the target. Each process it forks joins its
-    /// pids cgroup before it runs (`sys::spawn_limited`) and cannot leave,
-    /// so where there is one its list is all; otherwise one scan of `/proc`
-    /// finds the process-group members, the descendants of the first
-    /// process and the orphans its pid namespace's init adopted. (Stillness
-    /// looks list the processes twice a look, a few milliseconds apart: a
-    /// scan of every process each time cost the checker most of a core.)
+    /// Every live process of the target: its first process and their
+    /// descendants, the orphans its pid namespace's init adopted, and the
+    /// members of its pids cgroup, which every process it forks joins
+    /// before it runs (`sys::spawn_limited`) and cannot leave, or without
+    /// one the members of its process group. Descendants are listed even
+    /// with a cgroup: a process leaves it early in its exit, before its
+    /// parent is woken to reap it, and a parent asleep in `wait4`, or in
+    /// `accept` with a `SIGCHLD` handler, is about to run. (The cgroup
+    /// spares a scan of every process on the machine, twice a look.)
     pub fn processes(&self) -> Vec<Pid> {
-        let mut pids = self.cgroups.members().unwrap_or_else(|| {
-            let snapshot = observe::all_processes();
-            let mut pids = observe::group_members_in(&snapshot, self.pid());
-            pids.extend(observe::descendants_in(&snapshot, self.pid()));
-            if let Some(supervised) = &self.supervised {
-                pids.extend(observe::descendants_in(&snapshot, supervised.init));
-            }
-            pids
-        });
+        let mut pids = vec![self.pid()];
+        pids.extend(observe::descendants(self.pid()));
+        if let Some(supervised) = &self.supervised {
+            pids.extend(observe::descendants(supervised.init));
+        }
+        match self.cgroups.members() {
+            Some(members) => pids.extend(members),
+            None => pids.extend(observe::group_members(self.pid())),
+        }
         pids.sort();
         pids.dedup();
         pids.retain(|&p| observe::is_alive(p));

@@ -27,7 +27,7 @@
 //!   again after the samples and must be the same;
 //! - a parent can show asleep in `wait4` for the instant after its child died
 //!   and before it is woken to reap it: a thread waiting for a zombie it may
-//!   reap is not settled ([`reaping`]);
+//!   reap, or for a child already exiting, is not settled ([`reaping`]);
 //! - bytes handed to loopback may not yet have woken their reader, and the
 //!   check's own helper threads (feeders, readers, in-process servers) can
 //!   wake the target: [`Stillness`] wants the same settled state, with the
@@ -491,7 +491,8 @@ pub struct Settled {
 }
 
 /// Whether a thread of `threads` waits in `wait4`/`waitid` for a zombie
-/// child it may reap: then it is about to be woken.
+/// child it may reap, or for one that is exiting: then it is about to be
+/// woken.
 pub fn reaping(threads: &[ThreadState]) -> bool {
     threads.iter().any(|t| {
         let Syscall::In { args, .. } = t.syscall else {
@@ -510,7 +511,7 @@ pub fn reaping(threads: &[ThreadState]) -> bool {
         matches!(t.syscall.name(), Some("wait4" | "waitid"))
             && observe::children(t.pid)
                 .iter()
-                .any(|c| c.state == 'Z' && waits_for(c.pid))
+                .any(|c| (c.state == 'Z' || c.exiting) && waits_for(c.pid))
     })
 }
 

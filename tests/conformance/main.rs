@@ -35,8 +35,9 @@
 //! never comes. The harness re-executes itself for each test
 //! (`IPCSPEC_CONFORMANCE_TEST=NAME` marks the child, which runs that one
 //! test and exits 0 or 1), keeps the child's output and shows it when the
-//! test fails. So tests run in parallel, as many at a time as there are
-//! cores unless `--test-threads N` or `RUST_TEST_THREADS` say otherwise;
+//! test fails. So tests run in parallel, two per core unless
+//! `--test-threads N` or `RUST_TEST_THREADS` say otherwise
+//! (`support::test_threads`);
 //! under nextest, which already gives each test a process, a test runs in
 //! the process nextest started. Run as root, that process has a network
 //! namespace of its own (loopback alone): no other test's sockets crowd the
@@ -92,10 +93,7 @@ fn main() {
         std::process::exit(run_alone(tests, &name));
     }
     let mut args = Arguments::from_args();
-    args.test_threads = args
-        .test_threads
-        .or_else(|| std::env::var("RUST_TEST_THREADS").ok()?.parse().ok())
-        .or_else(|| std::thread::available_parallelism().ok().map(usize::from));
+    args.test_threads = args.test_threads.or_else(|| Some(support::test_threads()));
     let trials = tests
         .into_iter()
         .map(|test| {

@@ -65,6 +65,19 @@ fn is_compiled_program(file: &Path) -> bool {
         .is_ok_and(|()| magic == *b"\x7fELF")
 }
 
+/// How many tests run at once when neither `--test-threads` nor
+/// `RUST_TEST_THREADS` says: two per core. A test spends most of its time
+/// waiting on what it checks (a target's timers, paced looks at `/proc`),
+/// so one per core left the cores a third idle, and the whole `cargo test`
+/// took half as long again. Verdicts do not depend on it: checks decide
+/// by observation, and pass with both cores loaded by `stress-ng` too.
+pub fn test_threads() -> usize {
+    std::env::var("RUST_TEST_THREADS")
+        .ok()
+        .and_then(|threads| threads.parse().ok())
+        .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, usize::from))
+}
+
 /// Run as root, moves this process into a network namespace of its own
 /// (loopback alone, a TCP table of its own: `sys::enter_private_network`),
 /// so that the checks it runs parse a `/proc/net/tcp` holding their own

@@ -18,10 +18,11 @@ mod socket;
 mod support;
 
 /// Runs before `main`, while the test process has one thread: libtest
-/// gives no hook of its own there.
+/// gives no hook of its own there, and reads `RUST_TEST_THREADS` after it.
 extern "C" fn before_any_test() {
     support::python_without_shims();
     support::private_network_if_root();
+    std::env::set_var("RUST_TEST_THREADS", support::test_threads().to_string());
 }
 
 #[used]
