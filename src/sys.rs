@@ -579,10 +579,11 @@ const PRIVATE_TCP_BUCKETS: u32 = 4096;
 /// a correct program does never depends on how large the buffers are.
 const PRIVATE_TCP_BUFFER_MOST: usize = 1 << 20;
 
-/// `enter_private_network()`—moves this process into a new network
-/// namespace in which only the loopback interface exists, up. Threads
-/// started afterwards, and children, are in it too; threads already
-/// running are not, so call it while the process has one thread.
+/// `enter_private_network()`—moves the calling thread into a new network
+/// namespace in which only the loopback interface exists, up. Threads it
+/// starts afterwards, and children, are in it too; other threads are not,
+/// so a process calls it while it has one thread, or a thread to give
+/// what it runs a namespace of its own.
 ///
 /// The namespace has a table of TCP connections of its own, of
 /// [`PRIVATE_TCP_BUCKETS`] buckets, where the kernel allows it (Linux 6.1,

@@ -129,23 +129,46 @@ struct Queues {
 
 /// One client connection.
 pub struct Client {
-    socket: Socket,
+    /// Always `Some` until the client is dropped, which takes it to close
+    /// it while no fork is under way ([`Drop`]).
+    socket: Option<Socket>,
+}
+
+/// A fork copies every descriptor, this client's socket included, into a
+/// child that holds it until its `exec` (another target of the same
+/// process starting, under `check --jobs` or in a test process): a close
+/// then would not end the connection, and a server blocked writing to a
+/// client that had left would be seen still, waiting for it. Closing while
+/// no fork is under way (`sys::no_fork`) ends it at once.
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _no_fork = crate::sys::no_fork();
+        drop(self.socket.take());
+    }
 }
 
 impl Client {
     /// A client on a connected `socket`.
     pub fn new(socket: Socket) -> Client {
-        Client { socket }
+        Client {
+            socket: Some(socket),
+        }
+    }
+
+    fn socket(&self) -> &Socket {
+        self.socket
+            .as_ref()
+            .expect("a client's socket is open until it is dropped")
     }
 
     /// The client's own address (TCP only; Unix clients are unnamed).
     pub fn local_tcp(&self) -> Option<SocketAddr> {
-        self.socket.local_addr().ok()?.as_socket()
+        self.socket().local_addr().ok()?.as_socket()
     }
 
     /// Writes all of `bytes`.
     pub fn send(&self, bytes: &[u8]) -> io::Result<()> {
-        (&self.socket).write_all(bytes)
+        self.socket().write_all(bytes)
     }
 
     /// Writes at most `max` bytes without ever blocking: stops when the
@@ -153,33 +176,33 @@ impl Client {
     pub fn flood(&self, max: usize) -> usize {
         let block = vec![0x5au8; 65_536];
         let mut sent = 0;
-        let _ = self.socket.set_nonblocking(true);
+        let _ = self.socket().set_nonblocking(true);
         while sent < max {
-            match (&self.socket).write(&block) {
+            match self.socket().write(&block) {
                 Ok(n) if n > 0 => sent += n,
                 _ => break,
             }
         }
-        let _ = self.socket.set_nonblocking(false);
+        let _ = self.socket().set_nonblocking(false);
         sent
     }
 
     /// Half-closes: the server reads EOF, the client can still read.
     pub fn half_close(&self) -> io::Result<()> {
-        self.socket.shutdown(Shutdown::Write)
+        self.socket().shutdown(Shutdown::Write)
     }
 
     /// Closes with a reset (SO_LINGER 0) instead of an orderly FIN.
     pub fn reset(self) {
-        let _ = self.socket.set_linger(Some(Duration::ZERO));
+        let _ = self.socket().set_linger(Some(Duration::ZERO));
     }
 
     /// Reads what has arrived, without waiting, and closes: a FIN, unless
     /// more bytes arrive in between (then the kernel sends a reset).
     pub fn close_draining(self) {
         let mut buf = vec![0u8; 65_536];
-        let _ = self.socket.set_nonblocking(true);
-        while matches!((&self.socket).read(&mut buf), Ok(n) if n > 0) {}
+        let _ = self.socket().set_nonblocking(true);
+        while matches!(self.socket().read(&mut buf), Ok(n) if n > 0) {}
     }
 
     /// Sends `payload` on a separate thread while reading its echo; once
@@ -204,7 +227,7 @@ impl Client {
                 done.reached(1) || patience.server.not_reading(&self)
             });
             // Unblocks the writer, which may be stuck on full buffers.
-            let _ = self.socket.shutdown(Shutdown::Both);
+            let _ = self.socket().shutdown(Shutdown::Both);
         });
     }
 
@@ -226,12 +249,12 @@ impl Client {
                 break End::TimedOut;
             }
             if let Err(e) = self
-                .socket
+                .socket()
                 .set_read_timeout(Some(pacing.next(false).min(left)))
             {
                 break End::Failed(e);
             }
-            match (&self.socket).read(&mut buf) {
+            match self.socket().read(&mut buf) {
                 Ok(0) => break End::Eof,
                 Ok(n) => {
                     bytes.extend_from_slice(&buf[..n]);
@@ -239,7 +262,7 @@ impl Client {
                     // server that waits until its bytes are acknowledged (to
                     // close with a reset, say) would wait that long per client.
                     // Over Unix it fails, harmlessly: there are no ACKs.
-                    let _ = self.socket.set_tcp_quickack(true);
+                    let _ = self.socket().set_tcp_quickack(true);
                 }
                 Err(e)
                     if matches!(
@@ -277,7 +300,7 @@ impl Client {
     /// sockets deliver at once and show no queues in `/proc`).
     fn queues(&self) -> Option<Queues> {
         let local = self.local_tcp()?;
-        let peer = self.socket.peer_addr().ok()?.as_socket()?;
+        let peer = self.socket().peer_addr().ok()?.as_socket()?;
         let sockets = observe::tcp_sockets();
         let entry = |from: SocketAddr, to: SocketAddr| {
             sockets
@@ -308,7 +331,7 @@ impl Client {
         use std::os::fd::AsRawFd;
         let mut buf = [0u8; 65_536];
         recv(
-            self.socket.as_raw_fd(),
+            self.socket().as_raw_fd(),
             &mut buf,
             MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
         )
@@ -402,7 +425,7 @@ impl Client {
     /// a writer stuck on full buffers returns and the scope can end.
     fn unblock_writer(&self, done: &Gate, deadline: Instant) {
         if !done.wait_for(1, deadline) {
-            let _ = self.socket.shutdown(Shutdown::Both);
+            let _ = self.socket().shutdown(Shutdown::Both);
         }
     }
 }

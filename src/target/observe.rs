@@ -634,14 +634,137 @@ pub fn io(pid: Pid) -> Option<Io> {
     })
 }
 
+/// The TCP tables of the network namespace of the calling thread, which
+/// may differ from its process's (`/proc/net` is the process's): a test
+/// process gives each check a namespace of its own on the thread that runs
+/// it, and the threads that thread starts share it.
+const TCP_TABLES: [&str; 2] = ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"];
+
+/// The Unix sockets of the network namespace of the calling thread.
+const UNIX_TABLE: &str = "/proc/thread-self/net/unix";
+
 /// A TCP socket as `/proc/net/tcp{,6}` lists it.
-pub type TcpEntry = procfs::net::TcpNetEntry;
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpEntry {
+    /// Its own address.
+    pub local_address: SocketAddr,
+    /// Its peer's (all zeros while it listens).
+    pub remote_address: SocketAddr,
+    /// Its state.
+    pub state: TcpState,
+    /// Bytes sent and not yet acknowledged.
+    pub tx_queue: u32,
+    /// Bytes received and not yet read; a listener's backlog of connections.
+    pub rx_queue: u32,
+    /// Its inode, which `/proc/<pid>/fd/*` links name (`socket:[INODE]`);
+    /// 0 once no descriptor holds it (`TIME_WAIT`).
+    pub inode: u64,
+}
+
+/// The state of a TCP socket (`include/net/tcp_states.h`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpState {
+    /// `TCP_ESTABLISHED`.
+    Established,
+    /// `TCP_SYN_SENT`.
+    SynSent,
+    /// `TCP_SYN_RECV`.
+    SynRecv,
+    /// `TCP_FIN_WAIT1`.
+    FinWait1,
+    /// `TCP_FIN_WAIT2`.
+    FinWait2,
+    /// `TCP_TIME_WAIT`.
+    TimeWait,
+    /// `TCP_CLOSE`.
+    Close,
+    /// `TCP_CLOSE_WAIT`.
+    CloseWait,
+    /// `TCP_LAST_ACK`.
+    LastAck,
+    /// `TCP_LISTEN`.
+    Listen,
+    /// `TCP_CLOSING`.
+    Closing,
+    /// `TCP_NEW_SYN_RECV`, or a state this list does not know.
+    Other,
+}
+
+impl TcpState {
+    fn from_code(code: u8) -> TcpState {
+        use TcpState::*;
+        match code {
+            0x01 => Established,
+            0x02 => SynSent,
+            0x03 => SynRecv,
+            0x04 => FinWait1,
+            0x05 => FinWait2,
+            0x06 => TimeWait,
+            0x07 => Close,
+            0x08 => CloseWait,
+            0x09 => LastAck,
+            0x0A => Listen,
+            0x0B => Closing,
+            _ => Other,
+        }
+    }
+}
 
 /// Every TCP socket in this network namespace, IPv4 and IPv6.
 pub fn tcp_sockets() -> Vec<TcpEntry> {
-    let mut all = procfs::net::tcp().unwrap_or_default();
-    all.extend(procfs::net::tcp6().unwrap_or_default());
-    all
+    TCP_TABLES
+        .iter()
+        .filter_map(|table| fs::read_to_string(table).ok())
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .filter_map(parse_tcp_line)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// One line of `/proc/net/tcp{,6}`: `sl local rem st tx_queue:rx_queue tr:when
+/// retrnsmt uid timeout inode ...`, addresses as `HEX_IP:HEX_PORT`.
+fn parse_tcp_line(line: &str) -> Option<TcpEntry> {
+    let mut cols = line.split_whitespace();
+    let _slot = cols.next()?;
+    let local_address = parse_tcp_address(cols.next()?)?;
+    let remote_address = parse_tcp_address(cols.next()?)?;
+    let state = TcpState::from_code(u8::from_str_radix(cols.next()?, 16).ok()?);
+    let (tx, rx) = cols.next()?.split_once(':')?;
+    let inode = cols.nth(4)?.parse().ok()?;
+    Some(TcpEntry {
+        local_address,
+        remote_address,
+        state,
+        tx_queue: u32::from_str_radix(tx, 16).ok()?,
+        rx_queue: u32::from_str_radix(rx, 16).ok()?,
+        inode,
+    })
+}
+
+/// `HEX_IP:HEX_PORT` as the kernel prints it: the address as 32-bit words
+/// in host byte order (one for IPv4, four for IPv6), the port as a number.
+fn parse_tcp_address(text: &str) -> Option<SocketAddr> {
+    let (ip, port) = text.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |at: usize| -> Option<[u8; 4]> {
+        let word = u32::from_str_radix(ip.get(at..at + 8)?, 16).ok()?;
+        Some(word.to_ne_bytes())
+    };
+    let ip = match ip.len() {
+        8 => std::net::IpAddr::from(word(0)?),
+        32 => {
+            let mut octets = [0u8; 16];
+            for (i, chunk) in octets.chunks_exact_mut(4).enumerate() {
+                chunk.copy_from_slice(&word(i * 8)?);
+            }
+            std::net::IpAddr::from(octets)
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// Connections waiting to be accepted by the TCP socket listening on
@@ -649,18 +772,16 @@ pub fn tcp_sockets() -> Vec<TcpEntry> {
 /// lines rather than parsing them all: the table may list thousands of sockets.
 pub fn tcp_accept_queue(port: u16) -> Option<usize> {
     let local = format!(":{port:04X}");
-    ["/proc/net/tcp", "/proc/net/tcp6"]
-        .iter()
-        .find_map(|table| {
-            let text = fs::read_to_string(table).ok()?;
-            text.lines().skip(1).find_map(|line| {
-                // sl, local address, remote address, state, tx_queue:rx_queue
-                let cols: Vec<&str> = line.split_whitespace().take(5).collect();
-                let listening = cols.get(1)?.ends_with(&local) && *cols.get(3)? == "0A";
-                let waiting = cols.get(4)?.split(':').nth(1)?;
-                listening.then(|| usize::from_str_radix(waiting, 16).ok())?
-            })
+    TCP_TABLES.iter().find_map(|table| {
+        let text = fs::read_to_string(table).ok()?;
+        text.lines().skip(1).find_map(|line| {
+            // sl, local address, remote address, state, tx_queue:rx_queue
+            let cols: Vec<&str> = line.split_whitespace().take(5).collect();
+            let listening = cols.get(1)?.ends_with(&local) && *cols.get(3)? == "0A";
+            let waiting = cols.get(4)?.split(':').nth(1)?;
+            listening.then(|| usize::from_str_radix(waiting, 16).ok())?
         })
+    })
 }
 
 /// Bytes the peer sent that sit unread in the socket `local` ↔ `remote`.
@@ -674,7 +795,7 @@ pub fn tcp_unread(local: SocketAddr, remote: SocketAddr) -> Option<u32> {
 /// Whether some socket listens on `addr` (IPv4-mapped and wildcard addresses count).
 pub fn tcp_listening(addr: SocketAddr) -> bool {
     tcp_sockets().into_iter().any(|e| {
-        e.state == procfs::net::TcpState::Listen
+        e.state == TcpState::Listen
             && e.local_address.port() == addr.port()
             && (same_addr(e.local_address, addr) || e.local_address.ip().is_unspecified())
     })
@@ -691,7 +812,7 @@ fn same_addr(a: SocketAddr, b: SocketAddr) -> bool {
 /// Whether a Unix stream socket listens on `path`.
 pub fn unix_listening(path: &Path) -> bool {
     // Columns: Num RefCount Protocol Flags Type St Inode [Path]; procfs drops Flags.
-    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    let table = fs::read_to_string(UNIX_TABLE).unwrap_or_default();
     table.lines().skip(1).any(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
         let flags = cols
@@ -707,7 +828,7 @@ pub fn unix_listening(path: &Path) -> bool {
 /// Inodes of the Unix stream sockets named `path`: the listening one when
 /// `listening`, else the connections accepted on it (they carry its name).
 pub fn unix_inodes(path: &Path, listening: bool) -> Vec<u64> {
-    let table = fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    let table = fs::read_to_string(UNIX_TABLE).unwrap_or_default();
     table
         .lines()
         .skip(1)
@@ -746,8 +867,47 @@ const ACCEPTCON: u32 = 1 << 16;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
     use std::sync::mpsc;
+
+    #[test]
+    fn tcp_lines_parse_as_the_kernel_prints_them() {
+        let v4 = "   3: 0100007F:1F90 0100007F:D2C6 01 00000010:00000020 00:00000000 00000000     0        0 4242 1 0000000000000000 20 4 30 10 -1";
+        let entry = parse_tcp_line(v4).unwrap();
+        assert_eq!(entry.local_address, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(entry.remote_address, "127.0.0.1:53958".parse().unwrap());
+        assert_eq!(entry.state, TcpState::Established);
+        assert_eq!(
+            (entry.tx_queue, entry.rx_queue, entry.inode),
+            (16, 32, 4242)
+        );
+        let v6 = "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000002 00:00000000 00000000     0        0 77 1 0000000000000000 100 0 0 10 0";
+        let entry = parse_tcp_line(v6).unwrap();
+        assert_eq!(entry.local_address, "[::1]:8080".parse().unwrap());
+        assert_eq!(
+            (entry.state, entry.rx_queue, entry.inode),
+            (TcpState::Listen, 2, 77)
+        );
+    }
+
+    #[test]
+    fn a_listener_and_its_connection_show_in_the_tcp_tables() {
+        for host in ["127.0.0.1:0", "[::1]:0"] {
+            let listener = std::net::TcpListener::bind(host).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut client = std::net::TcpStream::connect(addr).unwrap();
+            let (_served, peer) = listener.accept().unwrap();
+            client.write_all(b"unread").unwrap();
+            assert!(tcp_listening(addr), "{addr} listens");
+            let unread = || tcp_unread(addr, peer);
+            let seen = crate::target::settle::until(
+                Duration::from_secs(5),
+                crate::target::settle::Gaps::BackingOff,
+                || unread() == Some(6),
+            );
+            assert!(seen, "6 bytes unread at {addr} from {peer}: {:?}", unread());
+        }
+    }
 
     #[test]
     fn a_thread_blocked_in_read_is_seen_asleep_in_read() {

@@ -419,7 +419,7 @@ impl Instance {
 fn listen_entry(sockets: &[observe::TcpEntry], port: u16) -> Option<&observe::TcpEntry> {
     sockets
         .iter()
-        .find(|e| e.state == procfs::net::TcpState::Listen && e.local_address.port() == port)
+        .find(|e| e.state == observe::TcpState::Listen && e.local_address.port() == port)
 }
 
 /// Starts `command` (not awaited) with its placeholder filled for

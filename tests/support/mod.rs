@@ -78,16 +78,34 @@ pub fn test_threads() -> usize {
         .unwrap_or_else(|| 2 * std::thread::available_parallelism().map_or(1, usize::from))
 }
 
-/// Run as root, moves this process into a network namespace of its own
-/// (loopback alone, a TCP table of its own: `sys::enter_private_network`),
-/// so that the checks it runs parse a `/proc/net/tcp` holding their own
-/// sockets, not every other test's, and walk a small table, not the
-/// machine's. Refused (a container without `CAP_SYS_ADMIN`), the process
-/// stays in the machine's. Call while the process has one thread.
+/// Run as root, moves the calling thread into a network namespace of its
+/// own (loopback alone, a TCP table of its own:
+/// `sys::enter_private_network`), so that the checks it runs parse a
+/// `/proc/net/tcp` holding their own sockets, not every other test's, and
+/// walk a small table, not the machine's. Refused (a container without
+/// `CAP_SYS_ADMIN`), it stays in its process's. Call while the process has
+/// one thread to move the whole process.
 pub fn private_network_if_root() {
     if nix::unistd::Uid::effective().is_root() {
         let _ = ipcspec::sys::enter_private_network();
     }
+}
+
+/// Runs `check` on a thread of its own, in a network namespace of its own
+/// when root ([`private_network_if_root`]): a test process runs hundreds
+/// of checks, and every look of each parses the TCP tables, where the
+/// connections of the checks before it would linger (`TIME_WAIT`, a
+/// minute) by the thousand.
+pub fn in_private_network<T: Send>(check: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                private_network_if_root();
+                check()
+            })
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// `nobody`'s `PATH`: the system's programs (a version manager's shims

@@ -29,7 +29,7 @@ pub fn check_as(profile: Profile, argv: &[&str], variant: &str, only: &[&str]) -
     let selection = Selection {
         only: only.iter().map(|s| s.to_string()).collect(),
     };
-    suite.run(&Ctx::default(), &selection, None)
+    crate::support::in_private_network(|| suite.run(&Ctx::default(), &selection, None))
 }
 
 /// Asserts that every `profile` property but those `passing` names failed

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{built, refs};
+use crate::support::{built, in_private_network, refs};
 use ipcspec::spec::{self, Ctx, Profile, Selection, Verdict};
 use ipcspec::target::CommandSpec;
 use rstest::rstest;
@@ -49,11 +49,13 @@ fn verdict(client: &str, id: &str) -> Verdict {
         )
         .unwrap(),
     };
-    suite.preflight(&ctx()).expect("a correct client starts");
     let selection = Selection {
         only: vec![id.to_string()],
     };
-    let mut report = suite.run(&ctx(), &selection, None);
+    let mut report = in_private_network(|| {
+        suite.preflight(&ctx()).expect("a correct client starts");
+        suite.run(&ctx(), &selection, None)
+    });
     assert_eq!(report.results.len(), 1, "{id} selects one property");
     report.results.remove(0).verdict
 }

@@ -297,7 +297,7 @@ fn runs(pids: &[Pid]) -> Vec<((Pid, Pid), (u64, u64))> {
 /// no CPU for [`QUIET`] passes (its threads wait for an event no one sends);
 /// otherwise the window decides.
 pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
-    let ticks_per_second = procfs::ticks_per_second() as f64;
+    let ticks_per_second = rustix::param::clock_ticks_per_second() as f64;
     let budget = (ticks_per_second * WINDOW.as_secs_f64() * IDLE_SHARE).ceil() as u64;
     let pids = instance.processes();
     let ticks = || -> u64 {

@@ -23,14 +23,13 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use procfs::net::TcpState;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::harness::{self, Verdicts};
 use super::Server;
 use crate::spec::{Ctx, Finding, Outcome};
 use crate::target::net;
-use crate::target::observe;
+use crate::target::observe::{self, TcpState};
 use crate::target::process::{describe_status, Target};
 use crate::target::server::{spawn_on, Instance};
 use crate::target::settle::{self, Bound, Ending, Gaps, Look, Shown};

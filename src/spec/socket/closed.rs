@@ -68,7 +68,7 @@ impl Reset {
         observe::tcp_sockets().iter().any(|e| {
             e.local_address == *local
                 && e.remote_address == *peer
-                && e.state == procfs::net::TcpState::Established
+                && e.state == observe::TcpState::Established
         })
     }
 }
