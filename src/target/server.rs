@@ -356,30 +356,47 @@ impl Instance {
         }
     }
 
-    /// Whether the server has stopped taking `client`'s bytes: it is still
-    /// or gone; or (over TCP) a thread of the server that waits on that
-    /// connection sleeps on through two looks, no context switch in between,
-    /// while between the looks the client's bytes wait unread in the
-    /// server's socket. Waiting bytes wake a thread that waits for input
-    /// (`read`, or `poll` for it), so that thread waits to write: in
-    /// `write`, or in `poll` for room.
+    /// Whether the server has stopped taking `client`'s bytes: it is gone,
+    /// or over TCP some of them wait unread in the server's socket (`rx_queue`),
+    /// accepted or not, while the server does not run: either no thread of
+    /// it ran at all, every one asleep in a call without timeout from a
+    /// look before those bytes were seen to one after, with the server
+    /// still meanwhile; or a thread of it that waits on that connection
+    /// slept on that way. Waiting bytes wake a thread that waits for input
+    /// (`read`, or `poll` for it), so such a thread waits to write, in
+    /// `write` or in `poll` for room. A server merely seen still while
+    /// bytes wait is not enough: it may have read them just before, and
+    /// the client's next bytes be on their way (loopback delivers them
+    /// from a softirq, which a loaded machine defers); the client then
+    /// read early and a server that drops what its queue cannot hold was
+    /// never made to drop. Over Unix, where a write reaches the reader's
+    /// queue within the call, the server being still or gone.
     pub fn not_reading(&self, client: &Client) -> bool {
-        if self.idle() {
-            return true;
-        }
         let (Some(port), Some(peer)) = (self.tcp_port(), client.local_tcp()) else {
-            return false;
+            return self.idle();
         };
-        let connection = || {
+        let server_side = |accepted: bool| {
             observe::tcp_sockets().into_iter().find(|e| {
-                e.local_address.port() == port && e.remote_address == peer && e.inode != 0
+                e.local_address.port() == port
+                    && e.remote_address == peer
+                    && (!accepted || e.inode != 0)
             })
         };
-        let Some(inode) = connection().map(|e| e.inode) else {
+        if self.gone() {
+            return true;
+        }
+        let before = observe::threads(&self.processes());
+        if server_side(false).is_none_or(|e| e.rx_queue == 0) {
+            return false;
+        }
+        if self.idle() && settle::same_sleep(&before, &observe::threads(&self.processes())) {
+            return true;
+        }
+        let Some(inode) = server_side(true).map(|e| e.inode) else {
             return false;
         };
         let first = waiters(&self.holders(inode));
-        if first.is_empty() || connection().is_none_or(|e| e.rx_queue == 0) {
+        if first.is_empty() || server_side(true).is_none_or(|e| e.rx_queue == 0) {
             return false;
         }
         first.iter().any(|(before, _)| {

@@ -595,7 +595,7 @@ impl Repeats {
 
 /// The same threads, each asleep indefinitely in both samples, with no
 /// context switch in between.
-fn same_sleep(before: &[ThreadState], after: &[ThreadState]) -> bool {
+pub fn same_sleep(before: &[ThreadState], after: &[ThreadState]) -> bool {
     before.len() == after.len()
         && before.iter().zip(after).all(|(a, b)| {
             a.tid == b.tid
