@@ -151,9 +151,12 @@ fn child_pids(pid: Pid) -> Option<Vec<Pid>> {
     }
     let mut found = Vec::new();
     for tid in tids(pid) {
-        // A thread that exited meanwhile has no children left to list.
-        let Ok(list) = fs::read_to_string(format!("/proc/{pid}/task/{tid}/children")) else {
-            continue;
+        let list = match fs::read_to_string(format!("/proc/{pid}/task/{tid}/children")) {
+            Ok(list) => list,
+            // A thread that exited meanwhile has no children left to list.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            // Not ours to read (a hardened /proc): the scan reads every `stat`.
+            Err(_) => return None,
         };
         found.extend(
             list.split_whitespace()
@@ -811,7 +814,7 @@ fn same_addr(a: SocketAddr, b: SocketAddr) -> bool {
 
 /// Whether a Unix stream socket listens on `path`.
 pub fn unix_listening(path: &Path) -> bool {
-    // Columns: Num RefCount Protocol Flags Type St Inode [Path]; procfs drops Flags.
+    // Columns: Num RefCount Protocol Flags Type St Inode [Path].
     let table = fs::read_to_string(UNIX_TABLE).unwrap_or_default();
     table.lines().skip(1).any(|line| {
         let cols: Vec<&str> = line.split_whitespace().collect();
