@@ -54,7 +54,8 @@ use super::ClientCommand;
 use crate::spec::socket::Listening;
 use crate::spec::{Ctx, Finding};
 use crate::target::net::send_all;
-use crate::target::settle::{self, Bound, Gaps, Look, Shown, Stillness};
+use crate::target::observe::{TcpState, ThreadState};
+use crate::target::settle::{self, Bound, Gaps, Look, Shown, Stillness, Watched};
 use crate::target::{observe, Stream, Target, TargetConfig, TargetError};
 
 /// How the in-process server treats the client's connection.
@@ -171,12 +172,11 @@ impl ClientCommand {
             .set_read_timeout(Some(ctx.timeout))
             .map_err(setup)?;
         let wake = WakeOnDrop(listening.socket.try_clone().map_err(setup)?);
-        let port = listening
-            .addr
-            .as_socket()
-            .map_or(0, |a| a.port())
-            .to_string();
-        let mut config = TargetConfig::new(self.0.fill(&[("host", venue.host), ("port", &port)]));
+        let port = listening.addr.as_socket().map_or(0, |a| a.port());
+        let mut config = TargetConfig::new(
+            self.0
+                .fill(&[("host", venue.host), ("port", &port.to_string())]),
+        );
         config.stdin = Stream::Piped;
         config.stdout = Stream::Piped;
         let mut target = Target::spawn(config)?;
@@ -249,7 +249,7 @@ impl ClientCommand {
             .chain(ours.iter().take(helpers))
             .collect();
         let closed = || tally(&served).closed;
-        let stdout = collect(&target, &printed, &helpers, (later, &closed), ctx)?;
+        let stdout = collect(&target, &printed, &helpers, port, (later, &closed), ctx)?;
         let exit = wait_exit(&mut target, &helpers, ctx);
         let output = target.final_output(Duration::from_millis(100));
         // Killing the client first ends a feeder still blocked writing to its stdin;
@@ -328,14 +328,17 @@ fn collect(
     target: &Target,
     printed: &Receiver<Vec<u8>>,
     helpers: &[Pid],
+    port: u16,
     (mut later, closed): (Option<Sender<()>>, &dyn Fn() -> bool),
     ctx: &Ctx,
 ) -> Result<Vec<u8>, Finding> {
     let mut stdout = Vec::new();
     loop {
         // Each chunk printed is progress: the bound and the looks start over.
-        let mut stillness =
-            Stillness::with_helpers(target, || helpers.to_vec()).paced(Gaps::Steady(LOOK));
+        let mut stillness = Delivered {
+            still: Stillness::with_helpers(target, || helpers.to_vec()).paced(Gaps::Steady(LOOK)),
+            port,
+        };
         match settle::receive(printed, ctx.timeout, &mut stillness) {
             Ok(Some(bytes)) => stdout.extend_from_slice(&bytes),
             Ok(None) => return Ok(stdout),
@@ -357,6 +360,52 @@ fn collect(
             }
         }
     }
+}
+
+/// A [`Stillness`] that is not stuck while the client's bytes are on their
+/// way to the check's server on `port`: sent on an established connection,
+/// not yet acknowledged, and none waiting unread on the server's side.
+/// Loopback delivers them from a softirq, which a loaded machine defers
+/// while every thread involved sleeps: the client, the server that will
+/// read them and the feeder were once seen asleep three looks in a row, and
+/// a correct client failed.
+struct Delivered<'a> {
+    still: Stillness<'a>,
+    port: u16,
+}
+
+impl Watched for Delivered<'_> {
+    fn stuck(&mut self) -> Option<(Vec<Pid>, Vec<ThreadState>)> {
+        let stuck = self.still.stuck()?;
+        (!in_flight(self.port)).then_some(stuck)
+    }
+
+    fn settling(&self) -> bool {
+        self.still.settling()
+    }
+
+    fn gaps(&self) -> Gaps {
+        self.still.gaps()
+    }
+
+    fn snapshot(&self) -> (Vec<Pid>, Vec<ThreadState>) {
+        self.still.snapshot()
+    }
+}
+
+/// Whether bytes sent to the server on `port` are neither acknowledged nor
+/// waiting in a socket of the server (`/proc/net/tcp`: `tx_queue`,
+/// `rx_queue`). A server that does not read leaves them waiting on its
+/// side: that stillness is real.
+fn in_flight(port: u16) -> bool {
+    let sockets = observe::tcp_sockets();
+    let waiting_at_server = sockets
+        .iter()
+        .any(|e| e.local_address.port() == port && e.state != TcpState::Listen && e.rx_queue > 0);
+    !waiting_at_server
+        && sockets.iter().any(|e| {
+            e.remote_address.port() == port && e.state == TcpState::Established && e.tx_queue > 0
+        })
 }
 
 /// How the client ends once its stdout closed: its status, or (`Err`) its
