@@ -103,13 +103,8 @@ pub fn is_alive(pid: Pid) -> bool {
 
 /// Processes whose process group is `pgid`.
 pub fn group_members(pgid: Pid) -> Vec<Pid> {
-    group_members_in(&all_processes(), pgid)
-}
-
-/// Processes of `snapshot` ([`all_processes`]) whose process group is `pgid`.
-pub fn group_members_in(snapshot: &[Stat], pgid: Pid) -> Vec<Pid> {
-    snapshot
-        .iter()
+    all_processes()
+        .into_iter()
         .filter(|s| s.pgrp == pgid)
         .map(|s| s.pid)
         .collect()
@@ -126,19 +121,38 @@ pub fn children(pid: Pid) -> Vec<Stat> {
     }
 }
 
-/// All descendants of `root` (not `root` itself), zombies included.
+/// All descendants of `root` (not `root` itself), zombies included: from
+/// the `children` files ([`child_pids`]), or where there are none from one
+/// scan of every process.
 pub fn descendants(root: Pid) -> Vec<Pid> {
+    descendants_by(root, child_pids).unwrap_or_else(|| {
+        let all = all_processes();
+        let children_of = |parent| {
+            Some(
+                all.iter()
+                    .filter(|s| s.ppid == parent)
+                    .map(|s| s.pid)
+                    .collect(),
+            )
+        };
+        descendants_by(root, children_of).unwrap_or_default()
+    })
+}
+
+/// The descendants of `root`, level by level, as `children_of` lists each
+/// process's children; `None` as soon as it gives none.
+fn descendants_by(
+    root: Pid,
+    mut children_of: impl FnMut(Pid) -> Option<Vec<Pid>>,
+) -> Option<Vec<Pid>> {
     let mut found = vec![root];
     let mut i = 0;
     while i < found.len() {
-        let Some(children) = child_pids(found[i]) else {
-            return descendants_in(&all_processes(), root);
-        };
-        found.extend(children);
+        found.extend(children_of(found[i])?);
         i += 1;
     }
     found.remove(0);
-    found
+    Some(found)
 }
 
 /// The pids of `pid`'s children, zombies included, from the `children`
@@ -148,7 +162,7 @@ pub fn descendants(root: Pid) -> Vec<Pid> {
 /// look. Each file is read in one call, a consistent list of that thread's
 /// children; a child forked or reaped between two threads' files shows as
 /// a change, as it would in a scan. `None` where the kernel has no such
-/// files (`CONFIG_PROC_CHILDREN`).
+/// files (`CONFIG_PROC_CHILDREN`) or they may not be read.
 fn child_pids(pid: Pid) -> Option<Vec<Pid>> {
     static FILES_EXIST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let files_exist = FILES_EXIST.get_or_init(|| {
@@ -170,19 +184,6 @@ fn child_pids(pid: Pid) -> Option<Vec<Pid>> {
         found.extend(fields(&list).filter_map(|child| child.parse().ok().map(Pid::from_raw)));
     }
     Some(found)
-}
-
-/// All descendants of `root` in `snapshot` ([`all_processes`]), zombies included.
-pub fn descendants_in(snapshot: &[Stat], root: Pid) -> Vec<Pid> {
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(snapshot.iter().filter(|s| s.ppid == parent).map(|s| s.pid));
-        i += 1;
-    }
-    found.remove(0);
-    found
 }
 
 /// Open file descriptors of `pid`.

@@ -375,28 +375,27 @@ impl Instance {
         let (Some(port), Some(peer)) = (self.tcp_port(), client.local_tcp()) else {
             return self.idle();
         };
-        let server_side = |accepted: bool| {
-            observe::tcp_sockets().into_iter().find(|e| {
-                e.local_address.port() == port
-                    && e.remote_address == peer
-                    && (!accepted || e.inode != 0)
-            })
+        // The connection's one server-side entry: inode 0 until accepted.
+        let server_side = || {
+            observe::tcp_sockets()
+                .into_iter()
+                .find(|e| e.local_address.port() == port && e.remote_address == peer)
         };
         if self.gone() {
             return true;
         }
         let before = observe::threads(&self.processes());
-        if server_side(false).is_none_or(|e| e.rx_queue == 0) {
+        let Some(waiting) = server_side().filter(|e| e.rx_queue > 0) else {
             return false;
-        }
+        };
         if self.idle() && settle::same_sleep(&before, &observe::threads(&self.processes())) {
             return true;
         }
-        let Some(inode) = server_side(true).map(|e| e.inode) else {
+        if waiting.inode == 0 {
             return false;
-        };
-        let first = waiters(&self.holders(inode));
-        if first.is_empty() || server_side(true).is_none_or(|e| e.rx_queue == 0) {
+        }
+        let first = waiters(&self.holders(waiting.inode));
+        if first.is_empty() || server_side().is_none_or(|e| e.rx_queue == 0) {
             return false;
         }
         first.iter().any(|(before, _)| {
