@@ -244,12 +244,9 @@ pub fn run(args: &GradeArgs) -> anyhow::Result<ExitCode> {
     let mut progress = progress.lock().unwrap_or_else(|e| e.into_inner());
     if progress.over {
         // Stopped: nothing more is recorded. The interrupt handler, done
-        // with the lock, names what was in flight and exits with 130;
-        // returning could end the process before it has.
+        // with the lock, names what was in flight and exits with 130.
         drop(progress);
-        loop {
-            std::thread::park();
-        }
+        process::wait_for_interrupt_exit();
     }
     progress.over = true;
     bar.finish_and_clear();

@@ -24,6 +24,7 @@ use std::time::Instant;
 
 use ipcspec::report::{self, Report};
 use ipcspec::spec::{Meta, PropertyResult, Verdict};
+use ipcspec::target::process;
 
 /// A run under way; see the module's doc.
 pub struct Live {
@@ -110,12 +111,21 @@ impl Live {
 
     /// The run finished: `deliver` gets the reports and whether they were
     /// streamed already, under the lock, so a signal now waits for it and
-    /// then adds nothing; an error writing the stream comes back first.
+    /// then adds nothing; an error writing the stream comes back first. If
+    /// a signal stopped the run first, blocks until its handler, which
+    /// delivers the reports, ends the process.
     pub fn finish<T>(
         &self,
         deliver: impl FnOnce(&[Report], bool) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         let mut state = self.lock();
+        if state.over {
+            // Stopped first: the handler delivered the reports and ends the
+            // process with 130. Delivering again would recreate its report
+            // files, and its exit could cut them empty.
+            drop(state);
+            process::wait_for_interrupt_exit();
+        }
         state.over = true;
         let last = state.reports.len().saturating_sub(1);
         state.reach(last);

@@ -458,7 +458,17 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// calling thread saw since then, such as a target dying of the handler's
 /// kill ("exited at start"), is no result of the run. Otherwise returns.
 pub fn wait_if_interrupted() {
-    while INTERRUPTED.load(Ordering::SeqCst) {
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        wait_for_interrupt_exit();
+    }
+}
+
+/// For a run whose [`on_interrupt`] hook has taken over (it found the run
+/// stopped): blocks until the handler, which is delivering the results,
+/// ends the process. Returning instead could end it first, or write what
+/// the handler writes a second time.
+pub fn wait_for_interrupt_exit() -> ! {
+    loop {
         std::thread::park();
     }
 }
