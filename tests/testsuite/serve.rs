@@ -103,10 +103,18 @@ fn echo_through(conn: Socket, payload: Vec<u8>) -> Vec<u8> {
     back
 }
 
+/// `len` bytes with a NUL every seventh, no two neighbours alike: one
+/// period (7 x 251 bytes) made byte by byte, then copied whole, for an
+/// unoptimised loop per byte over tens of MiB is what a test would spend
+/// its time on.
 fn binary_payload(len: usize) -> Vec<u8> {
-    (0..len)
+    const PERIOD: usize = 7 * 251;
+    let period: Vec<u8> = (0..PERIOD)
         .map(|i| if i % 7 == 0 { 0 } else { (i * 31 % 251) as u8 })
-        .collect()
+        .collect();
+    let mut payload = period.repeat(len.div_ceil(PERIOD));
+    payload.truncate(len);
+    payload
 }
 
 #[rstest]
