@@ -400,12 +400,7 @@ impl fmt::Display for ThreadState {
 pub fn thread(pid: Pid, tid: Pid) -> Option<ThreadState> {
     let base = format!("/proc/{pid}/task/{tid}");
     let stat = parse_stat(&fs::read_to_string(format!("{base}/stat")).ok()?)?;
-    let status = fs::read_to_string(format!("{base}/status")).unwrap_or_default();
-    let switches = status
-        .lines()
-        .filter(|l| l.contains("ctxt_switches:"))
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .sum();
+    let switches = switches(&base);
     let syscall = fs::read_to_string(format!("{base}/syscall"))
         .map(|t| parse_syscall(&t))
         .unwrap_or(Syscall::Unknown);
@@ -419,6 +414,30 @@ pub fn thread(pid: Pid, tid: Pid) -> Option<ThreadState> {
         wchan,
         switches,
     })
+}
+
+/// How many times the thread at `base` (`/proc/PID/task/TID`) was switched
+/// to so far: `schedstat`'s third number, which counts what `status`'s two
+/// `ctxt_switches` lines add up to at half the cost of reading `status` (a
+/// thread is sampled at every look). From `status` where `schedstat` is
+/// absent or says nothing (zeros: scheduler statistics off), as a thread
+/// that ever ran was switched to once at least.
+///
+/// # References
+/// - [proc_pid_status(5)](https://man7.org/linux/man-pages/man5/proc_pid_status.5.html), [sched-stats](https://docs.kernel.org/scheduler/sched-stats.html) (`/proc/<pid>/schedstat`)
+fn switches(base: &str) -> u64 {
+    let scheduled = fs::read_to_string(format!("{base}/schedstat"))
+        .ok()
+        .and_then(|text| fields(&text).nth(2)?.parse::<u64>().ok());
+    if let Some(count @ 1..) = scheduled {
+        return count;
+    }
+    fs::read_to_string(format!("{base}/status"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("ctxt_switches:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
 }
 
 /// The pid of `pid` in the innermost pid namespace it is in (the last of
@@ -930,6 +949,33 @@ mod tests {
         let tid = rx.recv().unwrap();
         let state = wait_thread_asleep(tid, Duration::from_secs(5)).expect("blocked in read");
         assert_eq!(state.syscall.name(), Some("read"));
+    }
+
+    #[test]
+    fn a_sleeping_thread_was_switched_to_as_often_as_status_counts() {
+        let (mut reader, mut writer) = std::io::pipe().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid()).unwrap();
+            for _ in 0..3 {
+                let _ = reader.read(&mut [0u8; 1]);
+            }
+        });
+        let tid = rx.recv().unwrap();
+        for _ in 0..2 {
+            wait_thread_asleep(tid, Duration::from_secs(5)).expect("blocked in read");
+            writer.write_all(b"x").unwrap();
+        }
+        wait_thread_asleep(tid, Duration::from_secs(5)).expect("blocked in read");
+        let base = format!("/proc/{}/task/{tid}", nix::unistd::getpid());
+        let status = fs::read_to_string(format!("{base}/status")).unwrap();
+        let counted: u64 = status
+            .lines()
+            .filter_map(|l| l.split_once("ctxt_switches:"))
+            .map(|(_, n)| n.trim().parse::<u64>().unwrap())
+            .sum();
+        assert!(counted >= 3, "woken twice: {status}");
+        assert_eq!(switches(&base), counted);
     }
 
     #[test]
