@@ -17,6 +17,13 @@ use std::process::Command;
 
 use ipcspec::spec::References;
 
+/// How the tests start Python: without the `site` module (`-S`). Every
+/// Python fixture needs the standard library alone, and `site` runs the
+/// machine's `.pth` hooks at each start: one here imports `certifi`, 24 of
+/// a start's 34 ms, and a client's check starts it once per case. The
+/// fixtures with a `#!` line say `-S` there.
+pub const PYTHON: [&str; 2] = ["python3", "-S"];
+
 /// Puts the directory of the interpreter `python3` runs first on `PATH`, so
 /// that Python fixtures, started as `python3 ...` or through
 /// `#!/usr/bin/env python3`, skip a version manager's shim: pyenv's is a

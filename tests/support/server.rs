@@ -14,15 +14,35 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/servers")
 }
 
+/// `argv` as the tests run it: a Python fixture, `python3 SCRIPT ARGS...`,
+/// becomes `python3 -S DIR/SCRIPT ARGS...` ([`crate::support::PYTHON`]),
+/// the script found in [`fixtures`]; any other command stays as it is.
+pub fn resolve_python(argv: &[&str]) -> Vec<String> {
+    match argv {
+        ["python3", script, rest @ ..] => crate::support::PYTHON
+            .iter()
+            .map(|word| word.to_string())
+            .chain([fixtures().join(script).display().to_string()])
+            .chain(rest.iter().map(|arg| arg.to_string()))
+            .collect(),
+        _ => argv.iter().map(|arg| arg.to_string()).collect(),
+    }
+}
+
 /// Runs `argv` as a server claiming `variant`, on the properties `only` selects.
-pub fn check(argv: &[&str], variant: &str, only: &[&str]) -> Report {
+pub fn check(argv: &[impl AsRef<str>], variant: &str, only: &[&str]) -> Report {
     check_as(Profile::Server, argv, variant, only)
 }
 
 /// Runs `argv` as a `profile` target (server or http) claiming `variant`,
 /// on the properties `only` selects.
-pub fn check_as(profile: Profile, argv: &[&str], variant: &str, only: &[&str]) -> Report {
-    let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+pub fn check_as(
+    profile: Profile,
+    argv: &[impl AsRef<str>],
+    variant: &str,
+    only: &[&str],
+) -> Report {
+    let argv: Vec<String> = argv.iter().map(|s| s.as_ref().to_string()).collect();
     let command = CommandSpec::new(&argv).expect("a command");
     let suite = spec::target_suite(profile, command, Some(variant), &crate::support::refs())
         .expect("a valid request");

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rstest::rstest;
 
 use crate::support::cli::{assert_one_line_error, ipcspec};
-use crate::support::{as_nobody, open_temp_dir};
+use crate::support::{as_nobody, open_temp_dir, PYTHON};
 
 fn attacker() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hostile/attacker.py")
@@ -80,7 +80,7 @@ fn check(checker: Checker, sandbox: &[&str], attack: &str, args: &[&str], cwd: &
         .args(["check", "server", "--variant", "thread"])
         .args(sandbox)
         .args(["--only", "server.echo.byte-exact", "--"])
-        .arg("python3")
+        .args(PYTHON)
         .arg(attacker())
         .args(["{port}", &mark, attack])
         .args(args)
@@ -425,7 +425,7 @@ fn grade_hides_the_other_submissions_and_the_reports_from_each_program() {
     let entry = |name: &str, attack: &str, arg: &Path| {
         format!(
             "[[submission]]\nname = \"{name}\"\nprofile = \"server\"\nvariant = \"thread\"\n\
-             dir = \"{name}\"\nrun = [\"python3\", \"{attacker}\", \"{{port}}\", \"{}\", \"{attack}\", \"{}\"]\n",
+             dir = \"{name}\"\nrun = [\"python3\", \"-S\", \"{attacker}\", \"{{port}}\", \"{}\", \"{attack}\", \"{}\"]\n",
             mark(attack),
             arg.display()
         )

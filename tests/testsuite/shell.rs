@@ -7,8 +7,8 @@ use std::path::Path;
 
 use rstest::rstest;
 
-use crate::support::built;
 use crate::support::cli::{assert_conforms, assert_one_line_error, ipcspec};
+use crate::support::{built, PYTHON};
 
 #[rstest]
 #[case::bash(&["bash"])]
@@ -35,7 +35,8 @@ fn shell_correct_c_shells_pass_every_property(#[case] name: &str) {
 #[test]
 fn shell_python_shell_waiting_in_select_passes_every_property() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/shells/select_shell.py");
-    assert_conforms("shell", &["python3", script.to_str().unwrap()]);
+    let [python, flags] = PYTHON;
+    assert_conforms("shell", &[python, flags, script.to_str().unwrap()]);
 }
 
 #[test]

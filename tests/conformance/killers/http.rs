@@ -111,6 +111,7 @@ pub fn killers() -> Vec<Killer> {
                 "thread",
                 &[
                     "python3",
+                    "-S",
                     "-m",
                     "http.server",
                     "--bind",

@@ -43,7 +43,7 @@ pub enum Subject {
     /// A command checked as `profile`, claiming `variant`. An argument
     /// `fixtures/KIND/NAME.c` is compiled and replaced by the binary, any
     /// other `fixtures/...` by its absolute path, and `{ipcspec}` by the
-    /// reference binary.
+    /// reference binary. Python runs as `python3 -S` (`support::PYTHON`).
     Command {
         /// The profile it is checked as.
         profile: Profile,

@@ -26,7 +26,7 @@ pub fn killers() -> Vec<Killer> {
             name: "server/python-forking-server-keeps-the-listener",
             subject: server(
                 "fork",
-                &["python3", "fixtures/servers/fork_server.py", "{port}"],
+                &["python3", "-S", "fixtures/servers/fork_server.py", "{port}"],
             ),
             kills: &[
                 "server.shape.fork-child-closes-listener",
@@ -484,6 +484,7 @@ pub fn killers() -> Vec<Killer> {
                 "thread",
                 &[
                     "python3",
+                    "-S",
                     "fixtures/servers/thread_server.py",
                     "{port}",
                     "stock",

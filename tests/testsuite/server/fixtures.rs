@@ -9,7 +9,7 @@
 
 use crate::support::built;
 use crate::support::server::{
-    assert_conforms, assert_every_property_fails_by_observation, check, fixtures, verdicts,
+    assert_conforms, assert_every_property_fails_by_observation, check, resolve_python, verdicts,
 };
 use ipcspec::spec::{Profile, Verdict};
 use rstest::rstest;
@@ -60,13 +60,7 @@ fn server_correct_fixture_conforms_over_unix(#[case] fixture: &str, #[case] vari
 #[case::python_asyncio_event_loop(&["python3", "asyncio_server.py", "{port}"], "event-loop")]
 #[case::python_asyncio_event_loop_over_unix(&["python3", "asyncio_server.py", "{socket}"], "event-loop")]
 fn server_third_party_conforms(#[case] argv: &[&str], #[case] variant: &str) {
-    let script;
-    let mut argv = argv.to_vec();
-    if argv[0] == "python3" {
-        script = fixtures().join(argv[1]);
-        argv[1] = script.to_str().expect("a UTF-8 path");
-    }
-    let report = check(&argv, variant, &[]);
+    let report = check(&resolve_python(argv), variant, &[]);
     assert_conforms(&report);
 }
 
@@ -94,13 +88,12 @@ fn server_that_cannot_serve_fails_every_property_by_observation(#[case] fixture:
 /// (`thread_server.py`, the same with it True, passes every property.)
 #[test]
 fn server_startup_restart_on_same_port_fails_the_stock_python_tcp_server() {
-    let script = fixtures().join("stock_tcp_server.py");
     let only = [
         "server.startup.restart-on-same-port",
         "server.startup.port-in-use",
     ];
     let report = check(
-        &["python3", script.to_str().expect("a UTF-8 path"), "{port}"],
+        &resolve_python(&["python3", "stock_tcp_server.py", "{port}"]),
         "thread",
         &only,
     );

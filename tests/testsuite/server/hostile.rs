@@ -4,28 +4,25 @@
 //! failing sets are the kill matrix's.)
 
 use crate::support::built;
-use crate::support::server::{assert_conforms, check, fixtures, verdicts};
+use crate::support::server::{assert_conforms, check, resolve_python, verdicts};
 use ipcspec::spec::Verdict;
 use rstest::rstest;
 
 /// `argv` with its program resolved: a C fixture of `fixtures/servers/`
 /// built, or the script `python3` runs found there.
 fn resolve(argv: &[&str]) -> Vec<String> {
+    if argv[0] == "python3" {
+        return resolve_python(argv);
+    }
     let mut argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-    let (at, path) = match argv[0].as_str() {
-        "python3" => (1, fixtures().join(&argv[1])),
-        name => (0, built("servers", name)),
-    };
-    argv[at] = path.to_str().expect("a UTF-8 path").to_string();
+    argv[0] = built("servers", &argv[0]).display().to_string();
     argv
 }
 
 /// The server `argv` claiming `variant`, checked on `property` alone: its
 /// failure's expected and observed text, or `None` when it passed.
 fn failure(argv: &[&str], variant: &str, property: &str) -> Option<String> {
-    let argv = resolve(argv);
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    let report = check(&argv, variant, &[property]);
+    let report = check(&resolve(argv), variant, &[property]);
     assert_eq!(report.results.len(), 1, "{:#?}", verdicts(&report));
     let verdict = &report.results[0].verdict;
     match verdict.failure() {
@@ -60,7 +57,5 @@ fn server_hostile_rule_fails_on_the_broken_fixture(
 #[case::pool_of_event_loops(&["pool_poll", "{port}", "4"], "pool:4")]
 #[case::python_socketserver_backing_off(&["python3", "thread_server.py", "{port}"], "thread")]
 fn server_hostile_rules_hold_on_a_correct_fixture(#[case] argv: &[&str], #[case] variant: &str) {
-    let argv = resolve(argv);
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    assert_conforms(&check(&argv, variant, &["server.hostile.*"]));
+    assert_conforms(&check(&resolve(argv), variant, &["server.hostile.*"]));
 }
