@@ -81,6 +81,15 @@ fn parse_stat(text: &str) -> Option<Stat> {
 /// `PF_EXITING` in the `flags` field of `/proc/<pid>/stat` (include/linux/sched.h).
 const PF_EXITING: i64 = 0x4;
 
+/// The CPU time, in clock ticks, that the live processes of `pids` have
+/// used (their `stat`s' `utime` plus `stime`).
+pub fn cpu_ticks(pids: &[Pid]) -> u64 {
+    pids.iter()
+        .filter_map(|&p| stat(p))
+        .map(|s| s.cpu_ticks)
+        .sum()
+}
+
 /// `/proc/<pid>/stat`, or `None` if the process is gone.
 pub fn stat(pid: Pid) -> Option<Stat> {
     parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)

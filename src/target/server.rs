@@ -247,6 +247,24 @@ impl Instance {
         settle::wait(bound, &mut Idle(self), || Look::<()>::Waiting).is_err_and(|e| e.stuck())
     }
 
+    /// Waits, at most `bound`, until the server's start-up is over: it is
+    /// still or gone, or it has run for [`STEADY`] changing nothing a look
+    /// can see — the same processes and threads, no byte read or written,
+    /// no page fault, no descriptor opened or closed — with a thread of it
+    /// running at every look, and for half that time at least. A server that spins from the start is never
+    /// still, and what it has by then it keeps: its threads, descriptors
+    /// and workers are what a check of its shape counts. Start-up work
+    /// that computes for long without touching new memory would count as
+    /// over too; a server that only sleeps does not (it may make its
+    /// workers when it wakes): that is stillness's to decide.
+    pub fn started_up(&self, bound: Duration) {
+        let mut watched = StartedUp {
+            instance: self,
+            steady: None,
+        };
+        let _ = settle::wait(bound, &mut watched, || Look::<()>::Waiting);
+    }
+
     /// Whether the server will not act again without new input: gone,
     /// settled or idling.
     pub fn idle(&self) -> bool {
@@ -472,6 +490,70 @@ impl Watched for Idle<'_> {
         let pids = self.0.processes();
         let threads = observe::threads(&pids);
         (pids, threads)
+    }
+}
+
+/// How long a running server must change nothing for its start-up to be
+/// over ([`Instance::started_up`]): ten times what a C server's start-up
+/// takes, and longer than any look at it leaves a compute loop unseen.
+pub const STEADY: Duration = Duration::from_millis(200);
+
+/// A server is stuck, for a wait on its start-up, once it is still, or has
+/// run for [`STEADY`] without changing what it has ([`Made`]).
+struct StartedUp<'a> {
+    instance: &'a Instance,
+    /// Since when every look found a thread running and the same [`Made`],
+    /// and the CPU ticks the server had used then.
+    steady: Option<(std::time::Instant, u64, Made)>,
+}
+
+/// The clock ticks in `span`.
+fn ticks_in(span: Duration) -> u64 {
+    (rustix::param::clock_ticks_per_second() as f64 * span.as_secs_f64()) as u64
+}
+
+/// What a server has made and done so far, as far as looks can compare.
+#[derive(PartialEq, Eq)]
+struct Made {
+    pids: Vec<Pid>,
+    tids: Vec<Pid>,
+    footprints: Vec<Footprint>,
+}
+
+impl Watched for StartedUp<'_> {
+    fn stuck(&mut self) -> Option<(Vec<Pid>, Vec<observe::ThreadState>)> {
+        if self.instance.idle() {
+            return Some(self.snapshot());
+        }
+        let pids = self.instance.processes();
+        let threads = observe::threads(&pids);
+        let running = threads.iter().any(|t| t.state == 'R');
+        let made = Made {
+            tids: threads.iter().map(|t| t.tid).collect(),
+            footprints: pids.iter().map(|&p| Footprint::of(p)).collect(),
+            pids,
+        };
+        let ran = observe::cpu_ticks(&made.pids);
+        match &self.steady {
+            Some((since, ran_before, before)) if running && *before == made => {
+                // Runnable is not running: a thread a loaded machine leaves
+                // waiting for a core also shows `R`, and it changes nothing.
+                let ran_most = ran - ran_before >= ticks_in(STEADY / 2);
+                (since.elapsed() >= STEADY && ran_most).then_some((made.pids, threads))
+            }
+            _ => {
+                self.steady = running.then(|| (std::time::Instant::now(), ran, made));
+                None
+            }
+        }
+    }
+
+    fn gaps(&self) -> Gaps {
+        Gaps::BackingOff
+    }
+
+    fn snapshot(&self) -> (Vec<Pid>, Vec<observe::ThreadState>) {
+        Idle(self.instance).snapshot()
     }
 }
 

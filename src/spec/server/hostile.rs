@@ -254,8 +254,8 @@ const BEYOND: usize = 2;
 pub fn emfile(server: &Server, ctx: &Ctx) -> Outcome {
     let mut seeds = Seeds::new(ctx.seed);
     with_instance(server, ctx, |instance| {
-        // Start-up done (stillness, or at most a second): its descriptors are all open.
-        let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
+        // Start-up done (at most a second): its descriptors are all open.
+        instance.started_up(ctx.timeout.min(Duration::from_secs(1)));
         let limits = lower_open_files(instance)?;
         let out = || {
             limits

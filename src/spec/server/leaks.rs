@@ -148,7 +148,7 @@ pub fn back_to_baseline(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
         // A first connection lets lazily started workers appear before the baseline.
         server.protocol.once(instance, ctx, "", &seeds.text(7), 7)?;
-        let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
+        instance.started_up(ctx.timeout.min(Duration::from_secs(1)));
         let baseline = Holdings::of(instance);
         traffic(server, instance, ctx, &mut seeds, 20)?;
         measure_until(instance, ctx.timeout, || Holdings::of(instance), |now| now.within(&baseline))

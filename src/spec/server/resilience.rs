@@ -300,12 +300,7 @@ pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
     let ticks_per_second = rustix::param::clock_ticks_per_second() as f64;
     let budget = (ticks_per_second * WINDOW.as_secs_f64() * IDLE_SHARE).ceil() as u64;
     let pids = instance.processes();
-    let ticks = || -> u64 {
-        pids.iter()
-            .filter_map(|&p| observe::stat(p))
-            .map(|s| s.cpu_ticks)
-            .sum()
-    };
+    let ticks = || observe::cpu_ticks(&pids);
     let start = (Instant::now(), ticks(), runs(&pids));
     let mut streak: Option<StillStreak> = None;
     let decided = settle::wait(WINDOW, &mut Bound(Shown::Nothing, Gaps::BackingOff), || {
@@ -377,8 +372,8 @@ pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
 /// `server.idle.blocked`.
 pub fn idle_blocked(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
-        // Let start-up work finish before measuring (stillness, or at most a second).
-        let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
+        // Let start-up work finish before measuring (at most a second).
+        instance.started_up(ctx.timeout.min(Duration::from_secs(1)));
         idle_within_budget(instance, "with no client")?;
         let client = instance.connect(ctx)?;
         server

@@ -287,8 +287,8 @@ pub fn pool_fixed_workers(server: &Server, ctx: &Ctx) -> Outcome {
         _ => 1,
     };
     with_instance(server, ctx, |instance| {
-        // Start-up work (making the workers) ends when the server is still; at most a second.
-        let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
+        // Start-up work (making the workers) is over (at most a second).
+        instance.started_up(ctx.timeout.min(Duration::from_secs(1)));
         let before = thread_ids(instance);
         let mut clients = Vec::with_capacity(POOL_CLIENTS_PER_WORKER * n);
         for i in 0..n {
@@ -355,8 +355,8 @@ pub const EVENT_LOOP_CLIENTS: usize = 8;
 /// `server.shape.event-loop-one-thread`.
 pub fn event_loop_one_thread(server: &Server, ctx: &Ctx) -> Outcome {
     with_instance(server, ctx, |instance| {
-        // Start-up work (an executor's threads, say) ends when the server is still; at most a second.
-        let _ = instance.still(ctx.timeout.min(Duration::from_secs(1)));
+        // Start-up work (an executor's threads, say) is over (at most a second).
+        instance.started_up(ctx.timeout.min(Duration::from_secs(1)));
         let before = thread_ids(instance);
         // The first client alone, so that its connection and the listener are found over Unix too.
         let first = served(server, instance, ctx)?;
