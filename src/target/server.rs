@@ -28,6 +28,11 @@
 //!   bytes read by the server, see [`super::connection::Client::receive`]:
 //!   one still unread may be what the next wake-up acts on.)
 //!
+//! A server's *start-up is over* ([`Instance::started_up`], which checks
+//! of its shape and CPU use wait for first) once it is still, or once it
+//! has run for [`STEADY`] changing nothing a look can see: a server that
+//! spins from the start is never still.
+//!
 //! The first look of a streak stays while later looks catch a thread awake:
 //! only a look that finds every thread asleep again is compared with it.
 //! What it compares either only grows (bytes, faults, context switches) or
@@ -251,12 +256,13 @@ impl Instance {
     /// still or gone, or it has run for [`STEADY`] changing nothing a look
     /// can see — the same processes and threads, no byte read or written,
     /// no page fault, no descriptor opened or closed — with a thread of it
-    /// running at every look, and for half that time at least. A server that spins from the start is never
-    /// still, and what it has by then it keeps: its threads, descriptors
-    /// and workers are what a check of its shape counts. Start-up work
-    /// that computes for long without touching new memory would count as
-    /// over too; a server that only sleeps does not (it may make its
-    /// workers when it wakes): that is stillness's to decide.
+    /// running at every look, and for half that time at least. A server
+    /// that spins from the start is never still, and what it has by then
+    /// it keeps: its threads, descriptors and workers are what a check of
+    /// its shape counts. Start-up work that computes for long without
+    /// touching new memory would count as over too; a server that only
+    /// sleeps does not (it may make its workers when it wakes): that is
+    /// stillness's to decide.
     pub fn started_up(&self, bound: Duration) {
         let mut watched = StartedUp {
             instance: self,
@@ -494,8 +500,10 @@ impl Watched for Idle<'_> {
 }
 
 /// How long a running server must change nothing for its start-up to be
-/// over ([`Instance::started_up`]): ten times what a C server's start-up
-/// takes, and longer than any look at it leaves a compute loop unseen.
+/// over ([`Instance::started_up`]): start-up work shows a change well
+/// within it (a page fault, a byte read, a thread made; Python's imports
+/// fault and read all along), and it is a fifth of the second the
+/// start-up waits allow.
 pub const STEADY: Duration = Duration::from_millis(200);
 
 /// A server is stuck, for a wait on its start-up, once it is still, or has
@@ -505,11 +513,6 @@ struct StartedUp<'a> {
     /// Since when every look found a thread running and the same [`Made`],
     /// and the CPU ticks the server had used then.
     steady: Option<(std::time::Instant, u64, Made)>,
-}
-
-/// The clock ticks in `span`.
-fn ticks_in(span: Duration) -> u64 {
-    (rustix::param::clock_ticks_per_second() as f64 * span.as_secs_f64()) as u64
 }
 
 /// What a server has made and done so far, as far as looks can compare.
@@ -538,7 +541,7 @@ impl Watched for StartedUp<'_> {
             Some((since, ran_before, before)) if running && *before == made => {
                 // Runnable is not running: a thread a loaded machine leaves
                 // waiting for a core also shows `R`, and it changes nothing.
-                let ran_most = ran - ran_before >= ticks_in(STEADY / 2);
+                let ran_most = ran.saturating_sub(*ran_before) >= ticks_in(STEADY / 2);
                 (since.elapsed() >= STEADY && ran_most).then_some((made.pids, threads))
             }
             _ => {
@@ -555,6 +558,11 @@ impl Watched for StartedUp<'_> {
     fn snapshot(&self) -> (Vec<Pid>, Vec<observe::ThreadState>) {
         Idle(self.instance).snapshot()
     }
+}
+
+/// The clock ticks in `span`.
+fn ticks_in(span: Duration) -> u64 {
+    (rustix::param::clock_ticks_per_second() as f64 * span.as_secs_f64()) as u64
 }
 
 /// The threads of the holders' processes asleep waiting on one of the
