@@ -197,7 +197,13 @@ impl ClientCommand {
                     served: served.clone(),
                 };
                 serve(&conn, &server, timeout)?;
+                // While no fork is under way, as `Client` closes (see its
+                // `Drop`): a copy in a child between fork and exec would
+                // hold the connection open, and the reset `CloseEarly`
+                // arms would not come.
+                let no_fork = crate::sys::no_fork();
                 drop(conn);
+                drop(no_fork);
                 tally(&served).closed = true;
                 Ok(())
             })
