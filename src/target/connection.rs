@@ -318,9 +318,12 @@ impl Client {
 
     /// Whether the server has read every byte of this client's that reached
     /// it: nothing unread in its socket (`/proc/net/tcp`). Over loopback a
-    /// write is delivered before `send` returns, so this is every byte sent;
-    /// the acknowledgement may lag (delayed ACKs), so it is not awaited.
-    /// `None` over Unix, whose queues `/proc` does not show.
+    /// write is mostly delivered before `send` returns, so this is mostly
+    /// every byte sent, but a loaded machine may defer the delivery to a
+    /// softirq: callers use it to pace a client (the slow client, a request
+    /// in pieces), never to decide a verdict. The acknowledgement may lag
+    /// (delayed ACKs), so it is not awaited. `None` over Unix, whose queues
+    /// `/proc` does not show.
     pub fn taken(&self) -> Option<bool> {
         self.queues().map(|q| q.read)
     }
