@@ -525,12 +525,17 @@ struct Made {
 
 impl Watched for StartedUp<'_> {
     fn stuck(&mut self) -> Option<(Vec<Pid>, Vec<observe::ThreadState>)> {
-        if self.instance.idle() {
+        if self.instance.gone() {
             return Some(self.snapshot());
         }
         let pids = self.instance.processes();
         let threads = observe::threads(&pids);
-        let running = threads.iter().any(|t| t.state == 'R');
+        // A thread running is a server `idle` finds busy at once: the look
+        // at its stillness, which reads all this again, is only for the rest.
+        if !threads.iter().any(|t| t.state == 'R') {
+            self.steady = None;
+            return self.instance.idle().then(|| self.snapshot());
+        }
         let made = Made {
             tids: threads.iter().map(|t| t.tid).collect(),
             footprints: pids.iter().map(|&p| Footprint::of(p)).collect(),
@@ -538,14 +543,14 @@ impl Watched for StartedUp<'_> {
         };
         let ran = observe::cpu_ticks(&made.pids);
         match &self.steady {
-            Some((since, ran_before, before)) if running && *before == made => {
+            Some((since, ran_before, before)) if *before == made => {
                 // Runnable is not running: a thread a loaded machine leaves
                 // waiting for a core also shows `R`, and it changes nothing.
                 let ran_most = ran.saturating_sub(*ran_before) >= ticks_in(STEADY / 2);
                 (since.elapsed() >= STEADY && ran_most).then_some((made.pids, threads))
             }
             _ => {
-                self.steady = running.then(|| (std::time::Instant::now(), ran, made));
+                self.steady = Some((std::time::Instant::now(), ran, made));
                 None
             }
         }
