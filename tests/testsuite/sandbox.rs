@@ -422,10 +422,11 @@ fn grade_hides_the_other_submissions_and_the_reports_from_each_program() {
     // Alice's program reads Bob's work; Bob's plants a report of its own.
     let planted = out.join("planted.txt");
     let attacker = attacker().display().to_string();
+    let python = PYTHON.map(|word| format!("\"{word}\"")).join(", ");
     let entry = |name: &str, attack: &str, arg: &Path| {
         format!(
             "[[submission]]\nname = \"{name}\"\nprofile = \"server\"\nvariant = \"thread\"\n\
-             dir = \"{name}\"\nrun = [\"python3\", \"-S\", \"{attacker}\", \"{{port}}\", \"{}\", \"{attack}\", \"{}\"]\n",
+             dir = \"{name}\"\nrun = [{python}, \"{attacker}\", \"{{port}}\", \"{}\", \"{attack}\", \"{}\"]\n",
             mark(attack),
             arg.display()
         )
