@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use ipcspec::reference::socket::connect;
 use ipcspec::target::net::send_all;
 use ipcspec::target::net::Endpoint;
-use ipcspec::target::{CommandSpec, Target, TargetConfig};
+use ipcspec::target::{CommandSpec, Limits, Target, TargetConfig};
 use rstest::rstest;
 use socket2::Socket;
 
@@ -33,6 +33,11 @@ fn start(variant: &str, transport: &str) -> Server {
 /// Starts `ipcspec serve SERVICE... --variant VARIANT` on `transport` and
 /// waits for its `listening on` line.
 fn launch(service: &[&str], variant: &str, transport: &str) -> Server {
+    launch_limited(service, variant, transport, Limits::default())
+}
+
+/// [`launch`], the server held to `limits`.
+fn launch_limited(service: &[&str], variant: &str, transport: &str, limits: Limits) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("echo.sock");
     let mut args = vec!["serve".to_string()];
@@ -47,25 +52,10 @@ fn launch(service: &[&str], variant: &str, transport: &str) -> Server {
         program: env!("CARGO_BIN_EXE_ipcspec").into(),
         args,
     };
-    let mut target = Target::spawn(TargetConfig::new(command)).unwrap();
-    let deadline = Instant::now() + BOUND;
-    let addr = loop {
-        let said = target
-            .output()
-            .iter()
-            .find_map(|l| l.strip_prefix("stderr: listening on ").map(str::to_string));
-        if let Some(addr) = said {
-            break addr;
-        }
-        assert!(
-            target.try_status().is_none(),
-            "serve exited at start: {:?}",
-            target.output()
-        );
-        assert!(Instant::now() < deadline, "serve never said `listening on`");
-        // Pacing only: the line is the readiness signal.
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let mut config = TargetConfig::new(command);
+    config.limits = limits;
+    let mut target = Target::spawn(config).unwrap();
+    let addr = said(&mut target, "stderr: listening on ");
     let endpoint = match transport {
         "unix" => Endpoint::Unix(PathBuf::from(&addr)),
         _ => {
@@ -80,6 +70,29 @@ fn launch(service: &[&str], variant: &str, transport: &str) -> Server {
         target,
         endpoint,
         _dir: dir,
+    }
+}
+
+/// The rest of the first line of `target`'s output that starts with
+/// `prefix`, waited for while the target runs.
+fn said(target: &mut Target, prefix: &str) -> String {
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let line = target
+            .output()
+            .iter()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_string));
+        if let Some(line) = line {
+            return line;
+        }
+        assert!(
+            target.try_status().is_none(),
+            "serve exited: {:?}",
+            target.output()
+        );
+        assert!(Instant::now() < deadline, "serve never said `{prefix}`");
+        // Pacing only: the line is the signal.
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
@@ -123,7 +136,8 @@ fn serve_echoes_bytes_exactly(
     #[values("tcp4", "tcp6", "unix")] transport: &str,
 ) {
     let server = start(variant, transport);
-    for len in [0, 1, 3 << 20] {
+    // 4096 and 4097: the first read fills the first, one-page buffer.
+    for len in [0, 1, 4096, 4097, 3 << 20] {
         let payload = binary_payload(len);
         let back = echo_through(client(&server), payload.clone());
         assert!(
@@ -153,4 +167,31 @@ fn serve_survives_a_client_that_vanishes_mid_echo(
         "the server died: {:?}",
         server.target.output()
     );
+}
+
+#[test]
+fn serve_thread_closes_a_connection_it_has_no_thread_for_and_serves_on() {
+    if !nix::unistd::Uid::effective().is_root() {
+        // Without root no pids cgroup holds the server, and RLIMIT_NPROC
+        // counts every process of the user.
+        eprintln!("skipped: the pids cgroup that refuses the thread needs root");
+        return;
+    }
+    // One task in all: the accepting thread, and no thread for any connection.
+    let limits = Limits {
+        processes: 1,
+        ..Limits::default()
+    };
+    let mut server = launch_limited(&[], "thread", "tcp4", limits);
+    for _ in 0..2 {
+        // Nothing sent, so the close is a FIN, not a reset of unread bytes.
+        let mut back = Vec::new();
+        (&client(&server)).read_to_end(&mut back).unwrap();
+        assert!(
+            back.is_empty(),
+            "read {back:?} from a connection with no thread"
+        );
+    }
+    // Said once the connection is closed: waited for, while the server lives.
+    said(&mut server.target, "stderr: no thread for a connection");
 }

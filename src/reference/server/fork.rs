@@ -6,7 +6,8 @@
 //! single-threaded, so no lock is held by another thread at the fork and the
 //! child may allocate (the HTTP service does; the echo allocates nothing).
 //! Children inherit `SIGPIPE` ignored from [`super::serve`] and send with
-//! `MSG_NOSIGNAL` too.
+//! `MSG_NOSIGNAL` too. The heap start-up freed is released before the first
+//! fork ([`sys::release_free_heap`]): each fork would copy it.
 //!
 //! # References
 //! - [fork(2)](https://man7.org/linux/man-pages/man2/fork.2.html), [waitpid(2)](https://man7.org/linux/man-pages/man2/waitpid.2.html), [_exit(2)](https://man7.org/linux/man-pages/man2/_exit.2.html)
@@ -35,6 +36,7 @@ pub(super) fn serve(listener: &Socket, service: &Service, reaping: Reaping) -> i
     if reaping == Reaping::IgnoreSigchld {
         sys::ignore_sigchld().map_err(io::Error::from)?;
     }
+    sys::release_free_heap();
     loop {
         let conn = accept(listener)?;
         let child = sys::fork_run(|| {

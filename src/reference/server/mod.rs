@@ -194,26 +194,60 @@ fn accept(listener: &Socket) -> io::Result<Socket> {
     }
 }
 
-/// Bytes moved per read: large enough for throughput, small enough for any stack.
+/// Bytes moved per read once a connection streams: large enough for
+/// throughput, small enough for any stack.
 const CHUNK: usize = 64 * 1024;
+
+/// Bytes moved per read until a read fills them: one page. A buffer on the
+/// stack is touched page by page when its frame is entered (stack probes),
+/// and every connection's thread or child starts on fresh stack pages, so a
+/// short connection served through [`CHUNK`] would pay sixteen page faults
+/// where C's usual 4 KiB buffer pays one: a fifth of the thread server's
+/// connection rate against C's (`cargo bench --bench compare`).
+const FIRST_CHUNK: usize = 4 * 1024;
 
 /// `echo()`—sends back every byte `conn` receives, in order, until the peer
 /// half-closes; then shuts down the sending side so the peer reads EOF.
 ///
-/// Allocates nothing and takes no lock (only `recv`, `send`, `shutdown`), so
-/// a child forked from a multi-threaded process may call it.
+/// Reads [`FIRST_CHUNK`] at a time, and [`CHUNK`] from the first read that
+/// fills it on. Allocates nothing and takes no lock (only `recv`, `send`,
+/// `shutdown`), so a child forked from a multi-threaded process may call it.
 pub fn echo(conn: &Socket) -> io::Result<()> {
-    let mut buf = [0u8; CHUNK];
+    if echo_through::<FIRST_CHUNK>(conn, Echoed::Filled)? == Echoed::Filled {
+        echo_through::<CHUNK>(conn, Echoed::Eof)?;
+    }
+    conn.shutdown(std::net::Shutdown::Write)
+}
+
+/// Where [`echo_through`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Echoed {
+    /// The peer half-closed.
+    Eof,
+    /// A read filled the buffer.
+    Filled,
+}
+
+/// Echoes through a buffer of `N` bytes until the peer half-closes, or
+/// until a read fills the buffer if `until` is [`Echoed::Filled`].
+///
+/// Never inlined: the buffer lives in this function's own frame, so a
+/// larger `N` costs nothing until it is called.
+#[inline(never)]
+fn echo_through<const N: usize>(conn: &Socket, until: Echoed) -> io::Result<Echoed> {
+    let mut buf = [0u8; N];
     loop {
         let n = match (&mut &*conn).read(&mut buf) {
-            Ok(0) => break,
+            Ok(0) => return Ok(Echoed::Eof),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         send_all(conn, &buf[..n])?;
+        if n == N && until == Echoed::Filled {
+            return Ok(Echoed::Filled);
+        }
     }
-    conn.shutdown(std::net::Shutdown::Write)
 }
 
 #[cfg(test)]

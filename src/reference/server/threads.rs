@@ -11,15 +11,21 @@ use std::sync::{mpsc, Arc, Mutex};
 use socket2::Socket;
 
 use super::{accept, Service};
+use crate::sys;
 
-/// Accepts forever, serving each connection on a thread of its own.
+/// Accepts forever, serving each connection on a thread of its own
+/// ([`sys::spawn_detached`], as dear as a C server's thread). A connection
+/// no thread can be made for (out of threads) is closed, and the server
+/// accepts the next.
 pub(super) fn per_connection(listener: &Socket, service: Arc<Service>) -> io::Result<()> {
     loop {
         let conn = accept(listener)?;
         let service = service.clone();
-        std::thread::spawn(move || {
+        if let Err(e) = sys::spawn_detached(move || {
             let _ = service.connection(&conn);
-        });
+        }) {
+            eprintln!("no thread for a connection ({e}): closed it");
+        }
     }
 }
 
