@@ -90,6 +90,11 @@ pub fn cpu_ticks(pids: &[Pid]) -> u64 {
         .sum()
 }
 
+/// The clock ticks, the unit of `stat`'s CPU times, in `span`.
+pub fn ticks_in(span: Duration) -> f64 {
+    rustix::param::clock_ticks_per_second() as f64 * span.as_secs_f64()
+}
+
 /// `/proc/<pid>/stat`, or `None` if the process is gone.
 pub fn stat(pid: Pid) -> Option<Stat> {
     parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
@@ -806,20 +811,12 @@ fn parse_tcp_address(text: &str) -> Option<SocketAddr> {
 }
 
 /// Connections waiting to be accepted by the TCP socket listening on
-/// `port` (its `rx_queue` in `/proc/net/tcp{,6}`), found by scanning the
-/// lines rather than parsing them all: the table may list thousands of sockets.
+/// `port` (its `rx_queue` in `/proc/net/tcp{,6}`).
 pub fn tcp_accept_queue(port: u16) -> Option<usize> {
-    let local = format!(":{port:04X}");
-    TCP_TABLES.iter().find_map(|table| {
-        let text = fs::read_to_string(table).ok()?;
-        text.lines().skip(1).find_map(|line| {
-            // sl, local address, remote address, state, tx_queue:rx_queue
-            let cols: Vec<&str> = fields(line).take(5).collect();
-            let listening = cols.get(1)?.ends_with(&local) && *cols.get(3)? == "0A";
-            let waiting = cols.get(4)?.split(':').nth(1)?;
-            listening.then(|| usize::from_str_radix(waiting, 16).ok())?
-        })
-    })
+    tcp_sockets()
+        .into_iter()
+        .find(|e| e.state == TcpState::Listen && e.local_address.port() == port)
+        .map(|e| e.rx_queue as usize)
 }
 
 /// Bytes the peer sent that sit unread in the socket `local` ↔ `remote`.

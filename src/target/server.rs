@@ -536,17 +536,20 @@ impl Watched for StartedUp<'_> {
             self.steady = None;
             return self.instance.idle().then(|| self.snapshot());
         }
+        let (footprints, ticks): (Vec<Footprint>, Vec<u64>) =
+            pids.iter().map(|&p| Footprint::with_cpu_ticks(p)).unzip();
+        let ran: u64 = ticks.iter().sum();
         let made = Made {
             tids: threads.iter().map(|t| t.tid).collect(),
-            footprints: pids.iter().map(|&p| Footprint::of(p)).collect(),
+            footprints,
             pids,
         };
-        let ran = observe::cpu_ticks(&made.pids);
         match &self.steady {
             Some((since, ran_before, before)) if *before == made => {
                 // Runnable is not running: a thread a loaded machine leaves
                 // waiting for a core also shows `R`, and it changes nothing.
-                let ran_most = ran.saturating_sub(*ran_before) >= ticks_in(STEADY / 2);
+                let ran_most =
+                    ran.saturating_sub(*ran_before) as f64 >= observe::ticks_in(STEADY / 2);
                 (since.elapsed() >= STEADY && ran_most).then_some((made.pids, threads))
             }
             _ => {
@@ -563,11 +566,6 @@ impl Watched for StartedUp<'_> {
     fn snapshot(&self) -> (Vec<Pid>, Vec<observe::ThreadState>) {
         Idle(self.instance).snapshot()
     }
-}
-
-/// The clock ticks in `span`.
-fn ticks_in(span: Duration) -> u64 {
-    (rustix::param::clock_ticks_per_second() as f64 * span.as_secs_f64()) as u64
 }
 
 /// The threads of the holders' processes asleep waiting on one of the
@@ -645,11 +643,19 @@ struct Footprint {
 
 impl Footprint {
     fn of(pid: Pid) -> Footprint {
-        Footprint {
+        Footprint::with_cpu_ticks(pid).0
+    }
+
+    /// The footprint of `pid`, and the CPU ticks it has used, from one
+    /// read of its `stat`.
+    fn with_cpu_ticks(pid: Pid) -> (Footprint, u64) {
+        let stat = observe::stat(pid);
+        let footprint = Footprint {
             io: observe::io(pid),
-            faults: observe::stat(pid).map(|s| s.faults),
+            faults: stat.as_ref().map(|s| s.faults),
             fds: observe::fd_count(pid),
-        }
+        };
+        (footprint, stat.map_or(0, |s| s.cpu_ticks))
     }
 }
 

@@ -297,8 +297,7 @@ fn runs(pids: &[Pid]) -> Vec<((Pid, Pid), (u64, u64))> {
 /// no CPU for [`QUIET`] passes (its threads wait for an event no one sends);
 /// otherwise the window decides.
 pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
-    let ticks_per_second = rustix::param::clock_ticks_per_second() as f64;
-    let budget = (ticks_per_second * WINDOW.as_secs_f64() * IDLE_SHARE).ceil() as u64;
+    let budget = (observe::ticks_in(WINDOW) * IDLE_SHARE).ceil() as u64;
     let pids = instance.processes();
     let ticks = || observe::cpu_ticks(&pids);
     let start = (Instant::now(), ticks(), runs(&pids));
@@ -348,7 +347,7 @@ pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
         return Ok(());
     }
     let over = start.0.elapsed();
-    let share = used as f64 / (ticks_per_second * over.as_secs_f64()) * 100.0;
+    let share = used as f64 / observe::ticks_in(over) * 100.0;
     let never_waited = spinning.map_or(String::new(), |(tid, ran)| {
         format!(
             "; thread {tid} ran {} ms of it without once waiting",
