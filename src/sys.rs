@@ -71,13 +71,12 @@ pub fn fork_run(child: impl FnOnce() -> i32) -> nix::Result<Pid> {
 /// `pthread_create` with default attributes as a C server makes one; a
 /// panic in `work` ends that thread only.
 ///
-/// `std::thread::spawn` also maps a signal stack for every thread (and
-/// unmaps it when the thread ends, which interrupts the other cores to
-/// flush their TLBs) and allocates a handle and a result slot: for a thread
-/// per short connection, enough to cost the reference thread server a fifth
-/// of its connection rate against C's (`cargo bench --bench compare`). A
-/// stack overflow on such a thread is a plain `SIGSEGV`, without std's
-/// message.
+/// `std::thread::spawn` also maps a signal stack for every thread (unmapped
+/// when the thread ends) and allocates a handle and a result slot: for a
+/// thread per short connection, enough to cost the reference thread server
+/// a fifth of its connection rate against C's (`cargo bench --bench
+/// compare`). A stack overflow on such a thread is a plain `SIGSEGV`,
+/// without std's message.
 ///
 /// # References
 /// - [pthread_create(3)](https://man7.org/linux/man-pages/man3/pthread_create.3.html), [pthread_detach(3)](https://man7.org/linux/man-pages/man3/pthread_detach.3.html)
