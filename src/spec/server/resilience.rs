@@ -253,9 +253,9 @@ pub fn many_at_once(server: &Server, ctx: &Ctx) -> Outcome {
 const WINDOW: Duration = Duration::from_millis(500);
 /// The most CPU an idle server may use across the window, as a fraction of one core.
 const IDLE_SHARE: f64 = 0.1;
-/// How long a server must be seen still, without one tick of CPU, for the
-/// window to end early: asleep in calls that only an outside event ends, or
-/// woken from its timed waits without doing anything.
+/// How long a server must be seen asleep, without one tick of CPU, for the
+/// window to end early, once it is idle too: asleep in calls that only an
+/// outside event ends, or woken from its timed waits without doing anything.
 const QUIET: Duration = Duration::from_millis(100);
 /// The most a thread of an idle server may run across the window without
 /// once waiting: a spinning thread runs and never waits, and even on a
@@ -293,9 +293,9 @@ fn runs(pids: &[Pid]) -> Vec<((Pid, Pid), (u64, u64))> {
 /// [`WINDOW`] with none of its threads running [`SPIN_RUN`] or more in it
 /// without once waiting; `when` says what the server was left with.
 /// Decided as soon as the evidence is clear: CPU time only grows, so a
-/// server over the window's budget fails at once; one seen still and using
-/// no CPU for [`QUIET`] passes (its threads wait for an event no one sends);
-/// otherwise the window decides.
+/// server over the window's budget fails at once; one seen asleep and using
+/// no CPU for [`QUIET`], and idle at the end of it, passes (its threads wait
+/// for an event no one sends); otherwise the window decides.
 pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
     let budget = (observe::ticks_in(WINDOW) * IDLE_SHARE).ceil() as u64;
     let pids = instance.processes();
@@ -307,17 +307,22 @@ pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
         if now.1.saturating_sub(start.1) > budget {
             return Look::Done(Idled::Spent(now.1 - start.1));
         }
-        if !instance.idle() {
+        let idle = instance.idle();
+        let threads = observe::threads(&pids);
+        // A timed sleeper not yet seen to wake keeps the server from being
+        // idle, not from being quiet: the streak runs on while every thread
+        // sleeps, and ends the window once the server is idle too.
+        if !idle && threads.iter().any(|t| t.state != 'S') {
             streak = None;
             return Look::Waiting;
         }
-        let sleepers: Vec<(Pid, u64)> = observe::threads(&pids)
+        let sleepers: Vec<(Pid, u64)> = threads
             .iter()
             .map(|t| (t.tid, t.switches * u64::from(t.asleep_indefinitely())))
             .collect();
         match &streak {
             Some(still) if still.ticks == now.1 && still.sleepers == sleepers => {
-                if now.0.duration_since(still.since) >= QUIET {
+                if idle && now.0.duration_since(still.since) >= QUIET {
                     return Look::Done(Idled::Quiet);
                 }
             }
