@@ -341,10 +341,15 @@ impl Client {
         .unwrap_or(0)
     }
 
-    /// Sends `payload` in writes of `chunk` bytes on a separate thread
-    /// (half-closing after it when `half_close`), while reading the echo
-    /// until `payload.len()` bytes, EOF, an error or the patience runs out.
-    /// The server counts as idle only once every byte was written.
+    /// Sends `payload` in writes of `chunk` bytes (half-closing after it
+    /// when `half_close`), while reading the echo until `payload.len()`
+    /// bytes, EOF, an error or the patience runs out. The server counts as
+    /// idle only once every byte was written.
+    ///
+    /// What the buffers towards the server take at once is written before
+    /// reading; only the rest is left to a writer thread: a new thread
+    /// waits for a core behind every busy thread of a loaded machine (with
+    /// a pool whose idle workers spin, 2–4 ms for each short exchange).
     pub fn exchange(
         &self,
         payload: &[u8],
@@ -352,24 +357,49 @@ impl Client {
         half_close: bool,
         patience: Patience<'_>,
     ) -> Reply {
+        let chunk = chunk.max(1);
+        let sent = self.send_what_fits(payload, chunk);
         let done = Gate::default();
+        let send_the_rest = || {
+            for piece in pieces(payload, chunk, sent) {
+                if self.send(piece).is_err() {
+                    break;
+                }
+            }
+            if half_close {
+                let _ = self.half_close();
+            }
+            done.arrive();
+        };
         std::thread::scope(|scope| {
-            scope.spawn(|| {
-                for piece in payload.chunks(chunk.max(1)) {
-                    if self.send(piece).is_err() {
-                        break;
-                    }
-                }
-                if half_close {
-                    let _ = self.half_close();
-                }
-                done.arrive();
-            });
+            if sent == payload.len() {
+                send_the_rest();
+            } else {
+                scope.spawn(send_the_rest);
+            }
             let ready = || done.reached(1) && (patience.ready)();
             let reply = self.receive(payload.len(), patience.also(&ready));
             self.unblock_writer(&done, patience.deadline);
             reply
         })
+    }
+
+    /// Writes `payload` in writes of `chunk` bytes for as long as the
+    /// buffers towards the server take them without blocking; how many
+    /// bytes were written.
+    fn send_what_fits(&self, payload: &[u8], chunk: usize) -> usize {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        let mut sent = 0;
+        while let Some(piece) = pieces(payload, chunk, sent).next() {
+            match send(self.socket().as_raw_fd(), piece, flags) {
+                Ok(n) if n > 0 => sent += n,
+                Err(nix::errno::Errno::EINTR) => {}
+                _ => break,
+            }
+        }
+        sent
     }
 
     /// Like [`Client::exchange`] (whole payload, then a half-close), but
@@ -433,6 +463,19 @@ impl Client {
     }
 }
 
+/// `payload[from..]` in the writes of `chunk` bytes that sending the whole
+/// payload makes: the rest of the write `from` falls in, then whole ones.
+fn pieces(payload: &[u8], chunk: usize, from: usize) -> impl Iterator<Item = &[u8]> {
+    let boundary = (from / chunk + 1) * chunk;
+    let head = payload
+        .get(from..boundary.min(payload.len()))
+        .unwrap_or(&[]);
+    let tail = payload.get(boundary..).unwrap_or(&[]);
+    std::iter::once(head)
+        .filter(|head| !head.is_empty())
+        .chain(tail.chunks(chunk))
+}
+
 /// A count that threads raise and others wait on, with a deadline: a
 /// writer's "finished" (a count of one), or clients all stalled before any reads.
 #[derive(Default)]
@@ -462,5 +505,25 @@ impl Gate {
             .wait_timeout_while(guard, left, |count| *count < n)
             .unwrap_or_else(|e| e.into_inner());
         *guard >= n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pieces;
+
+    fn lengths(payload: &[u8], chunk: usize, from: usize) -> Vec<usize> {
+        pieces(payload, chunk, from).map(<[u8]>::len).collect()
+    }
+
+    #[test]
+    fn the_rest_of_a_payload_keeps_the_writes_of_the_whole() {
+        let payload = [7u8; 10];
+        assert_eq!(lengths(&payload, 4, 0), [4, 4, 2]);
+        assert_eq!(lengths(&payload, 4, 1), [3, 4, 2]);
+        assert_eq!(lengths(&payload, 4, 4), [4, 2]);
+        assert_eq!(lengths(&payload, 4, 9), [1]);
+        assert!(lengths(&payload, 4, 10).is_empty());
+        assert!(lengths(&[], 4, 0).is_empty());
     }
 }
