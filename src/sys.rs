@@ -67,8 +67,13 @@ pub fn fork_run(child: impl FnOnce() -> i32) -> nix::Result<Pid> {
     }
 }
 
+/// The stack of a [`spawn_detached`] thread: what std gives its threads.
+/// `pthread_create`'s default follows `ulimit -s`, which may be far larger,
+/// and every thread's stack counts against a target's address-space limit.
+const DETACHED_STACK: usize = 2 << 20;
+
 /// `spawn_detached()`—runs `work` on a new detached thread, made by
-/// `pthread_create` with default attributes as a C server makes one; a
+/// `pthread_create` as a C server makes one, with a [`DETACHED_STACK`]; a
 /// panic in `work` ends that thread only.
 ///
 /// `std::thread::spawn` also maps a signal stack for every thread (unmapped
@@ -79,7 +84,7 @@ pub fn fork_run(child: impl FnOnce() -> i32) -> nix::Result<Pid> {
 /// without std's message.
 ///
 /// # References
-/// - [pthread_create(3)](https://man7.org/linux/man-pages/man3/pthread_create.3.html), [pthread_detach(3)](https://man7.org/linux/man-pages/man3/pthread_detach.3.html)
+/// - [pthread_create(3)](https://man7.org/linux/man-pages/man3/pthread_create.3.html), [pthread_attr_init(3)](https://man7.org/linux/man-pages/man3/pthread_attr_init.3.html)
 pub fn spawn_detached<F: FnOnce() + Send + 'static>(work: F) -> io::Result<()> {
     extern "C" fn start<F: FnOnce() + Send + 'static>(
         work: *mut libc::c_void,
@@ -91,26 +96,33 @@ pub fn spawn_detached<F: FnOnce() + Send + 'static>(work: F) -> io::Result<()> {
         let _ = std::panic::catch_unwind(AssertUnwindSafe(work));
         std::ptr::null_mut()
     }
+    let mut attributes = std::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+    // SAFETY: `pthread_attr_init` initialises the attributes it is given,
+    // which are only set, used and destroyed after it.
+    unsafe {
+        libc::pthread_attr_init(attributes.as_mut_ptr());
+        libc::pthread_attr_setstacksize(attributes.as_mut_ptr(), DETACHED_STACK);
+        libc::pthread_attr_setdetachstate(attributes.as_mut_ptr(), libc::PTHREAD_CREATE_DETACHED);
+    }
     let work = Box::into_raw(Box::new(work));
     let mut thread = std::mem::MaybeUninit::<libc::pthread_t>::uninit();
     // SAFETY: `start::<F>` matches the start routine's C signature and is
-    // handed the leaked box it expects; default attributes (a null pointer).
+    // handed the leaked box it expects; the attributes are initialised.
     let error = unsafe {
         libc::pthread_create(
             thread.as_mut_ptr(),
-            std::ptr::null(),
+            attributes.as_ptr(),
             start::<F>,
             work.cast(),
         )
     };
+    // SAFETY: initialised above, and no longer needed once the thread is made.
+    unsafe { libc::pthread_attr_destroy(attributes.as_mut_ptr()) };
     if error != 0 {
         // SAFETY: no thread was made, so nothing else took the box back.
         drop(unsafe { Box::from_raw(work) });
         return Err(io::Error::from_raw_os_error(error));
     }
-    // SAFETY: `pthread_create` succeeded, so `thread` is a joinable thread
-    // that nothing has joined or detached.
-    unsafe { libc::pthread_detach(thread.assume_init()) };
     Ok(())
 }
 

@@ -33,11 +33,16 @@ fn start(variant: &str, transport: &str) -> Server {
 /// Starts `ipcspec serve SERVICE... --variant VARIANT` on `transport` and
 /// waits for its `listening on` line.
 fn launch(service: &[&str], variant: &str, transport: &str) -> Server {
-    launch_limited(service, variant, transport, Limits::default())
+    launch_with(service, variant, transport, |_| {})
 }
 
-/// [`launch`], the server held to `limits`.
-fn launch_limited(service: &[&str], variant: &str, transport: &str, limits: Limits) -> Server {
+/// [`launch`], its target's configuration changed by `setup` first.
+fn launch_with(
+    service: &[&str],
+    variant: &str,
+    transport: &str,
+    setup: impl FnOnce(&mut TargetConfig),
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("echo.sock");
     let mut args = vec!["serve".to_string()];
@@ -53,7 +58,7 @@ fn launch_limited(service: &[&str], variant: &str, transport: &str, limits: Limi
         args,
     };
     let mut config = TargetConfig::new(command);
-    config.limits = limits;
+    setup(&mut config);
     let mut target = Target::spawn(config).unwrap();
     let addr = said(&mut target, "stderr: listening on ");
     let endpoint = match transport {
@@ -182,7 +187,7 @@ fn serve_thread_closes_a_connection_it_has_no_thread_for_and_serves_on() {
         processes: 1,
         ..Limits::default()
     };
-    let mut server = launch_limited(&[], "thread", "tcp4", limits);
+    let mut server = launch_with(&[], "thread", "tcp4", |config| config.limits = limits);
     for _ in 0..2 {
         // Nothing sent, so the close is a FIN, not a reset of unread bytes.
         let mut back = Vec::new();
@@ -194,4 +199,36 @@ fn serve_thread_closes_a_connection_it_has_no_thread_for_and_serves_on() {
     }
     // Said once the connection is closed: waited for, while the server lives.
     said(&mut server.target, "stderr: no thread for a connection");
+}
+
+#[test]
+fn serve_thread_gives_its_threads_small_stacks_whatever_ulimit_s_says() {
+    const CLIENTS: usize = 16;
+    // Stacks of `ulimit -s` (1 GiB) would exhaust the 4 GiB address space
+    // at the fourth thread; the reference's 2 MiB ones serve them all.
+    let mut server = launch_with(&[], "thread", "tcp4", |config| {
+        let serve = std::mem::replace(
+            &mut config.command,
+            CommandSpec {
+                program: "sh".into(),
+                args: vec![
+                    "-c".into(),
+                    "ulimit -s 1048576 && exec \"$@\"".into(),
+                    "sh".into(),
+                ],
+            },
+        );
+        config.command.args.push(serve.program);
+        config.command.args.extend(serve.args);
+    });
+    let connected: Vec<Socket> = (0..CLIENTS).map(|_| client(&server)).collect();
+    for (i, conn) in connected.into_iter().enumerate() {
+        let payload = format!("client {i} of {CLIENTS}").into_bytes();
+        assert_eq!(echo_through(conn, payload.clone()), payload, "client {i}");
+    }
+    assert!(
+        server.target.try_status().is_none(),
+        "{:?}",
+        server.target.output()
+    );
 }
