@@ -307,12 +307,20 @@ pub(super) fn idle_within_budget(instance: &Instance, when: &str) -> Outcome {
         if now.1.saturating_sub(start.1) > budget {
             return Look::Done(Idled::Spent(now.1 - start.1));
         }
-        let idle = instance.idle();
         let threads = observe::threads(&pids);
+        let awake = threads.iter().any(|t| t.state != 'S');
+        // A thread awake is a server `idle` finds busy at once, unless it
+        // is gone: the look at its stillness, which reads all this again,
+        // is only for the rest.
+        let idle = if awake {
+            instance.gone()
+        } else {
+            instance.idle()
+        };
         // A timed sleeper not yet seen to wake keeps the server from being
         // idle, not from being quiet: the streak runs on while every thread
         // sleeps, and ends the window once the server is idle too.
-        if !idle && threads.iter().any(|t| t.state != 'S') {
+        if !idle && awake {
             streak = None;
             return Look::Waiting;
         }
