@@ -8,11 +8,12 @@ mod http;
 use std::io::Read;
 use std::net::Shutdown;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipcspec::reference::socket::connect;
 use ipcspec::target::net::send_all;
 use ipcspec::target::net::Endpoint;
+use ipcspec::target::settle::{self, Bound, Gaps, Look, Shown};
 use ipcspec::target::{CommandSpec, Limits, Target, TargetConfig};
 use rstest::rstest;
 use socket2::Socket;
@@ -81,23 +82,24 @@ fn launch_with(
 /// The rest of the first line of `target`'s output that starts with
 /// `prefix`, waited for while the target runs.
 fn said(target: &mut Target, prefix: &str) -> String {
-    let deadline = Instant::now() + BOUND;
-    loop {
+    // Looks paced every 2 ms: the line is the signal.
+    let pacing = &mut Bound(Shown::Nothing, Gaps::Steady(Duration::from_millis(2)));
+    let heard = settle::wait(BOUND, pacing, || {
         let line = target
             .output()
             .iter()
             .find_map(|l| l.strip_prefix(prefix).map(str::to_string));
-        if let Some(line) = line {
-            return line;
+        match line {
+            Some(line) => Look::Done(Ok(line)),
+            None => target
+                .try_status()
+                .map_or(Look::Waiting, |status| Look::Done(Err(status))),
         }
-        assert!(
-            target.try_status().is_none(),
-            "serve exited: {:?}",
-            target.output()
-        );
-        assert!(Instant::now() < deadline, "serve never said `{prefix}`");
-        // Pacing only: the line is the signal.
-        std::thread::sleep(Duration::from_millis(2));
+    });
+    match heard {
+        Ok(Ok(line)) => line,
+        Ok(Err(status)) => panic!("serve exited ({status}): {:?}", target.output()),
+        Err(_) => panic!("serve never said `{prefix}`: {:?}", target.output()),
     }
 }
 
