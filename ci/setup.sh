@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ipcspec's tests need besides Rust: a C compiler for the
-# fixtures, the third-party servers and shells that must pass (socat, Python,
+# fixtures and glibc's static libraries (.cargo/config.toml links ipcspec
+# statically), the third-party servers and shells that must pass (socat, Python,
 # bash, dash, busybox), and a CPU-load generator for the stability runs.
 # Idempotent; the README and .ci/run both call it.
 set -euo pipefail
@@ -19,7 +20,8 @@ if [ ! -c /dev/null ]; then
 fi
 
 need=()
-command -v cc >/dev/null || need+=(gcc libc6-dev)
+command -v cc >/dev/null || need+=(gcc)
+{ command -v cc >/dev/null && [ -e "$(cc -print-file-name=libc.a)" ]; } || need+=(libc6-dev)
 command -v socat >/dev/null || need+=(socat)
 command -v python3 >/dev/null || need+=(python3)
 command -v bash >/dev/null || need+=(bash)
@@ -37,4 +39,4 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 command -v cargo-nextest >/dev/null || echo "ci/setup.sh: note: cargo-nextest not found (optional)" >&2
-echo "ci/setup.sh: ready (cc, socat, python3, bash, dash, busybox, stress-ng)"
+echo "ci/setup.sh: ready (cc, libc.a, socat, python3, bash, dash, busybox, stress-ng)"

@@ -28,8 +28,13 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use socket2::Socket;
 
-use super::{accept, Service, CHUNK};
+use super::{accept, Service};
 use crate::reference::http::{self, DocumentRoot, Response};
+
+/// Bytes read from one connection at a time: they wait in its outgoing
+/// buffer until sent, so this and [`HIGH_WATER`] bound what a client that
+/// never reads costs.
+const CHUNK: usize = 64 * 1024;
 
 /// Bytes a connection may owe its client before the server stops reading
 /// from it: the bound on what one client that never reads costs.

@@ -194,27 +194,31 @@ fn accept(listener: &Socket) -> io::Result<Socket> {
     }
 }
 
-/// Bytes moved per read once a connection streams: large enough for
-/// throughput, small enough for any stack.
-const CHUNK: usize = 64 * 1024;
+/// Bytes moved per read once a connection streams. A read takes what is
+/// queued up to this, so the larger it is, the fewer calls and wake-ups a
+/// stream costs: the thread server streamed one connection at 0.96 of
+/// Python's `socketserver` rate through 64 KiB (which Python's `recv`
+/// asks for too), at 1.15 through 256 KiB (`cargo bench --bench compare`,
+/// 15 rounds). An eighth of a [`crate::sys::spawn_detached`] thread's stack.
+const STREAM_CHUNK: usize = 256 * 1024;
 
 /// Bytes moved per read until a read fills them: one page. A buffer on the
 /// stack is touched page by page when its frame is entered (stack probes),
 /// and every connection's thread or child starts on fresh stack pages, so a
-/// short connection served through [`CHUNK`] would pay sixteen page faults
-/// where C's usual 4 KiB buffer pays one: a fifth of the thread server's
-/// connection rate against C's (`cargo bench --bench compare`).
+/// short connection served through [`STREAM_CHUNK`] would pay 64 page
+/// faults where C's usual 4 KiB buffer pays one (through 64 KiB, sixteen
+/// cost a fifth of the thread server's connection rate against C's).
 const FIRST_CHUNK: usize = 4 * 1024;
 
 /// `echo()`—sends back every byte `conn` receives, in order, until the peer
 /// half-closes; then shuts down the sending side so the peer reads EOF.
 ///
-/// Reads [`FIRST_CHUNK`] at a time, and [`CHUNK`] from the first read that
+/// Reads [`FIRST_CHUNK`] at a time, and [`STREAM_CHUNK`] from the first read that
 /// fills it on. Allocates nothing and takes no lock (only `recv`, `send`,
 /// `shutdown`), so a child forked from a multi-threaded process may call it.
 pub fn echo(conn: &Socket) -> io::Result<()> {
     if echo_through::<FIRST_CHUNK>(conn, Echoed::Filled)? == Echoed::Filled {
-        echo_through::<CHUNK>(conn, Echoed::Eof)?;
+        echo_through::<STREAM_CHUNK>(conn, Echoed::Eof)?;
     }
     conn.shutdown(std::net::Shutdown::Write)
 }
