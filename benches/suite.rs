@@ -280,6 +280,30 @@ fn fixtures(wanted: &dyn Fn(&str) -> bool) -> Vec<Scenario> {
         .collect()
 }
 
+/// How long the `python3` on `PATH` takes to start and exit (median of 5
+/// runs of `python3 -c pass`): a Python target's checks start it once a
+/// property, so its figures depend on the interpreter's start as much as on
+/// ipcspec (a pyenv shim, or site hooks, can triple it).
+fn python_start() -> String {
+    let mut times: Vec<Duration> = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let ran = Command::new("python3")
+            .args(["-c", "pass"])
+            .stdin(Stdio::null())
+            .status();
+        match ran {
+            Ok(status) if status.success() => times.push(started.elapsed()),
+            _ => return "python3 on PATH: does not run".to_string(),
+        }
+    }
+    times.sort();
+    format!(
+        "python3 on PATH starts in {:.0} ms (median of 5 runs of `python3 -c pass`)",
+        times[2].as_secs_f64() * 1e3
+    )
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; anything else is a name filter.
     let filter: Vec<String> = std::env::args()
@@ -298,6 +322,8 @@ fn main() {
         .filter(|s| wanted(&s.name))
         .collect();
     chosen.extend(fixtures(&wanted));
+    println!("{}", python_start());
+    println!();
     println!("| scenario | best (s) | median (s) | worst (s) | verdict |");
     println!("|---|---:|---:|---:|---|");
     let mut deviations = 0;
