@@ -176,15 +176,30 @@ impl Client {
     pub fn flood(&self, max: usize) -> usize {
         let block = vec![0x5au8; 65_536];
         let mut sent = 0;
-        let _ = self.socket().set_nonblocking(true);
         while sent < max {
-            match self.socket().write(&block) {
-                Ok(n) if n > 0 => sent += n,
-                _ => break,
+            match self.send_without_blocking(&block) {
+                Some(n) => sent += n,
+                None => break,
             }
         }
-        let _ = self.socket().set_nonblocking(false);
         sent
+    }
+
+    /// Writes what of `bytes` the buffers towards the server take at once
+    /// (`MSG_DONTWAIT`, and `MSG_NOSIGNAL`: a server that left is an error,
+    /// not a signal); how many, or `None` once they take nothing: full, or
+    /// the connection is gone.
+    fn send_without_blocking(&self, bytes: &[u8]) -> Option<usize> {
+        loop {
+            match self
+                .socket()
+                .send_with_flags(bytes, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
+            {
+                Ok(n) if n > 0 => return Some(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => return None,
+            }
+        }
     }
 
     /// Half-closes: the server reads EOF, the client can still read.
@@ -388,15 +403,11 @@ impl Client {
     /// buffers towards the server take them without blocking; how many
     /// bytes were written.
     fn send_what_fits(&self, payload: &[u8], chunk: usize) -> usize {
-        use nix::sys::socket::{send, MsgFlags};
-        use std::os::fd::AsRawFd;
-        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
         let mut sent = 0;
         while let Some(piece) = pieces(payload, chunk, sent).next() {
-            match send(self.socket().as_raw_fd(), piece, flags) {
-                Ok(n) if n > 0 => sent += n,
-                Err(nix::errno::Errno::EINTR) => {}
-                _ => break,
+            match self.send_without_blocking(piece) {
+                Some(n) => sent += n,
+                None => break,
             }
         }
         sent

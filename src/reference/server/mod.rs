@@ -213,9 +213,10 @@ const FIRST_CHUNK: usize = 4 * 1024;
 /// `echo()`—sends back every byte `conn` receives, in order, until the peer
 /// half-closes; then shuts down the sending side so the peer reads EOF.
 ///
-/// Reads [`FIRST_CHUNK`] at a time, and [`STREAM_CHUNK`] from the first read that
-/// fills it on. Allocates nothing and takes no lock (only `recv`, `send`,
-/// `shutdown`), so a child forked from a multi-threaded process may call it.
+/// Reads [`FIRST_CHUNK`] at a time, and [`STREAM_CHUNK`] from the first
+/// read that fills it on. Allocates nothing and takes no lock (only `recv`,
+/// `send`, `shutdown`), so a child forked from a multi-threaded process may
+/// call it.
 pub fn echo(conn: &Socket) -> io::Result<()> {
     if echo_through::<FIRST_CHUNK>(conn, Echoed::Filled)? == Echoed::Filled {
         echo_through::<STREAM_CHUNK>(conn, Echoed::Eof)?;
