@@ -171,8 +171,9 @@ impl Client {
         self.socket().write_all(bytes)
     }
 
-    /// Writes at most `max` bytes without ever blocking: stops when the
-    /// buffers towards the server are full. Returns how many were sent.
+    /// Writes 64 KiB blocks without ever blocking until `max` bytes or more
+    /// went out (the last block is written whole), or the buffers towards
+    /// the server are full. Returns how many were sent.
     pub fn flood(&self, max: usize) -> usize {
         let block = vec![0x5au8; 65_536];
         let mut sent = 0;
